@@ -1,0 +1,66 @@
+/**
+ * The small pieces every script shares: argument parsing with usage errors
+ * (exit 2), colour decided in one place, and running `main()` as an entry point.
+ */
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import process from "node:process";
+
+/** A usage error: the script prints it with a hint to `--help` and exits 2. */
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parse argv strictly; unknown flags and missing values become a UsageError. */
+export function parseCli<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** True when colour may be used on a stream: a TTY, no NO_COLOR, not TERM=dumb. */
+export function useColour(stream: NodeJS.WriteStream = process.stderr): boolean {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "") return false;
+  if (process.env.TERM === "dumb") return false;
+  return Boolean(stream.isTTY);
+}
+
+const CODES = { red: 31, green: 32, yellow: 33, blue: 34, bold: 1, dim: 2 } as const;
+
+/** Wrap text in an ANSI colour when colour is on for stderr. */
+export function paint(colour: keyof typeof CODES, text: string): string {
+  return useColour() ? `\u001b[${CODES[colour]}m${text}\u001b[0m` : text;
+}
+
+/** Print a line to stderr. */
+export function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * Run `main(argv)` and exit with its code; usage errors exit 2, anything
+ * unexpected prints one line (no stack trace unless ANKLUME_DEBUG=1) and exits 1.
+ */
+export async function runMain(
+  main: (argv: string[]) => Promise<number>,
+  usage: string,
+): Promise<never> {
+  let code: number;
+  try {
+    code = await main(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      say(`${paint("red", "error:")} ${e.message}`);
+      say(usage.split("\n")[0] ?? "");
+      say("Run with --help for the full usage.");
+      code = 2;
+    } else {
+      const err = e as Error;
+      say(`${paint("red", "error:")} ${err?.message ?? String(e)}`);
+      if (process.env.ANKLUME_DEBUG === "1" && err?.stack) say(err.stack);
+      code = 1;
+    }
+  }
+  process.exit(code);
+}
