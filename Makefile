@@ -64,3 +64,17 @@ deno-check: ## Run every script's --help under Deno
 
 bench-sync: ## Benchmark sync on 1,000 machines against a plain-write baseline
 	$(BUN) bench/sync.ts
+
+# ==== Apply (Incus reconciliation) ====
+
+# safe_apply_wrap(target, command, limit): snapshots before and cleanup after
+# (defined in the Snapshots section). Until then it only runs the command.
+define safe_apply_wrap
+	$(2)
+endef
+
+# ==== Snapshots and rollback ====
+
+# ==== Network guard ====
+
+# ==== Host setup ====
