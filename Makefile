@@ -67,13 +67,58 @@ bench-sync: ## Benchmark sync on 1,000 machines against a plain-write baseline
 
 # ==== Apply (Incus reconciliation) ====
 
-# safe_apply_wrap(target, command, limit): snapshots before and cleanup after
-# (defined in the Snapshots section). Until then it only runs the command.
+# safe_apply_wrap(target, command, limit): owned by the Snapshots section
+# (SNAPSHOT_APPLY is defined there). One recipe line per step, so the first
+# failure stops make:
+#  1. (v1's network-safety-check backup comes with a later issue; it must stay
+#     skippable with ANKLUME_SKIP_NETWORK_CHECK=1)
+#  2. unless SKIP_SNAPSHOT is set: pre-apply snapshot of every instance in
+#     scope (limit = a group, host or comma list; a failed snapshot only warns)
+#  3. the command
+#  4. (network-safety-check verify: later issue)
+#  5. unless SKIP_SNAPSHOT is set: retention cleanup (KEEP=N, default 3);
+#     a cleanup failure is reported but does not fail the apply
 define safe_apply_wrap
+	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
+	@echo "==> Running: $(1)" >&2
 	$(2)
+	$(if $(SKIP_SNAPSHOT),,-@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)"))
+	@echo "==> $(1) complete" >&2
 endef
 
 # ==== Snapshots and rollback ====
+# scripts/snap.ts (SPEC-operations 8) and scripts/snapshot-apply.ts (8b); see docs/snapshots.md.
+# Variables: I=<instance|self> S=<snapshot> FORCE=1, T=<timestamp>, KEEP=<N>,
+# SKIP_SNAPSHOT=1 (any non-empty value) skips the pre-apply snapshot and cleanup.
+
+SNAP := $(BUN) scripts/snap.ts
+SNAPSHOT_APPLY := $(BUN) scripts/snapshot-apply.ts
+
+.PHONY: snap snap-restore snap-list snap-delete rollback rollback-list rollback-cleanup
+
+snap: ## Snapshot one instance: I=<name|self> [S=<snapshot>] (default snap-YYYYMMDD-HHMMSS)
+	@test -n "$(I)" || { echo "make snap needs I=<instance|self>, e.g. make snap I=pro-dev S=before-upgrade" >&2; exit 2; }
+	@$(SNAP) create "$(I)" $(if $(S),"$(S)")
+
+snap-restore: ## Restore one instance: I=<name|self> S=<snapshot> [FORCE=1 skips the self-restore question]
+	@test -n "$(I)" -a -n "$(S)" || { echo "make snap-restore needs I=<instance|self> and S=<snapshot>, e.g. make snap-restore I=pro-dev S=before-upgrade (make snap-list I=pro-dev shows them)" >&2; exit 2; }
+	@$(SNAP) restore "$(I)" "$(S)" $(if $(FORCE),--force)
+
+snap-list: ## List snapshots of one instance [I=<name|self>], or of every instance
+	@$(SNAP) list $(if $(I),"$(I)")
+
+snap-delete: ## Delete a snapshot: I=<name|self> S=<snapshot>
+	@test -n "$(I)" -a -n "$(S)" || { echo "make snap-delete needs I=<instance|self> and S=<snapshot>, e.g. make snap-delete I=pro-dev S=before-upgrade" >&2; exit 2; }
+	@$(SNAP) delete "$(I)" "$(S)"
+
+rollback: ## Restore every instance to the latest pre-apply snapshot [T=YYYYMMDD-HHMMSS]
+	@$(SNAPSHOT_APPLY) rollback $(if $(T),"$(T)")
+
+rollback-list: ## List the pre-apply snapshots (the latest is marked)
+	@$(SNAPSHOT_APPLY) list
+
+rollback-cleanup: ## Delete old pre-apply snapshots, keep the newest [KEEP=3]
+	@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)")
 
 # ==== Network guard ====
 
