@@ -1,0 +1,334 @@
+#!/usr/bin/env bun
+// Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
+//
+// Bring Incus to the desired state of one kind of resource, as the
+// infrastructure roles of site.yml describe it (a JSON document built from
+// the generated variables). Reads the current state with a few
+// `incus ... list --format json` calls, computes the difference, and runs
+// only the writes needed. Prints what changed; with --json, a JSON result
+// {kind, changed, changes, orphans, warnings, commands} alone on stdout.
+//
+// Kinds: projects, networks, profiles, images, firewall, instances, orphans.
+//
+//   --desired FILE   the desired-state JSON (default "-": standard input)
+//   --check          compute and show the changes, write nothing (make check)
+//   --json           print the result as JSON on stdout
+//   --context-dir D  the parent's nesting context (default /etc/anklume)
+//   -h, --help       show this help
+//
+// Exit: 0 success (changed or not), 1 failure, 2 usage error.
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import * as v from "valibot";
+import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { incusJson, incusRaw, incusRun, listAllInstances } from "../lib/incus.ts";
+import type { NestingContext, Step } from "../lib/reconcile.ts";
+import { splitImageRef } from "../lib/reconcile.ts";
+import { readContext } from "../lib/reconcile-context.ts";
+import {
+  type DesiredInstance,
+  InstancesDesiredSchema,
+  type Plan,
+  planInstances,
+} from "../lib/reconcile-instances.ts";
+import {
+  DomainOrphansDesiredSchema,
+  FirewallDesiredSchema,
+  ImagesDesiredSchema,
+  NetworksDesiredSchema,
+  ProfilesDesiredSchema,
+  ProjectsDesiredSchema,
+  planDomainOrphans,
+  planFirewall,
+  planImages,
+  planNetworks,
+  planProfiles,
+  planProjects,
+} from "../lib/reconcile-kinds.ts";
+
+const USAGE = `Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
+Kinds: projects, networks, profiles, images, firewall, instances, orphans.`;
+
+const KINDS = [
+  "projects",
+  "networks",
+  "profiles",
+  "images",
+  "firewall",
+  "instances",
+  "orphans",
+] as const;
+type Kind = (typeof KINDS)[number];
+
+const Str = v.optional(v.string(), "");
+const StrMap = v.optional(v.nullable(v.record(v.string(), v.string())), {});
+const ProjectSchema = v.looseObject({
+  name: v.string(),
+  description: Str,
+  config: v.pipe(
+    StrMap,
+    v.transform((x) => x ?? {}),
+  ),
+});
+const NetworkSchema = v.looseObject({
+  name: v.string(),
+  type: Str,
+  managed: v.optional(v.boolean(), false),
+  config: v.pipe(
+    StrMap,
+    v.transform((x) => x ?? {}),
+  ),
+  used_by: v.optional(v.nullable(v.array(v.string())), []),
+});
+const ProfileSchema = v.looseObject({
+  name: v.string(),
+  project: v.optional(v.string(), "default"),
+  description: Str,
+  config: v.pipe(
+    StrMap,
+    v.transform((x) => x ?? {}),
+  ),
+  devices: v.pipe(
+    v.optional(v.nullable(v.record(v.string(), v.record(v.string(), v.string()))), {}),
+    v.transform((x) => x ?? {}),
+  ),
+  used_by: v.optional(v.nullable(v.array(v.string())), []),
+});
+const ImageSchema = v.looseObject({
+  fingerprint: v.string(),
+  project: v.optional(v.string(), "default"),
+  aliases: v.pipe(
+    v.optional(v.nullable(v.array(v.looseObject({ name: v.string() }))), []),
+    v.transform((x) => x ?? []),
+  ),
+});
+const VolumeSchema = v.looseObject({
+  name: v.string(),
+  type: Str,
+  project: v.optional(v.string(), "default"),
+});
+
+const listProjects = () => incusJson(["project", "list"], v.array(ProjectSchema));
+const listNetworks = () => incusJson(["network", "list"], v.array(NetworkSchema));
+const listProfiles = (project?: string) =>
+  incusJson(
+    ["profile", "list", ...(project ? ["--project", project] : ["--all-projects"])],
+    v.array(ProfileSchema),
+  );
+const listImages = () => incusJson(["image", "list", "--all-projects"], v.array(ImageSchema));
+
+function parseDesired<S extends v.GenericSchema>(
+  schema: S,
+  raw: unknown,
+  kind: string,
+): v.InferOutput<S> {
+  const r = v.safeParse(schema, raw);
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const where = issue.path?.map((p) => String(p.key)).join(".") ?? "(root)";
+  throw new Error(
+    `Cannot reconcile ${kind}: the desired state is invalid at ${where}: ${issue.message}; check the generated variables (make sync)`,
+  );
+}
+
+/** Compute the plan for one kind from the desired JSON and the live daemon. */
+export async function plan(kind: Kind, raw: unknown, contextDir: string): Promise<Plan> {
+  const autoCleanup = Boolean((raw as { auto_cleanup?: boolean })?.auto_cleanup);
+  switch (kind) {
+    case "projects":
+      return planProjects(parseDesired(ProjectsDesiredSchema, raw, kind), await listProjects());
+    case "networks":
+      return planNetworks(parseDesired(NetworksDesiredSchema, raw, kind), await listNetworks());
+    case "profiles": {
+      const want = parseDesired(ProfilesDesiredSchema, raw, kind);
+      if (want.domains.length === 0) return { steps: [], changes: [], orphans: [], warnings: [] };
+      return planProfiles(want, await listProfiles(), autoCleanup);
+    }
+    case "images": {
+      const want = parseDesired(ImagesDesiredSchema, raw, kind);
+      if (want.images.length === 0) return { steps: [], changes: [], orphans: [], warnings: [] };
+      return planImages(want, await listImages());
+    }
+    case "firewall": {
+      const want = parseDesired(FirewallDesiredSchema, raw, kind);
+      return planFirewall(want, await listProfiles(want.project));
+    }
+    case "instances":
+      return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir);
+    case "orphans": {
+      const want = parseDesired(DomainOrphansDesiredSchema, raw, kind);
+      const [projects, networks] = await Promise.all([listProjects(), listNetworks()]);
+      const orphanProjects = projects.filter(
+        (p) => p.config["user.anklume.infra"] === want.infra && !want.projects.includes(p.name),
+      );
+      const needMore = orphanProjects.length > 0;
+      const [instances, images, profiles] = needMore
+        ? await Promise.all([listAllInstances(), listImages(), listProfiles()])
+        : [[], [], []];
+      return planDomainOrphans(want, { projects, networks, instances, images, profiles });
+    }
+  }
+}
+
+async function planInstancesLive(
+  want: v.InferOutput<typeof InstancesDesiredSchema>,
+  contextDir: string,
+): Promise<Plan> {
+  const current = await listAllInstances();
+  const existing = new Set(current.map((i) => `${i.project}/${i.name}`));
+  const creating = want.instances.filter((d) => !existing.has(`${d.project}/${d.name}`));
+  const images = creating.length > 0 ? await listImages() : [];
+  const imageFor = (d: DesiredInstance) => {
+    const { remote, alias } = splitImageRef(d.image);
+    if (!remote) return alias;
+    const cached = images.some(
+      (i) => i.project === d.project && i.aliases.some((a) => a.name === alias),
+    );
+    return cached ? alias : d.image;
+  };
+  const pools = new Set<string>();
+  for (const d of want.instances) {
+    for (const spec of Object.values(d.storage_volumes ?? {}))
+      pools.add(spec?.pool ?? want.default_pool ?? "default");
+  }
+  const volumes = new Set<string>();
+  for (const pool of pools) {
+    const vols = await incusJson(
+      ["storage", "volume", "list", pool, "--all-projects"],
+      v.array(VolumeSchema),
+    );
+    for (const vol of vols)
+      if (vol.type === "custom") volumes.add(`${vol.project}/${pool}/${vol.name}`);
+  }
+  const parent: NestingContext = readContext(contextDir);
+  return planInstances(want, current, parent, imageFor, volumes);
+}
+
+async function waitAgent(
+  name: string,
+  project: string,
+  retries: number,
+  delayS: number,
+): Promise<void> {
+  for (let i = 0; i < retries; i++) {
+    const r = await incusRaw(["exec", name, "--project", project, "--", "true"], {
+      timeout: "30s",
+    });
+    if (r.exitCode === 0) return;
+    await new Promise((res) => setTimeout(res, delayS * 1000));
+  }
+  throw new Error(
+    `Cannot reach the agent of VM "${project}/${name}" after ${retries} tries; check \`incus info ${name} --project ${project}\``,
+  );
+}
+
+/** Run the steps in order; stop at the first failure. */
+export async function execute(steps: Step[], raw: unknown): Promise<void> {
+  const knobs = (raw ?? {}) as {
+    vm_agent_retries?: number;
+    vm_agent_delay?: number;
+    timeout?: number;
+  };
+  for (const s of steps) {
+    if (s.waitAgent) {
+      await waitAgent(
+        s.waitAgent.name,
+        s.waitAgent.project,
+        knobs.vm_agent_retries ?? 30,
+        knobs.vm_agent_delay ?? 2,
+      );
+      continue;
+    }
+    if (!s.args) continue;
+    try {
+      await incusRun(s.args, { timeout: `${knobs.timeout ?? 600}s` });
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (s.args[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
+        throw new Error(
+          `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
+        );
+      }
+      throw new Error(`Cannot ${s.desc}: ${msg}`);
+    }
+  }
+}
+
+/** The leading comment block of this file, without the comment markers. */
+function helpText(): string {
+  const lines = readFileSync(new URL(import.meta.url), "utf8")
+    .split("\n")
+    .slice(1);
+  const end = lines.findIndex((l) => !l.startsWith("//"));
+  return `${lines
+    .slice(0, end)
+    .map((l) => l.replace(/^\/\/ ?/, ""))
+    .join("\n")}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCli(argv, {
+    desired: { type: "string", default: "-" },
+    check: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    "context-dir": { type: "string", default: "/etc/anklume" },
+    help: { type: "boolean", short: "h", default: false },
+  });
+  if (values.help) {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  const kind = positionals[0] as Kind | undefined;
+  if (!kind || !KINDS.includes(kind) || positionals.length > 1) {
+    throw new UsageError(
+      `expected one kind among ${KINDS.join(", ")}, got ${JSON.stringify(positionals.join(" "))}`,
+    );
+  }
+  const text =
+    values.desired === "-"
+      ? readFileSync(0, "utf8")
+      : readFileSync(values.desired as string, "utf8");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`Cannot parse the desired state of ${kind} as JSON: ${(e as Error).message}`);
+  }
+  const p = await plan(kind, raw, values["context-dir"] as string);
+  const result = {
+    kind,
+    check: values.check,
+    changed: p.steps.length > 0,
+    changes: p.changes,
+    orphans: p.orphans,
+    warnings: p.warnings,
+    commands: p.steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
+  };
+  let failure: string | undefined;
+  if (!values.check) {
+    try {
+      await execute(p.steps, raw);
+    } catch (e) {
+      failure = (e as Error).message;
+    }
+  }
+  for (const w of p.warnings) say(`${paint("yellow", "warning:")} ${w}`);
+  if (values.json)
+    process.stdout.write(`${JSON.stringify(failure ? { ...result, error: failure } : result)}\n`);
+  else {
+    const verb = values.check ? "would change" : "changed";
+    for (const c of p.changes) say(`${paint("yellow", verb)} ${c}`);
+    for (const o of p.orphans)
+      say(
+        `${paint("yellow", "orphan")} ${o.kind} ${o.project ? `${o.project}/` : ""}${o.name}: ${o.action}`,
+      );
+    if (p.changes.length === 0) say(`${kind}: ${paint("green", "no change")}`);
+  }
+  if (failure) {
+    say(`${paint("red", "error:")} ${failure}`);
+    return 1;
+  }
+  return 0;
+}
+
+if (import.meta.main) await runMain(main, USAGE);
