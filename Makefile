@@ -86,6 +86,22 @@ define safe_apply_wrap
 	@echo "==> $(1) complete" >&2
 endef
 
+# ==== Network isolation ====
+
+# NFT_FILE: the ruleset path for both targets (default: the role's
+# incus_nftables_output_path, /opt/anklume/nftables-isolation.nft).
+# NFT_DEST: where nftables-deploy installs it (default
+# /etc/nftables.d/anklume-isolation.nft); NFT_SOURCE: instance to pull it from.
+NFT_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/scripts
+
+.PHONY: nftables nftables-deploy
+nftables: ## Write the inter-bridge isolation ruleset (site.yml --tags nftables) [NFT_FILE=path]
+	ansible-playbook site.yml --tags nftables $(if $(NFT_FILE),-e "incus_nftables_output_path=$(NFT_FILE)")
+
+nftables-deploy: ## Check (nft -c) and load the isolation ruleset on the host [DRY_RUN=1 NFT_FILE= NFT_DEST= NFT_SOURCE=]
+	@$(BUN) $(NFT_SCRIPTS)/nftables-deploy.ts $(if $(DRY_RUN),--dry-run) $(if $(NFT_FILE),--file "$(NFT_FILE)") \
+	  $(if $(NFT_DEST),--dest "$(NFT_DEST)") $(if $(NFT_SOURCE),--source "$(NFT_SOURCE)")
+
 # ==== Snapshots and rollback ====
 # scripts/snap.ts (SPEC-operations 8) and scripts/snapshot-apply.ts (8b); see docs/snapshots.md.
 # Variables: I=<instance|self> S=<snapshot> FORCE=1, T=<timestamp>, KEEP=<N>,
