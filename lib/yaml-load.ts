@@ -11,9 +11,11 @@
  * - exact: the `yaml` package's document API in YAML 1.1 mode (~200 ms cold
  *   on the same file), also the only path under Deno, and the source of line
  *   numbers (`Locator`), built only when there is something to report.
+ * The `yaml` package itself is imported only when the exact path runs (its
+ * import alone costs ~15 ms, half a no-op sync).
  */
-import { LineCounter, type Node, parseDocument, isMap, isSeq, isScalar, isPair } from "yaml";
 import process from "node:process";
+import type { Node } from "yaml";
 import type { Issue, YamlPath } from "./issues.ts";
 
 /** The result of parsing one file. */
@@ -26,8 +28,15 @@ function bunYaml(): FastParser | undefined {
   return g.Bun?.YAML?.parse;
 }
 
+type YamlModule = typeof import("yaml");
+let yamlModule: YamlModule | undefined;
+async function loadYaml(): Promise<YamlModule> {
+  yamlModule ??= await import("yaml");
+  return yamlModule;
+}
+
 /** Parse YAML text; `file` is used in error messages. */
-export function parseYaml(text: string, file: string): ParseResult {
+export async function parseYaml(text: string, file: string): Promise<ParseResult> {
   const fast = process.env.ANKLUME_YAML_EXACT === "1" ? undefined : bunYaml();
   if (fast && plainBlockYaml(text)) {
     try {
@@ -40,11 +49,17 @@ export function parseYaml(text: string, file: string): ParseResult {
 }
 
 /** Parse with the `yaml` package in YAML 1.1 mode, reporting errors with positions. */
-export function parseExact(text: string, file: string): ParseResult {
+export async function parseExact(text: string, file: string): Promise<ParseResult> {
+  const { LineCounter, parseDocument } = await loadYaml();
   const lineCounter = new LineCounter();
   let doc: ReturnType<typeof parseDocument>;
   try {
-    doc = parseDocument(text, { version: "1.1", uniqueKeys: true, lineCounter, prettyErrors: false });
+    doc = parseDocument(text, {
+      version: "1.1",
+      uniqueKeys: true,
+      lineCounter,
+      prettyErrors: false,
+    });
   } catch (e) {
     return { ok: false, issues: [syntaxIssue(file, (e as Error).message)] };
   }
@@ -83,27 +98,35 @@ function syntaxIssue(file: string, message: string): Issue {
   };
 }
 
-/** Maps YAML paths of one file to lines and columns. Built on demand (it parses again). */
-export class Locator {
-  private readonly doc: ReturnType<typeof parseDocument>;
-  private readonly lines = new LineCounter();
+/** Build a Locator for a text (it parses again: call it only when there is something to report). */
+export async function createLocator(text: string): Promise<Locator> {
+  return new Locator(text, await loadYaml());
+}
 
-  constructor(text: string) {
-    this.doc = parseDocument(text, {
+/** Maps YAML paths of one file to lines and columns. */
+export class Locator {
+  private readonly doc: ReturnType<YamlModule["parseDocument"]>;
+  private readonly lines: InstanceType<YamlModule["LineCounter"]>;
+  private readonly y: YamlModule;
+
+  constructor(text: string, y: YamlModule) {
+    this.y = y;
+    this.lines = new y.LineCounter();
+    this.doc = y.parseDocument(text, {
       version: "1.1",
       uniqueKeys: false,
       lineCounter: this.lines,
-      keepSourceTokens: false,
     });
   }
 
   /** Line and column of the value at `path` (or of its key), or of the deepest existing parent. */
   locate(path: YamlPath, atKey = false): { line: number; col: number } | undefined {
+    const { isMap, isPair, isSeq } = this.y;
     let node: unknown = this.doc.contents;
     let keyNode: unknown;
     for (const seg of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && keyText(p.key) === String(seg));
+        const pair = node.items.find((p) => isPair(p) && this.keyText(p.key) === String(seg));
         if (!pair) break;
         keyNode = pair.key;
         node = pair.value ?? pair.key;
@@ -119,11 +142,10 @@ export class Locator {
     if (offset === undefined) return undefined;
     return this.lines.linePos(offset);
   }
-}
 
-function keyText(key: unknown): string {
-  if (isScalar(key)) return String(key.value);
-  return String(key);
+  private keyText(key: unknown): string {
+    return this.y.isScalar(key) ? String(key.value) : String(key);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -131,7 +153,18 @@ function keyText(key: unknown): string {
 
 const INT = /^[-+]?(0|[1-9][0-9]*)$/;
 const FLOAT = /^[-+]?(0|[1-9][0-9]*)\.[0-9]+$/;
-const SAME_WORDS = new Set(["true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~"]);
+const SAME_WORDS = new Set([
+  "true",
+  "True",
+  "TRUE",
+  "false",
+  "False",
+  "FALSE",
+  "null",
+  "Null",
+  "NULL",
+  "~",
+]);
 const V11_WORDS = /^(y|n|yes|no|on|off)$/i;
 const DOTTED_NUMBERS = /^[0-9]+(\.[0-9]+){2,}$/;
 
@@ -144,7 +177,8 @@ const PLAIN = /^[A-Za-z0-9_~/+-][A-Za-z0-9_.~/+\-():@=%, ]*$/;
 function sameInBothSchemas(s: string): boolean {
   if (!PLAIN.test(s) || s.endsWith(" ")) return false;
   if (INT.test(s) || FLOAT.test(s) || SAME_WORDS.has(s) || DOTTED_NUMBERS.test(s)) return true;
-  if (V11_WORDS.test(s) || s === "=" || s === "<<") return false;
+  // "e0": the yaml package's 1.1 float pattern (all parts optional) reads it as a number.
+  if (V11_WORDS.test(s) || s === "=" || s === "<<" || /^[eE][-+]?[0-9]/.test(s)) return false;
   const c = s.charCodeAt(0);
   const digitLike = (c >= 48 && c <= 57) || s[0] === "." || s[0] === "+" || s[0] === "-";
   return !digitLike;
