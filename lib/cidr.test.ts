@@ -6,7 +6,15 @@ describe("parseIpv4", () => {
   test("parses dotted quads and rejects everything else", () => {
     expect(parseIpv4("10.100.1.10")).toBe(((10 * 256 + 100) * 256 + 1) * 256 + 10);
     expect(parseIpv4("255.255.255.255")).toBe(0xffffffff);
-    for (const bad of ["10.100.1", "10.100.1.256", "01.2.3.4", "a.b.c.d", "1.2.3.4.5", "", "1..2.3"]) {
+    for (const bad of [
+      "10.100.1",
+      "10.100.1.256",
+      "01.2.3.4",
+      "a.b.c.d",
+      "1.2.3.4.5",
+      "",
+      "1..2.3",
+    ]) {
       expect(parseIpv4(bad)).toBeNull();
     }
   });

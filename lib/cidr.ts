@@ -52,11 +52,11 @@ export function formatCidr(c: Cidr): string {
 
 /** True when the address lies inside the network. */
 export function contains(c: Cidr, ip: number): boolean {
-  return ((ip & mask(c.prefix)) >>> 0) === c.base;
+  return (ip & mask(c.prefix)) >>> 0 === c.base;
 }
 
 /** True when two networks share at least one address (whatever their prefix lengths). */
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & mask(p)) >>> 0) === ((b.base & mask(p)) >>> 0);
+  return (a.base & mask(p)) >>> 0 === (b.base & mask(p)) >>> 0;
 }

@@ -2,8 +2,9 @@
  * The small pieces every script shares: argument parsing with usage errors
  * (exit 2), colour decided in one place, and running `main()` as an entry point.
  */
-import { type ParseArgsConfig, parseArgs } from "node:util";
+
 import process from "node:process";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 /** A usage error: the script prints it with a hint to `--help` and exits 2. */
 export class UsageError extends Error {}
