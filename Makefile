@@ -139,3 +139,10 @@ rollback-cleanup: ## Delete old pre-apply snapshots, keep the newest [KEEP=3]
 # ==== Network guard ====
 
 # ==== Host setup ====
+.PHONY: dev-incus images
+
+dev-incus: ## Bootstrap this host for development: packages, Bun, Ansible venv, Incus, images (idempotent)
+	bash bootstrap.sh --dev --yes
+
+images: ## Build and import the local images anklume-busybox and anklume-debian12 if missing (REBUILD=1 forces)
+	$(BUN) scripts/build-image.ts $(if $(REBUILD),--rebuild)

@@ -72,6 +72,9 @@ export const DEBIAN_PACKAGES = [
   "systemd-sysv",
   "iproute2",
   "ca-certificates",
+  // networkd waits for udev to initialise a link whenever /sys is writable
+  // (privileged or nested containers): without udevd eth0 never gets DHCP.
+  "udev",
 ];
 
 // ---------------------------------------------------------------- pure parts

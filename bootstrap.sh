@@ -1,0 +1,505 @@
+#!/usr/bin/env bash
+# bootstrap.sh: bring a machine from nothing to a working anklume host.
+#
+# Runs before Bun exists (it installs it), so it is plain bash; the Incus
+# parts that read Incus state run as TypeScript once Bun is there.
+# Idempotent: a second run finds everything in place, changes nothing and
+# says so. Every step reports on stderr; exit 0 success, 1 failure (also an
+# answer "no" at the confirmation), 2 usage error.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: bash bootstrap.sh --dev [options]
+       bash bootstrap.sh --prod [options]        (not implemented yet)
+
+Bring this machine from nothing to a working anklume host, idempotently.
+Run as root. One mode is required.
+
+Modes:
+  --dev               development host: install the Debian packages (incus
+                      from bookworm-backports on Debian 12, from main on 13;
+                      nftables, iproute2, busybox-static, debootstrap,
+                      shellcheck, python3-venv, make, git), Bun (npm install -g
+                      bun@1) and the node dependencies (bun install
+                      --frozen-lockfile), Ansible from PyPI in the venv
+                      $ANKLUME_VENV (default /opt/anklume/venv; ansible-core
+                      >= 2.16, community.general >= 9 with the
+                      community.general.incus connection plugin); start the
+                      Incus daemon (systemctl when systemd runs, else incusd
+                      detached); create the storage pool "default" (dir) and
+                      the default profile's root disk, but no network (domains
+                      bring their own bridges); build and import the images
+                      anklume-busybox and anklume-debian12 when missing; write
+                      the nesting context /etc/anklume/{absolute_level,
+                      relative_level,vm_nested,yolo} only where absent.
+  --prod              production host: detect the filesystem, preseed Incus
+                      with the best storage backend, create the anklume admin
+                      instance and run the first apply.
+                      NOT IMPLEMENTED YET: exits 1.
+
+Options:
+  --snapshot TYPE     snapshot the host filesystem before changing anything;
+                      TYPE is btrfs, zfs or snapper. NOT IMPLEMENTED YET: exits 1.
+  --YOLO              write yolo=true in /etc/anklume/yolo (lifts the safety
+                      refusals meant for production hosts); without it an
+                      existing yolo file is left as it is.
+  --import            after bootstrap, generate infra.yml from the existing
+                      Incus state (make import-infra). NOT IMPLEMENTED YET: exits 1.
+  --skip-apply        (prod) skip the first make sync && make apply. Dev mode
+                      never applies, so with --dev it is accepted and changes
+                      nothing.
+  --no-gpu            (prod) skip GPU detection and AI tool setup. Dev mode
+                      sets up no GPU, so with --dev it is accepted and changes
+                      nothing.
+  --no-debian-image   do not build the anklume-debian12 image (the slow one:
+                      debootstrap, about a minute; busybox takes under a second).
+  --rebuild-images    rebuild and re-import the images even when present,
+                      ignoring the cached Debian rootfs.
+  -y, --yes           answer yes to the confirmation. Without a terminal on
+                      stdin there is no question either.
+  -h, --help          show this help and exit 0.
+
+Environment:
+  ANKLUME_VENV          Ansible virtualenv (default /opt/anklume/venv)
+  ANKLUME_ETC           nesting context directory (default /etc/anklume)
+  ANKLUME_IMAGE_CACHE   image tarball cache (default /var/cache/anklume/images)
+  ANKLUME_DEBIAN_MIRROR debootstrap mirror (default: the host's Debian mirror)
+
+Nesting context: on a bare host the files say absolute_level 0, so every
+Incus name anklume generates gets the prefix "000-". Re-running bootstrap
+never changes an existing file (the level is not incremented).
+
+Exit status: 0 success, 1 failure or aborted, 2 usage error.
+EOF
+}
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ANKLUME_VENV=${ANKLUME_VENV:-/opt/anklume/venv}
+ANKLUME_ETC=${ANKLUME_ETC:-/etc/anklume}
+INCUSD=/usr/libexec/incus/incusd
+INCUS_LOG=/var/log/incus/incusd.log
+STARTED=$SECONDS
+CHANGES=0
+CONFIRMED=false
+
+# ------------------------------------------------------------------ output
+
+if [[ -t 2 && -z ${NO_COLOR:-} && ${TERM:-} != dumb ]]; then
+  C_RED=$'\e[31m' C_GREEN=$'\e[32m' C_YELLOW=$'\e[33m' C_BLUE=$'\e[34m' C_OFF=$'\e[0m'
+else
+  C_RED='' C_GREEN='' C_YELLOW='' C_BLUE='' C_OFF=''
+fi
+step() { printf '%s==>%s  %s\n' "$C_BLUE" "$C_OFF" "$*" >&2; }
+ok() { printf '%sok%s   %s\n' "$C_GREEN" "$C_OFF" "$*" >&2; }
+done_() {
+  printf '%sdone%s %s\n' "$C_GREEN" "$C_OFF" "$*" >&2
+  CHANGES=$((CHANGES + 1))
+}
+warn() { printf '%swarning:%s %s\n' "$C_YELLOW" "$C_OFF" "$*" >&2; }
+die() {
+  printf '%serror:%s %s\n' "$C_RED" "$C_OFF" "$*" >&2
+  exit 1
+}
+usage_error() {
+  printf '%serror:%s %s\n' "$C_RED" "$C_OFF" "$*" >&2
+  echo "Usage: bash bootstrap.sh --dev [options]   (--help for all options)" >&2
+  exit 2
+}
+not_implemented() {
+  die "bootstrap.sh $1 is not implemented yet; for now use: bash bootstrap.sh --dev"
+}
+
+# Ask once, before the first change, when a person is at the terminal.
+confirm() {
+  [[ $CONFIRMED == true || $ASSUME_YES == true || ! -t 0 ]] && return 0
+  local answer
+  read -r -p "bootstrap will $1. Continue? [y/N] " answer || answer=""
+  [[ $answer =~ ^[Yy]([Ee][Ss])?$ ]] || die "Aborted: nothing more was changed (rerun with --yes to skip this question)."
+  CONFIRMED=true
+}
+
+# ------------------------------------------------------------------ arguments
+
+MODE=""
+SNAPSHOT=""
+YOLO=false
+IMPORT=false
+ASSUME_YES=false
+DEBIAN_IMAGE=true
+REBUILD_IMAGES=false
+
+for arg in "$@"; do
+  if [[ $arg == -h || $arg == --help ]]; then
+    usage
+    exit 0
+  fi
+done
+set_mode() {
+  [[ -z $MODE || $MODE == "$1" ]] || usage_error "--prod and --dev exclude each other: choose one"
+  MODE=$1
+}
+while (($# > 0)); do
+  case $1 in
+    --dev) set_mode dev ;;
+    --prod) set_mode prod ;;
+    --snapshot)
+      (($# >= 2)) || usage_error "--snapshot needs a type: btrfs, zfs or snapper"
+      SNAPSHOT=$2
+      shift
+      ;;
+    --snapshot=*) SNAPSHOT=${1#*=} ;;
+    --YOLO) YOLO=true ;;
+    --import) IMPORT=true ;;
+    --skip-apply | --no-gpu) ;; # prod-only switches: nothing to skip in dev mode
+    --no-debian-image) DEBIAN_IMAGE=false ;;
+    --rebuild-images) REBUILD_IMAGES=true ;;
+    -y | --yes) ASSUME_YES=true ;;
+    *) usage_error "unknown option \"$1\"" ;;
+  esac
+  shift
+done
+[[ -n $MODE ]] || usage_error "a mode is required: --dev (or --prod, not implemented yet)"
+case $SNAPSHOT in
+  "" | btrfs | zfs | snapper) ;;
+  *) usage_error "--snapshot \"$SNAPSHOT\" is not a snapshot type: use btrfs, zfs or snapper" ;;
+esac
+[[ $MODE == prod ]] && not_implemented --prod
+[[ -n $SNAPSHOT ]] && not_implemented "--snapshot $SNAPSHOT"
+[[ $IMPORT == true ]] && not_implemented --import
+
+# ------------------------------------------------------------------ steps
+
+check_root() {
+  [[ $EUID -eq 0 ]] || die "bootstrap.sh installs packages and starts Incus: run it as root (sudo bash bootstrap.sh --dev)"
+}
+
+OS_ID="" OS_LIKE="" OS_VERSION="" OS_CODENAME=""
+detect_os() {
+  [[ -r /etc/os-release ]] || die "Cannot tell the distribution: /etc/os-release is missing"
+  # shellcheck disable=SC1091
+  OS_ID=$(. /etc/os-release && echo "${ID:-}")
+  # shellcheck disable=SC1091
+  OS_LIKE=$(. /etc/os-release && echo "${ID_LIKE:-}")
+  # shellcheck disable=SC1091
+  OS_VERSION=$(. /etc/os-release && echo "${VERSION_ID:-}")
+  # shellcheck disable=SC1091
+  OS_CODENAME=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  ok "host: ${OS_ID} ${OS_VERSION} (${OS_CODENAME:-no codename}), $(uname -m)"
+}
+
+# Nesting context (decision 11): write a file only when it is absent, so a
+# re-run never increments the level. --YOLO is the one overwrite.
+write_context_file() {
+  local name=$1 value=$2 path="$ANKLUME_ETC/$1"
+  if [[ -e $path ]]; then
+    ok "nesting context: $path = $(tr -d '\n' <"$path") (kept)"
+    return
+  fi
+  confirm "write the nesting context in $ANKLUME_ETC"
+  printf '%s\n' "$value" >"$path.tmp.$$" && mv -f "$path.tmp.$$" "$path"
+  done_ "nesting context: $path = $value"
+  [[ $name != absolute_level ]] || [[ $value != 0 ]] ||
+    ok "  absolute_level 0: anklume prefixes Incus names with \"000-\" on this host"
+}
+step_nesting() {
+  step "nesting context ($ANKLUME_ETC)"
+  mkdir -p "$ANKLUME_ETC"
+  local virt vm_nested=false
+  virt=$(systemd-detect-virt --vm 2>/dev/null || true)
+  [[ $virt == kvm || $virt == qemu ]] && vm_nested=true
+  write_context_file absolute_level 0
+  write_context_file relative_level 0
+  write_context_file vm_nested "$vm_nested"
+  if [[ $YOLO == true && $(cat "$ANKLUME_ETC/yolo" 2>/dev/null || true) != true ]]; then
+    confirm "set yolo=true in $ANKLUME_ETC/yolo"
+    printf 'true\n' >"$ANKLUME_ETC/yolo.tmp.$$" && mv -f "$ANKLUME_ETC/yolo.tmp.$$" "$ANKLUME_ETC/yolo"
+    done_ "nesting context: $ANKLUME_ETC/yolo = true (--YOLO)"
+  else
+    write_context_file yolo false
+  fi
+}
+
+pkg_installed() {
+  [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
+# The URI and keyring of the host's main Debian entry (deb822 or one-line).
+debian_source() {
+  local f uri="" keyring=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] || continue
+    read -r uri keyring < <(awk -v codename="$OS_CODENAME" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        u = ""; s = ""; k = ""
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { u = $i; sub(/^URIs:[ \t]*/, "", u); sub(/[ \t].*/, "", u) }
+          if ($i ~ /^Suites:/) { s = " " $i " " }
+          if ($i ~ /^Signed-By:/) { k = $i; sub(/^Signed-By:[ \t]*/, "", k) }
+        }
+        if (u != "" && u !~ /security/ && s ~ (" " codename " ")) { print u, k; exit }
+      }' "$f") || true
+    [[ -n $uri ]] && break
+  done
+  if [[ -z $uri && -r /etc/apt/sources.list ]]; then
+    uri=$(awk -v codename="$OS_CODENAME" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i + 1) == codename && $i !~ /security/) { print $i; exit } }' /etc/apt/sources.list)
+  fi
+  printf '%s %s\n' "${uri:-http://deb.debian.org/debian}" "${keyring:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+}
+
+# Debian 12 has Incus only in bookworm-backports: add that suite when absent.
+ensure_backports() {
+  local list=/etc/apt/sources.list.d/anklume-backports.sources uri keyring
+  if grep -qsE "(^|[[:space:]])${OS_CODENAME}-backports([[:space:]]|$)" \
+    /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+    ok "apt: ${OS_CODENAME}-backports is configured"
+    return
+  fi
+  read -r uri keyring < <(debian_source)
+  confirm "add ${OS_CODENAME}-backports to apt and install packages"
+  printf 'Types: deb\nURIs: %s\nSuites: %s-backports\nComponents: main\nSigned-By: %s\n' \
+    "$uri" "$OS_CODENAME" "$keyring" >"$list"
+  done_ "apt: added ${OS_CODENAME}-backports from $uri ($list)"
+}
+
+step_packages() {
+  step "Debian packages"
+  local wanted=(incus nftables iproute2 busybox-static debootstrap shellcheck python3 python3-venv
+    ca-certificates make git file)
+  command -v bun >/dev/null 2>&1 || command -v npm >/dev/null 2>&1 || wanted+=(npm)
+  local missing=() p
+  for p in "${wanted[@]}"; do pkg_installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]} == 0)); then
+    ok "installed: ${wanted[*]}"
+    return
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    die "Cannot install ${missing[*]}: no apt-get on ${OS_ID}; install them by hand, then rerun bootstrap.sh"
+  [[ $OS_ID == debian || $OS_ID == ubuntu || $OS_LIKE == *debian* ]] ||
+    die "Cannot install ${missing[*]}: ${OS_ID} is not Debian-like; install them by hand, then rerun bootstrap.sh"
+  local incus_target=()
+  if [[ " ${missing[*]} " == *" incus "* && $OS_ID == debian && ${OS_VERSION%%.*} == 12 ]]; then
+    ensure_backports
+    incus_target=(-t "${OS_CODENAME}-backports")
+  fi
+  confirm "install Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  local apt_opts=(-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+  step "apt-get update"
+  apt-get update -q >&2 || die "apt-get update failed: check the apt sources and the network to the mirror"
+  local rest=()
+  for p in "${missing[@]}"; do [[ $p == incus ]] || rest+=("$p"); done
+  if ((${#rest[@]} > 0)); then
+    step "apt-get install ${rest[*]}"
+    apt-get install "${apt_opts[@]}" --no-install-recommends "${rest[@]}" >&2 ||
+      die "Cannot install ${rest[*]} with apt-get (see above)"
+  fi
+  if ((${#rest[@]} < ${#missing[@]})); then
+    step "apt-get install ${incus_target[*]} incus"
+    apt-get install "${apt_opts[@]}" "${incus_target[@]}" incus >&2 ||
+      die "Cannot install incus with apt-get (see above); on Debian 12 it comes from ${OS_CODENAME}-backports"
+  fi
+  for p in "${missing[@]}"; do
+    pkg_installed "$p" || die "Package $p is still not installed after apt-get install"
+  done
+  done_ "installed: ${missing[*]}"
+}
+
+BUN=bun
+step_bun() {
+  step "Bun"
+  local version
+  if version=$(bun --version 2>/dev/null) && [[ ${version%%.*} -ge 1 ]]; then
+    ok "bun $version ($(command -v bun))"
+    return
+  fi
+  command -v npm >/dev/null 2>&1 || die "Cannot install Bun: npm is missing; apt-get install npm, then rerun"
+  confirm "install Bun with npm install -g bun@1"
+  npm install -g bun@1 >&2 || die "npm install -g bun@1 failed (see above)"
+  hash -r
+  if ! command -v bun >/dev/null 2>&1; then
+    BUN="$(npm prefix -g)/bin/bun"
+    warn "bun is not on PATH; using $BUN (add $(dirname "$BUN") to PATH)"
+  fi
+  version=$("$BUN" --version 2>/dev/null) || die "Bun was installed but \"$BUN --version\" fails"
+  done_ "bun $version installed"
+}
+
+step_node_deps() {
+  step "node dependencies (bun install --frozen-lockfile in $REPO_DIR)"
+  local out
+  out=$(cd "$REPO_DIR" && "$BUN" install --frozen-lockfile 2>&1) ||
+    die "bun install --frozen-lockfile failed; is bun.lock in step with package.json?
+$out"
+  if [[ $out == *"no changes"* ]]; then
+    ok "node_modules matches bun.lock"
+  else
+    done_ "node dependencies installed"
+  fi
+}
+
+# Prints "core=<v> general=<v> incus=<yes|no>" from the venv.
+ansible_versions() {
+  [[ -x $ANKLUME_VENV/bin/ansible-galaxy ]] || return 1
+  local galaxy
+  galaxy=$("$ANKLUME_VENV/bin/ansible-galaxy" collection list community.general --format json 2>/dev/null || echo '{}')
+  "$ANKLUME_VENV/bin/python" - "$galaxy" <<'PY'
+import json, os, sys
+try:
+    from ansible.release import __version__ as core
+except Exception:
+    core = "none"
+general, incus = "none", "no"
+for path, cols in json.loads(sys.argv[1] or "{}").items():
+    info = cols.get("community.general")
+    if info and general == "none":
+        general = info.get("version", "none")
+        plugin = os.path.join(path, "community", "general", "plugins", "connection", "incus.py")
+        incus = "yes" if os.path.exists(plugin) else "no"
+print(f"core={core} general={general} incus={incus}")
+PY
+}
+
+# True when ansible_versions' output meets ansible-core >= 2.16, community.general >= 9.
+ansible_ok() {
+  local core general
+  core=$(sed -n 's/.*core=\([0-9.]*\).*/\1/p' <<<"$1")
+  general=$(sed -n 's/.*general=\([0-9.]*\).*/\1/p' <<<"$1")
+  [[ -n $core && -n $general && $1 == *incus=yes* ]] || return 1
+  local cmaj=${core%%.*} cmin
+  cmin=${core#*.}
+  cmin=${cmin%%.*}
+  ((cmaj > 2 || (cmaj == 2 && cmin >= 16))) && ((${general%%.*} >= 9))
+}
+
+step_ansible() {
+  step "Ansible in $ANKLUME_VENV"
+  if [[ ! -x $ANKLUME_VENV/bin/python ]]; then
+    local py=python3
+    [[ -x /usr/bin/python3 ]] && py=/usr/bin/python3
+    confirm "create the Python venv $ANKLUME_VENV"
+    mkdir -p "$(dirname "$ANKLUME_VENV")"
+    "$py" -m venv "$ANKLUME_VENV" >&2 || die "Cannot create the venv $ANKLUME_VENV with $py -m venv; install python3-venv"
+    done_ "venv $ANKLUME_VENV created ($("$ANKLUME_VENV/bin/python" --version 2>&1))"
+  fi
+  local found
+  found=$(ansible_versions || true)
+  if ansible_ok "$found"; then
+    ok "ansible: ${found:-none}"
+  else
+    confirm "pip install ansible into $ANKLUME_VENV"
+    step "pip install ansible (found: ${found:-nothing})"
+    "$ANKLUME_VENV/bin/python" -m pip install -q --upgrade "ansible>=10" "ansible-core>=2.16" >&2 ||
+      die "pip install ansible failed (see above); PyPI must be reachable through pip's configuration"
+    found=$(ansible_versions || true)
+    ansible_ok "$found" ||
+      die "Ansible in $ANKLUME_VENV is too old or incomplete after pip install (${found:-nothing}); anklume needs ansible-core >= 2.16 and community.general >= 9 with the incus connection plugin"
+    done_ "ansible: $found"
+  fi
+  if [[ -f $REPO_DIR/requirements.yml ]]; then
+    local out
+    if out=$(cd "$REPO_DIR" && "$ANKLUME_VENV/bin/ansible-galaxy" install -r requirements.yml 2>&1); then
+      if [[ $out == *Installing* || $out == *"was installed successfully"* ]]; then
+        done_ "requirements.yml installed"
+      else
+        ok "requirements.yml already satisfied"
+      fi
+    else
+      die "ansible-galaxy install -r requirements.yml failed:
+$out"
+    fi
+  fi
+}
+
+incus_answers() { timeout 10 incus query /1.0 >/dev/null 2>&1; }
+
+step_daemon() {
+  step "Incus daemon"
+  command -v incus >/dev/null 2>&1 || die "incus is not installed (apt-get install incus; bookworm-backports on Debian 12)"
+  if incus_answers; then
+    ok "incus daemon answers (server $(incus version 2>/dev/null | sed -n 's/^Server version: //p'))"
+    return
+  fi
+  confirm "start the Incus daemon"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl enable --now incus.socket incus.service >&2 || die "systemctl enable --now incus failed; see: journalctl -u incus"
+  else
+    [[ -x $INCUSD ]] || die "Cannot start Incus: $INCUSD is missing; reinstall the incus package"
+    local group=root
+    getent group incus-admin >/dev/null 2>&1 && group=incus-admin
+    mkdir -p "$(dirname "$INCUS_LOG")"
+    setsid "$INCUSD" --group "$group" --logfile "$INCUS_LOG" </dev/null >>"$INCUS_LOG.out" 2>&1 &
+    disown || true
+  fi
+  incus admin waitready --timeout 60 >&2 ||
+    die "The Incus daemon did not become ready within 60 s; last log lines:
+$(tail -n 15 "$INCUS_LOG" 2>/dev/null || true)"
+  incus_answers || die "The Incus daemon started but does not answer \"incus query /1.0\"; see $INCUS_LOG"
+  done_ "incus daemon started"
+}
+
+# Runs a TS helper, echoes its report and counts its "done" lines as changes.
+run_counted() {
+  local out rc=0
+  out=$(cd "$REPO_DIR" && "$BUN" "$@" 2>&1) || rc=$?
+  [[ -z $out ]] || printf '%s\n' "$out" >&2
+  ((rc == 0)) || die "$* failed (exit $rc)"
+  local n
+  n=$(grep -c '^\(\x1b\[[0-9;]*m\)\{0,1\}done' <<<"$out" || true)
+  CHANGES=$((CHANGES + n))
+}
+
+step_incus_init() {
+  step "Incus storage pool and default profile (no network: domains bring their own)"
+  run_counted scripts/bootstrap-incus.ts
+}
+
+step_images() {
+  local images=(busybox) args=()
+  [[ $DEBIAN_IMAGE == true ]] && images+=(debian12)
+  [[ $REBUILD_IMAGES == true ]] && args+=(--rebuild)
+  step "images: ${images[*]/#/anklume-}${args[*]:+ (${args[*]})}"
+  [[ $DEBIAN_IMAGE == true ]] || ok "anklume-debian12 skipped (--no-debian-image)"
+  run_counted scripts/build-image.ts "${images[@]}" "${args[@]}"
+}
+
+step_user_group() {
+  local user=${SUDO_USER:-}
+  [[ -n $user && $user != root ]] || return 0
+  getent group incus-admin >/dev/null 2>&1 || return 0
+  if id -nG "$user" | tr ' ' '\n' | grep -qx incus-admin; then
+    ok "user $user is in incus-admin"
+  else
+    confirm "add $user to the incus-admin group"
+    usermod -aG incus-admin "$user"
+    done_ "user $user added to incus-admin (log out and in again to use incus without sudo)"
+  fi
+}
+
+summary() {
+  local secs=$((SECONDS - STARTED)) level
+  level=$(cat "$ANKLUME_ETC/absolute_level" 2>/dev/null || echo "?")
+  step "summary"
+  ok "nesting: absolute_level=$level relative_level=$(cat "$ANKLUME_ETC/relative_level" 2>/dev/null || echo "?") vm_nested=$(cat "$ANKLUME_ETC/vm_nested" 2>/dev/null || echo "?") yolo=$(cat "$ANKLUME_ETC/yolo" 2>/dev/null || echo "?")"
+  if ((CHANGES == 0)); then
+    ok "nothing changed: this machine was already bootstrapped (${secs} s)"
+  else
+    ok "bootstrap done: ${CHANGES} change(s) in ${secs} s"
+  fi
+  echo "Next: cp infra.example.yml infra.yml (if you have none), then make sync && make apply" >&2
+}
+
+check_root
+step "bootstrap --dev in $REPO_DIR"
+detect_os
+step_nesting
+step_packages
+step_bun
+step_node_deps
+step_ansible
+step_daemon
+step_incus_init
+step_images
+step_user_group
+summary
