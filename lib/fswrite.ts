@@ -1,0 +1,86 @@
+/**
+ * Minimal, atomic file writes (decision 4): a file is written only when its
+ * content changes, through a temporary file in the same directory renamed
+ * over it, so a reader sees the old file or the new one, never half of one.
+ * The existing file's permission bits are kept; a symlink is followed and
+ * its target replaced. Data is not fsynced: every generated file can be
+ * produced again by `make sync`.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+export type WriteOutcome = "created" | "updated" | "unchanged";
+
+function reason(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code
+    ? `${err.code} (${err.message.replace(/^\w+: /, "")})`
+    : String(err?.message ?? e);
+}
+
+/** The file's text, or null when it does not exist; any other failure throws a clear Error. */
+export function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new Error(
+      `Cannot read "${path}": ${reason(e)}; make it a readable regular file or remove it`,
+    );
+  }
+}
+
+/**
+ * Write `content` to `path` unless it already holds exactly that; say what happened.
+ * With `dryRun`, only report what would happen: no file, no directory is created.
+ * @example writeIfChanged("host_vars/web.yml", text) // "created", then "unchanged"
+ */
+export function writeIfChanged(
+  path: string,
+  content: string,
+  opts: { dryRun?: boolean } = {},
+): WriteOutcome {
+  const existing = readIfExists(path);
+  if (existing === content) return "unchanged";
+  const outcome: WriteOutcome = existing === null ? "created" : "updated";
+  if (opts.dryRun) return outcome;
+
+  let target = path;
+  let mode: number | undefined;
+  if (existing !== null) {
+    if (lstatSync(path).isSymbolicLink()) target = realpathSync(path);
+    mode = statSync(target).mode & 0o7777;
+  }
+  const dir = dirname(target);
+  const tmp = join(
+    dir,
+    `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`,
+  );
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(tmp, content, { encoding: "utf8", flag: "wx", mode: mode ?? 0o666 });
+    if (mode !== undefined) chmodSync(tmp, mode); // the umask narrowed it at creation
+    renameSync(tmp, target);
+  } catch (e) {
+    try {
+      unlinkSync(tmp); // a partly written temp file must not stay behind
+    } catch {
+      // never created: nothing to clean
+    }
+    throw new Error(
+      `Cannot write "${path}": ${reason(e)}; check that ${dir} is a writable directory on a filesystem with free space`,
+    );
+  }
+  return outcome;
+}
