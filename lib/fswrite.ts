@@ -34,7 +34,13 @@ export function readIfExists(path: string): string | null {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === "ENOTDIR") {
+      throw new Error(
+        `Cannot read "${path}": a parent of it is a file, not a directory; rename or remove that file`,
+      );
+    }
     throw new Error(
       `Cannot read "${path}": ${reason(e)}; make it a readable regular file or remove it`,
     );
