@@ -48,12 +48,13 @@ export const NON_STRING: readonly RegExp[] = [
 export const NON_STRING_FIRST = "~nNyYtTfFoOeE<=+-.0123456789";
 const FIRST = new Set(NON_STRING_FIRST);
 
+// All of NON_STRING as one regex: one test per candidate on the hot path.
+const NON_STRING_ANY = new RegExp(NON_STRING.map((re) => `(?:${re.source})`).join("|"));
+
 /** True when a plain scalar `s` would be read as something other than a string. */
 export function resolvesNonString(s: string): boolean {
   if (s === "") return true;
-  if (!FIRST.has(s[0] as string)) return false;
-  for (const re of NON_STRING) if (re.test(s)) return true;
-  return false;
+  return FIRST.has(s[0] as string) && NON_STRING_ANY.test(s);
 }
 
 enum Style {
@@ -84,8 +85,25 @@ function isPrintable(c: number): boolean {
   );
 }
 
+// Strings made only of these characters need none of the general analysis.
+const SIMPLE = /^[-A-Za-z0-9_./: ]+$/;
+
 /** Choose the scalar style PyYAML would, with the differences above. */
 function analyze(s: string): Analysis {
+  if (SIMPLE.test(s)) {
+    const n = s.length;
+    const last = s.charCodeAt(n - 1);
+    const quote =
+      s.charCodeAt(0) === 0x20 ||
+      last === 0x20 ||
+      last === 0x3a ||
+      s.includes(": ") ||
+      (s.charCodeAt(0) === 0x2d && (n === 1 || s.charCodeAt(1) === 0x20)) ||
+      s.startsWith("---") ||
+      s.startsWith("...") ||
+      resolvesNonString(s);
+    return { style: quote ? Style.Single : Style.Plain, multiline: false, length: n };
+  }
   const cps: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -209,7 +227,7 @@ function isPlainObject(v: object): v is Record<string, unknown> {
 }
 
 /** Text of a scalar in value position, with its leading space (nothing for null). */
-function scalarValue(v: unknown, path: string): string | undefined {
+function scalarValue(v: unknown): string | undefined {
   if (v === null) return "";
   switch (typeof v) {
     case "string":
@@ -226,27 +244,36 @@ function scalarValue(v: unknown, path: string): string | undefined {
       }
   }
   throw new TypeError(
-    `Cannot write ${describe(v)} at ${path || "the top level"} as YAML: only null, booleans, numbers, strings, arrays and plain objects are supported; convert it first`,
+    `Cannot write ${describe(v)} at ${pathText() || "the top level"} as YAML: only null, booleans, numbers, strings, arrays and plain objects are supported; convert it first`,
   );
 }
+
+const PADS: string[] = [];
+
+// Where the emitter is, for error messages only: keys and indexes.
+const PATH: (string | number)[] = [];
+const pathText = () =>
+  PATH.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
 
 /**
  * Append the value that follows an indicator (`key:`, `-`, `?` or `:`) that
  * the caller has just written. A collection goes on the same line after `-`,
  * `?` and `:` of a complex key (compact form), on the next line after `key:`.
  */
-function emitAfter(out: string[], v: unknown, indent: number, compact: boolean, path: string) {
-  const s = scalarValue(v, path);
+function emitAfter(out: string[], v: unknown, indent: number, compact: boolean) {
+  const s = scalarValue(v);
   if (s !== undefined) {
     out.push(s);
     return;
   }
-  const pad = " ".repeat(indent);
+  const pad = (PADS[indent] ??= " ".repeat(indent));
   let lead = compact ? " " : `\n${pad}`;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       out.push(lead, "-");
-      emitAfter(out, v[i], indent + 2, true, `${path}[${i}]`);
+      PATH.push(i);
+      emitAfter(out, v[i], indent + 2, true);
+      PATH.pop();
       lead = `\n${pad}`;
     }
     return;
@@ -257,15 +284,16 @@ function emitAfter(out: string[], v: unknown, indent: number, compact: boolean, 
     if (item === undefined) continue;
     const a = analyze(k);
     const key = scalarText(k, a);
-    const sub = path === "" ? k : `${path}.${k}`;
+    PATH.push(k);
     if (a.length === 0 || a.multiline || a.length >= 128) {
       // PyYAML's complex key: `? key` then `: value` on the next line.
       out.push(lead, "? ", key, `\n${pad}:`);
-      emitAfter(out, item, indent + 2, true, sub);
+      emitAfter(out, item, indent + 2, true);
     } else {
       out.push(lead, key, ":");
-      emitAfter(out, item, indent + 2, false, sub);
+      emitAfter(out, item, indent + 2, false);
     }
+    PATH.pop();
     lead = `\n${pad}`;
   }
 }
@@ -277,7 +305,8 @@ function emitAfter(out: string[], v: unknown, indent: number, compact: boolean, 
  */
 export function dumpYaml(value: unknown): string {
   const out: string[] = [];
-  emitAfter(out, value, 0, false, "");
+  PATH.length = 0;
+  emitAfter(out, value, 0, false);
   // A top-level collection starts with the newline meant to follow a key.
   const text = out.join("");
   const body = text.startsWith("\n") ? text.slice(1) : text.startsWith(" ") ? text.slice(1) : text;
