@@ -97,7 +97,10 @@ export async function hostResources(): Promise<HostResources | null> {
     const { incusRaw } = await import("./incus.ts");
     const r = await incusRaw(["info", "--resources", "--format", "json"], { timeout: "10s" });
     if (r.exitCode === 0) {
-      const data = JSON.parse(r.stdout) as { cpu?: { total?: number }; memory?: { total?: number } };
+      const data = JSON.parse(r.stdout) as {
+        cpu?: { total?: number };
+        memory?: { total?: number };
+      };
       const cpu = Number(data.cpu?.total ?? 0);
       const memory = Number(data.memory?.total ?? 0);
       if (cpu > 0 && memory > 0) return { cpu, memory };

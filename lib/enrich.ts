@@ -1,0 +1,63 @@
+/**
+ * Enrichment: what the generator adds to a valid infra before writing it
+ * (generator-contract §6): the sys-firewall VM under `firewall_mode: vm`, and
+ * the AI access policy under `ai_access_policy: exclusive`. Works on a copy.
+ */
+import type { Infra, Machine, Policy } from "./schema.ts";
+import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "./validate.ts";
+
+export interface Enriched {
+  infra: Infra;
+  /** INFO lines for stderr. */
+  info: string[];
+  /** True when sys-firewall was created here (it then counts as a current machine). */
+  autoFirewall: boolean;
+}
+
+/** Add sys-firewall and the AI policy where the policies ask for them. */
+export function enrich(input: Infra): Enriched {
+  const infra = structuredClone(input);
+  const info: string[] = [];
+  let autoFirewall = false;
+  const g = infra.global ?? {};
+  const domains = infra.domains ?? {};
+  const base = parseBaseSubnet(g.base_subnet) ?? DEFAULT_BASE_SUBNET;
+
+  const hasFirewall = Object.values(domains).some(
+    (d) => d.machines && "sys-firewall" in d.machines,
+  );
+  const admin = domains.anklume;
+  if (g.firewall_mode === "vm" && !hasFirewall && admin) {
+    const ip = `${base}.${admin.subnet_id}.253`;
+    const fw: Machine = {
+      description: "Centralized firewall VM (auto-created by generator)",
+      type: "vm",
+      ip,
+      config: { "limits.cpu": "2", "limits.memory": "2GiB" },
+      roles: ["base_system", "firewall_router"],
+      ephemeral: false,
+    };
+    admin.machines = { ...(admin.machines ?? {}), "sys-firewall": fw };
+    autoFirewall = true;
+    info.push(`firewall_mode is 'vm' — auto-created sys-firewall in anklume domain (ip: ${ip})`);
+  }
+
+  const def = g.ai_access_default;
+  if (g.ai_access_policy === "exclusive" && def && domains["ai-tools"]) {
+    const policies = infra.network_policies ?? [];
+    if (!policies.some((p) => p.to === "ai-tools")) {
+      const policy: Policy = {
+        description: `AI access: ${def} -> ai-tools (auto-created)`,
+        from: def,
+        to: "ai-tools",
+        ports: "all",
+        bidirectional: true,
+      };
+      infra.network_policies = [...policies, policy];
+      info.push(
+        `ai_access_policy is 'exclusive' — auto-created network policy from '${def}' to 'ai-tools'`,
+      );
+    }
+  }
+  return { infra, info, autoFirewall };
+}

@@ -1,0 +1,339 @@
+#!/usr/bin/env bun
+/**
+ * generate — turn infra.yml (or an infra/ directory) into the Ansible tree.
+ *
+ * Usage: generate.ts [options] <infra_file>
+ *
+ *   <infra_file>          infra.yml, or an infra/ directory (base.yml, domains/*.yml,
+ *                         policies.yml)
+ *   --dry-run             validate and show what would change; write and delete nothing
+ *   --clean-orphans       delete generated files that infra.yml no longer describes
+ *                         (asks first on a terminal; protected files are never deleted)
+ *   -y, --yes             do not ask before deleting orphans
+ *   --json                print a JSON summary on stdout (written, unchanged, orphans,
+ *                         errors, warnings)
+ *   --base-dir DIR        root of the generated tree (default: .)
+ *   -h, --help            show this help
+ *
+ * Writes inventory/<domain>.yml, group_vars/all.yml, group_vars/<domain>.yml and
+ * host_vars/<machine>.yml. Only the block between `# === MANAGED BY infra.yml ===`
+ * and `# === END MANAGED ===` is generated; everything else in a file is yours
+ * and is kept byte for byte. A file is rewritten only when its content changes.
+ *
+ * Environment: ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips the host subnet check;
+ * ANKLUME_CONTEXT_DIR (default /etc/anklume) holds the nesting context;
+ * ANKLUME_PROC_DIR (default /proc) and ANKLUME_INCUS (default incus) are the
+ * host probes.
+ *
+ * Exit status: 0 success (warnings and orphans included), 1 invalid input or a
+ * refused confirmation (nothing is written), 2 usage error.
+ */
+import { unlinkSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { paint, parseCli, runMain, UsageError } from "../lib/cli.ts";
+import { dumpYaml } from "../lib/emit.ts";
+import { enrich } from "../lib/enrich.ts";
+import { readIfExists, writeIfChanged } from "../lib/fswrite.ts";
+import { hostNetworks, hostResources, nestingPrefix, readNestingContext } from "../lib/host.ts";
+import { LoadError, loadInfra } from "../lib/infra-load.ts";
+import { err, formatIssue, type Issue } from "../lib/issues.ts";
+import { mergeManaged } from "../lib/managed.ts";
+import { findOrphans, type Orphan } from "../lib/orphans.ts";
+import { bridgeName, renderTree } from "../lib/render.ts";
+import { allocate } from "../lib/resources.ts";
+import { checkShape, type Infra } from "../lib/schema.ts";
+import { validateInfra } from "../lib/validate.ts";
+
+const USAGE =
+  "Usage: generate.ts [--dry-run] [--clean-orphans] [--yes] [--json] [--base-dir DIR] <infra_file>";
+const HELP = `${USAGE}
+
+Turn infra.yml (or an infra/ directory) into inventory/, group_vars/ and host_vars/.
+
+  --dry-run         validate and show what would change; write and delete nothing
+  --clean-orphans   delete generated files infra.yml no longer describes
+                    (asks first on a terminal; protected files are never deleted)
+  -y, --yes         do not ask before deleting orphans
+  --json            print a JSON summary on stdout
+  --base-dir DIR    root of the generated tree (default: .)
+  -h, --help        show this help
+
+Only the block between "# === MANAGED BY infra.yml ===" and "# === END MANAGED ==="
+is generated; the rest of each file is yours and is kept byte for byte.
+ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips the host subnet check.
+Exit: 0 success, 1 invalid input (nothing written), 2 usage error.`;
+
+/** The JSON summary printed by --json. */
+interface Summary {
+  ok: boolean;
+  input: string;
+  mode?: "file" | "directory";
+  dry_run: boolean;
+  written: string[];
+  unchanged: string[];
+  orphans: { path: string; protected: boolean; deleted: boolean; reason?: string }[];
+  errors: Issue[];
+  warnings: Issue[];
+  info: string[];
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/** Bridge names this infra will create, so the host check does not flag them once they exist. */
+function ownBridges(data: unknown, prefix: string): Set<string> {
+  const out = new Set<string>();
+  if (!isObj(data) || !isObj(data.domains)) return out;
+  for (const [d, dom] of Object.entries(data.domains)) {
+    if (isObj(dom) && typeof dom.subnet_id === "number")
+      out.add(bridgeName(prefix, d, dom.subnet_id));
+  }
+  return out;
+}
+
+async function ask(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await new Promise<string>((resolve) => {
+      rl.question(question, resolve);
+      rl.on("close", () => resolve(""));
+    });
+  } finally {
+    rl.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCli(argv, {
+    "dry-run": { type: "boolean" },
+    "clean-orphans": { type: "boolean" },
+    yes: { type: "boolean", short: "y" },
+    json: { type: "boolean" },
+    "base-dir": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0 ? "missing <infra_file>" : `unexpected argument "${positionals[1]}"`,
+    );
+  }
+  const input = positionals[0] as string;
+  const dryRun = Boolean(values["dry-run"]);
+  const json = Boolean(values.json);
+  const baseDir = values["base-dir"] ?? ".";
+  const out = (line: string) => {
+    if (!json) process.stdout.write(`${line}\n`);
+  };
+  const summary: Summary = {
+    ok: false,
+    input,
+    dry_run: dryRun,
+    written: [],
+    unchanged: [],
+    orphans: [],
+    errors: [],
+    warnings: [],
+    info: [],
+  };
+  const finish = (code: number) => {
+    summary.ok = code === 0;
+    if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return code;
+  };
+  const fail = (errors: Issue[], header: string) => {
+    summary.errors.push(...errors);
+    process.stderr.write(`${paint("red", header)}\n`);
+    for (const e of errors) process.stderr.write(`  - ${formatIssue(e)}\n`);
+    return finish(1);
+  };
+
+  // 1. Load.
+  let loaded: Awaited<ReturnType<typeof loadInfra>>;
+  try {
+    loaded = await loadInfra(input);
+  } catch (e) {
+    if (e instanceof LoadError) return fail(e.issues, `Cannot load ${input}:`);
+    throw e;
+  }
+  summary.mode = loaded.mode;
+  const data = loaded.data;
+
+  // 2. Validate the shape, enrich, validate across entities, allocate resources.
+  const context = readNestingContext();
+  const global = isObj(data) && isObj(data.global) ? data.global : {};
+  const prefix = global.nesting_prefix === false ? "" : nestingPrefix(context.absoluteLevel);
+  const skipHostCheck = process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1";
+  const issues: Issue[] = [...loaded.warnings, ...checkShape(data)];
+  const shapeOk = !issues.some((i) => i.severity === "error");
+  let infra: Infra | undefined;
+  let autoFirewall = false;
+  if (shapeOk) {
+    const e = enrich(data as Infra);
+    infra = e.infra;
+    autoFirewall = e.autoFirewall;
+    summary.info.push(...e.info);
+  }
+  issues.push(
+    ...validateInfra(infra ?? data, {
+      context,
+      prefix,
+      hostNetworks: skipHostCheck ? null : hostNetworks(),
+      ownBridges: ownBridges(data, prefix),
+    }),
+  );
+  if (infra && !issues.some((i) => i.severity === "error") && infra.global?.resource_policy) {
+    const rp = infra.global.resource_policy;
+    const machines = Object.values(infra.domains ?? {}).flatMap((d) =>
+      Object.entries(d.machines ?? {}).map(([name, m]) => {
+        m.config ??= {};
+        return { name, config: m.config as Record<string, unknown>, weight: m.weight ?? 1 };
+      }),
+    );
+    const r = allocate(rp === true ? {} : rp, await hostResources(), machines);
+    for (const w of r.warnings)
+      issues.push({ ...err(["global", "resource_policy"], w), severity: "warning" });
+    if (r.error) {
+      issues.push(
+        err(
+          ["global", "resource_policy"],
+          r.error,
+          "lower the explicit limits, or set resource_policy.overcommit: true to allow it",
+        ),
+      );
+    }
+  }
+  if (issues.length > 0) await loaded.locate(issues);
+  const errors = issues.filter((i) => i.severity === "error");
+  const warnings = issues.filter((i) => i.severity === "warning");
+  summary.warnings.push(...warnings);
+  for (const line of summary.info) process.stderr.write(`INFO: ${line}\n`);
+  for (const w of warnings)
+    process.stderr.write(`${paint("yellow", "WARNING:")} ${formatIssue(w)}\n`);
+  if (errors.length > 0 || !infra) {
+    const files = loaded.mode === "file" ? input : `${input}/`;
+    return fail(
+      errors,
+      `Validation failed: ${errors.length} error(s) in ${files} — nothing was written.`,
+    );
+  }
+
+  // 3. Nothing to generate?
+  const domains = infra.domains ?? {};
+  if (Object.keys(domains).length === 0) {
+    out("No domains defined. Nothing to generate.");
+    return finish(0);
+  }
+
+  // 4. Build every file's new content before writing any (a bad file writes nothing).
+  const specs = renderTree(infra, prefix);
+  const planned: { path: string; content: string; changed: boolean }[] = [];
+  const mergeErrors: Issue[] = [];
+  for (const spec of specs) {
+    const path = join(baseDir, spec.rel);
+    let existing: string | null;
+    try {
+      existing = readIfExists(path);
+    } catch (e) {
+      mergeErrors.push({ ...err([], (e as Error).message), file: path });
+      continue;
+    }
+    const merged = mergeManaged(existing, dumpYaml(spec.data));
+    if (!merged.ok) {
+      mergeErrors.push({ ...err([], merged.error), file: path });
+      continue;
+    }
+    planned.push({ path, content: merged.content, changed: merged.content !== existing });
+  }
+  if (mergeErrors.length > 0) {
+    return fail(
+      mergeErrors,
+      `Cannot update ${mergeErrors.length} generated file(s) — nothing was written.`,
+    );
+  }
+  out(
+    `${dryRun ? "[DRY-RUN] " : ""}Generating files for ${Object.keys(domains).length} domain(s)...`,
+  );
+  for (const p of planned) {
+    if (!p.changed) {
+      summary.unchanged.push(p.path);
+      continue;
+    }
+    if (!dryRun) writeIfChanged(p.path, p.content);
+    summary.written.push(p.path);
+    out(dryRun ? `  [DRY-RUN] Would write: ${p.path}` : `  Written: ${p.path}`);
+  }
+  if (summary.unchanged.length > 0) out(`  Unchanged: ${summary.unchanged.length} file(s)`);
+
+  // 5. Orphans.
+  const machines = new Set<string>();
+  for (const d of Object.values(domains))
+    for (const m of Object.keys(d.machines ?? {})) machines.add(m);
+  if (autoFirewall) machines.add("sys-firewall");
+  const orphans = findOrphans(baseDir, new Set(Object.keys(domains)), machines);
+  const code = await reportOrphans(orphans, summary, out, {
+    clean: Boolean(values["clean-orphans"]) && !dryRun,
+    yes: Boolean(values.yes),
+  });
+  if (code !== 0) return finish(code);
+  if (!dryRun) {
+    out("");
+    out("Done. Run `make lint` to validate.");
+  }
+  return finish(0);
+}
+
+async function reportOrphans(
+  orphans: Orphan[],
+  summary: Summary,
+  out: (line: string) => void,
+  opts: { clean: boolean; yes: boolean },
+): Promise<number> {
+  for (const o of orphans) {
+    summary.orphans.push({
+      path: o.path,
+      protected: o.protected,
+      deleted: false,
+      reason: o.reason,
+    });
+  }
+  if (orphans.length === 0) return 0;
+  out("");
+  out(`Orphan files (${orphans.length}):`);
+  for (const o of orphans) {
+    out(
+      o.protected
+        ? `  PROTECTED (${o.reason ?? "ephemeral=false"}): ${o.path} — manual removal required`
+        : `  ORPHAN: ${o.path}`,
+    );
+  }
+  if (!opts.clean) return 0;
+  const deletable = orphans.filter((o) => !o.protected);
+  if (deletable.length === 0) return 0;
+  if (!opts.yes && process.stdin.isTTY) {
+    const answer = (await ask(`Delete ${deletable.length} orphan file(s)? [y/N] `))
+      .trim()
+      .toLowerCase();
+    if (answer !== "y" && answer !== "yes") {
+      process.stderr.write("Aborted: no orphan file was deleted.\n");
+      return 1;
+    }
+  }
+  for (const [i, o] of orphans.entries()) {
+    if (o.protected) {
+      out(`  Skipped (protected): ${o.path}`);
+      continue;
+    }
+    unlinkSync(o.path);
+    (summary.orphans[i] as { deleted: boolean }).deleted = true;
+    out(`  Deleted: ${o.path}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) await runMain(main, USAGE);
