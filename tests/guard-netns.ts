@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { $ } from "zx";
+import { $, type ProcessPromise } from "zx";
 import { uniq } from "./helpers.ts";
 
 const q = $({ quiet: true, nothrow: true });
@@ -33,7 +33,7 @@ export interface GuardNetns {
   destroy(): Promise<void>;
 }
 
-async function must(p: ReturnType<typeof q>, what: string): Promise<string> {
+async function must(p: ProcessPromise, what: string): Promise<string> {
   const r = await p;
   if (r.exitCode !== 0) throw new Error(`${what} failed: ${r.stderr}`);
   return r.stdout;
