@@ -251,9 +251,9 @@ export async function loadInfra(arg: string): Promise<LoadedInfra> {
     async locate(issues: Issue[]) {
       for (const issue of issues) {
         if (issue.file && issue.line) continue;
-        const { src, inner } = sourceFor(issue.path);
+        const { src, inner } = sourceFor(issue.locateAt ?? issue.path);
         src.locator ??= await createLocator(src.text);
-        const pos = src.locator.locate(inner, issue.atKey);
+        const pos = src.locator.locate(inner, issue.atKey || issue.locateAt !== undefined);
         issue.file = src.file;
         if (pos) {
           issue.line = pos.line;

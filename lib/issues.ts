@@ -18,6 +18,8 @@ export interface Issue {
   fix?: string;
   /** Point at the key itself rather than its value (unknown keys, duplicates). */
   atKey?: boolean;
+  /** Where to point in the source when `path` does not exist there (generated entries). */
+  locateAt?: YamlPath;
   /** Filled in by the locator: source file, 1-based line and column. */
   file?: string;
   line?: number;

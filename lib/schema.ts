@@ -52,7 +52,8 @@ export const GlobalSchema = v.strictObject({
   ai_access_default: opt(v.string()),
   ai_vram_flush: opt(v.boolean()),
   auto_cleanup: opt(v.boolean()),
-  resource_policy: opt(v.union([v.literal(true), ResourcePolicySchema])),
+  // true, or a mapping checked against ResourcePolicySchema in checkShape.
+  resource_policy: v.optional(v.unknown()),
 });
 
 const ServiceSchema = v.looseObject({
@@ -186,12 +187,32 @@ function expectedWords(expected: string | null | undefined): string {
 
 /** Validate the shape of the merged infra; one Issue per offending path. */
 export function checkShape(data: unknown): Issue[] {
-  const result = v.safeParse(InfraSchema, data, { abortEarly: false });
-  if (result.success) return [];
   const out: Issue[] = [];
+  const result = v.safeParse(InfraSchema, data, { abortEarly: false });
+  const issues = result.success ? [] : [...result.issues];
+  const rp = (data as { global?: { resource_policy?: unknown } } | null)?.global?.resource_policy;
+  const rpPath = ["global", "resource_policy"];
+  if (rp !== undefined && rp !== null && rp !== true) {
+    if (typeof rp !== "object" || Array.isArray(rp)) {
+      out.push({
+        severity: "error",
+        path: rpPath,
+        message: `expected true or a mapping, got ${typeName(rp)}`,
+        fix: "set resource_policy: true for the defaults, or a mapping (host_reserve, mode…); remove it to turn allocation off",
+      });
+    } else {
+      const r = v.safeParse(ResourcePolicySchema, rp, { abortEarly: false });
+      if (!r.success) issues.push(...r.issues.map((i) => ({ ...i, prefix: rpPath })));
+    }
+  }
+  if (issues.length === 0) return out;
   const seen = new Set<string>();
-  for (const issue of result.issues) {
-    const path: (string | number)[] = (issue.path ?? []).map((p) => p.key as string | number);
+  for (const issue of issues) {
+    const prefix = (issue as { prefix?: string[] }).prefix ?? [];
+    const path: (string | number)[] = [
+      ...prefix,
+      ...(issue.path ?? []).map((p) => p.key as string | number),
+    ];
     const key = JSON.stringify(path);
     if (seen.has(key)) continue;
     seen.add(key);
@@ -220,6 +241,7 @@ function describe(issue: v.BaseIssue<unknown>, path: (string | number)[]): Issue
     return {
       severity: "error",
       path,
+      atKey: true,
       message: `missing required key ${JSON.stringify(field)}`,
       fix: `add ${field}: <${EXPECT[field] ?? expectedWords(issue.expected)}>`,
     };

@@ -102,7 +102,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   const subnetOwner = new Map<number, string>();
   const machineDomain = new Map<string, string>();
   const ipOwner = new Map<string, string>();
-  const gpuMachines: string[] = [];
+  const gpuMachines: { name: string; path: string[] }[] = [];
   for (const [d, dom] of entries(domains)) {
     const dp = ["domains", d];
     if (!NAME_RE.test(d)) {
@@ -187,7 +187,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
       } else machineDomain.set(m, d);
       if (!isObj(mach)) continue;
       checkMachine(out, mp, m, mach, { d, profiles, subnet, base, sid, env, ipOwner });
-      if (isGpuMachine(mach, profiles)) gpuMachines.push(m);
+      if (isGpuMachine(mach, profiles)) gpuMachines.push({ name: m, path: mp });
     }
   }
   for (const m of machineDomain.keys()) {
@@ -227,19 +227,21 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
 
   // GPU policy.
   const gpuPolicy = global.gpu_policy ?? "exclusive";
+  const gpuNames = gpuMachines.map((g) => g.name).join(", ");
   if (gpuMachines.length > 1 && gpuPolicy === "exclusive") {
     out.push(
       err(
-        ["global", "gpu_policy"],
-        `GPU policy is 'exclusive' but ${gpuMachines.length} instances have GPU access: ${gpuMachines.join(", ")}`,
+        (gpuMachines[1] as { path: string[] }).path,
+        `GPU policy is 'exclusive' but ${gpuMachines.length} instances have GPU access: ${gpuNames}`,
         "give the GPU to one machine only, or set global.gpu_policy: shared",
+        true,
       ),
     );
   } else if (gpuMachines.length > 1 && gpuPolicy === "shared") {
     out.push(
       warn(
         ["global", "gpu_policy"],
-        `GPU policy is 'shared': ${gpuMachines.length} instances share GPU access (${gpuMachines.join(", ")}). No VRAM isolation on consumer GPUs.`,
+        `GPU policy is 'shared': ${gpuMachines.length} instances share GPU access (${gpuNames}). No VRAM isolation on consumer GPUs.`,
       ),
     );
   }
@@ -271,7 +273,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
     if (def === undefined || def === null || def === "") {
       out.push(
         err(
-          path,
+          ["global", "ai_access_policy"],
           "ai_access_default is required when ai_access_policy is 'exclusive'",
           "set it to the domain that may reach ai-tools, e.g. ai_access_default: pro",
         ),
@@ -310,6 +312,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
           ["network_policies"],
           `ai_access_policy is 'exclusive' but ${toAi} network_policies target ai-tools (max 1 allowed)`,
           "keep one policy with to: ai-tools",
+          true,
         ),
       );
     }

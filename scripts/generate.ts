@@ -105,7 +105,17 @@ async function ask(question: string): Promise<string> {
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Where output goes; tests pass their own to call main() in-process. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+const processIo: Io = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const { values, positionals } = parseCli(argv, {
     "dry-run": { type: "boolean" },
     "clean-orphans": { type: "boolean" },
@@ -115,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
-    process.stdout.write(`${HELP}\n`);
+    io.stdout(`${HELP}\n`);
     return 0;
   }
   if (positionals.length !== 1) {
@@ -128,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
   const json = Boolean(values.json);
   const baseDir = values["base-dir"] ?? ".";
   const out = (line: string) => {
-    if (!json) process.stdout.write(`${line}\n`);
+    if (!json) io.stdout(`${line}\n`);
   };
   const summary: Summary = {
     ok: false,
@@ -143,13 +153,13 @@ export async function main(argv: string[]): Promise<number> {
   };
   const finish = (code: number) => {
     summary.ok = code === 0;
-    if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (json) io.stdout(`${JSON.stringify(summary, null, 2)}\n`);
     return code;
   };
   const fail = (errors: Issue[], header: string) => {
     summary.errors.push(...errors);
-    process.stderr.write(`${paint("red", header)}\n`);
-    for (const e of errors) process.stderr.write(`  - ${formatIssue(e)}\n`);
+    io.stderr(`${paint("red", header)}\n`);
+    for (const e of errors) io.stderr(`  - ${formatIssue(e)}\n`);
     return finish(1);
   };
 
@@ -208,13 +218,20 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
   }
+  if (autoFirewall) {
+    for (const i of issues) {
+      if (i.path[0] === "domains" && i.path[3] === "sys-firewall") {
+        i.locateAt = ["global", "firewall_mode"];
+        i.message += " (sys-firewall is auto-created by firewall_mode: vm)";
+      }
+    }
+  }
   if (issues.length > 0) await loaded.locate(issues);
   const errors = issues.filter((i) => i.severity === "error");
   const warnings = issues.filter((i) => i.severity === "warning");
   summary.warnings.push(...warnings);
-  for (const line of summary.info) process.stderr.write(`INFO: ${line}\n`);
-  for (const w of warnings)
-    process.stderr.write(`${paint("yellow", "WARNING:")} ${formatIssue(w)}\n`);
+  for (const line of summary.info) io.stderr(`INFO: ${line}\n`);
+  for (const w of warnings) io.stderr(`${paint("yellow", "WARNING:")} ${formatIssue(w)}\n`);
   if (errors.length > 0 || !infra) {
     const files = loaded.mode === "file" ? input : `${input}/`;
     return fail(
@@ -276,7 +293,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const m of Object.keys(d.machines ?? {})) machines.add(m);
   if (autoFirewall) machines.add("sys-firewall");
   const orphans = findOrphans(baseDir, new Set(Object.keys(domains)), machines);
-  const code = await reportOrphans(orphans, summary, out, {
+  const code = await reportOrphans(orphans, summary, out, io, {
     clean: Boolean(values["clean-orphans"]) && !dryRun,
     yes: Boolean(values.yes),
   });
@@ -292,6 +309,7 @@ async function reportOrphans(
   orphans: Orphan[],
   summary: Summary,
   out: (line: string) => void,
+  io: Io,
   opts: { clean: boolean; yes: boolean },
 ): Promise<number> {
   for (const o of orphans) {
@@ -320,7 +338,7 @@ async function reportOrphans(
       .trim()
       .toLowerCase();
     if (answer !== "y" && answer !== "yes") {
-      process.stderr.write("Aborted: no orphan file was deleted.\n");
+      io.stderr("Aborted: no orphan file was deleted.\n");
       return 1;
     }
   }

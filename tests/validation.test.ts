@@ -1,0 +1,610 @@
+/**
+ * One test per validation rule of generator-contract §4 (and the stricter rules
+ * of decision 2): each checks that the message names the file, the line, the
+ * YAML path and a fix, that the exit code is 1, and that nothing was written.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanup, runInProcess, tree, workspace } from "./gen-helpers.ts";
+
+afterAll(cleanup);
+
+const HEAD = `project_name: t
+global:
+  base_subnet: "10.100"
+`;
+const PRO = `domains:
+  pro:
+    subnet_id: 1
+    machines:
+      pro-dev:
+        ip: "10.100.1.10"
+`;
+
+interface Case {
+  rule: string;
+  yaml: string;
+  /** The YAML path printed in the message. */
+  path: string;
+  /** A fragment of the message. */
+  msg: string | RegExp;
+  /** The first line containing this text is the line the message must give. */
+  at: string;
+  /** Which occurrence of `at` (default 1). */
+  nth?: number;
+  context?: Record<string, string>;
+}
+
+const cases: Case[] = [
+  {
+    rule: "1: required top-level keys",
+    yaml: `${HEAD}`,
+    path: "domains",
+    msg: 'missing required key "domains"',
+    at: "project_name",
+  },
+  {
+    rule: "2: nesting_prefix is a boolean",
+    yaml: `${HEAD}  nesting_prefix: "yes"\n${PRO}`,
+    path: "global.nesting_prefix",
+    msg: "expected true or false",
+    at: "nesting_prefix",
+  },
+  {
+    rule: "3: gpu_policy",
+    yaml: `${HEAD}  gpu_policy: all\n${PRO}`,
+    path: "global.gpu_policy",
+    msg: '"exclusive" or "shared"',
+    at: "gpu_policy",
+  },
+  {
+    rule: "4: firewall_mode",
+    yaml: `${HEAD}  firewall_mode: router\n${PRO}`,
+    path: "global.firewall_mode",
+    msg: '"host" or "vm"',
+    at: "firewall_mode",
+  },
+  {
+    rule: "5: ai_access_policy",
+    yaml: `${HEAD}  ai_access_policy: closed\n${PRO}`,
+    path: "global.ai_access_policy",
+    msg: '"exclusive" or "open"',
+    at: "ai_access_policy",
+  },
+  {
+    rule: "6: domain name format",
+    yaml: `${HEAD}domains:\n  Pro_1:\n    subnet_id: 1\n`,
+    path: "domains.Pro_1",
+    msg: 'invalid domain name "Pro_1"',
+    at: "Pro_1",
+  },
+  {
+    rule: "6b: domain name without trailing hyphen",
+    yaml: `${HEAD}domains:\n  pro-:\n    subnet_id: 1\n`,
+    path: "domains.pro-",
+    msg: "invalid domain name",
+    at: "pro-:",
+  },
+  {
+    rule: "7: subnet_id present",
+    yaml: `${HEAD}domains:\n  pro:\n    description: x\n`,
+    path: "domains.pro.subnet_id",
+    msg: 'missing required key "subnet_id"',
+    at: "  pro:",
+  },
+  {
+    rule: "7b: subnet_id range",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 300\n`,
+    path: "domains.pro.subnet_id",
+    msg: "out of range",
+    at: "300",
+  },
+  {
+    rule: "7b: subnet_id is never a boolean",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: true\n`,
+    path: "domains.pro.subnet_id",
+    msg: "got the boolean true",
+    at: "subnet_id: true",
+  },
+  {
+    rule: "7b: subnet_id quoted",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: "4"\n`,
+    path: "domains.pro.subnet_id",
+    msg: 'got the string "4"',
+    at: '"4"',
+  },
+  {
+    rule: "7c: subnet_id unique",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n  perso:\n    subnet_id: 1\n`,
+    path: "domains.perso.subnet_id",
+    msg: 'already used by domain "pro"',
+    at: "subnet_id: 1",
+    nth: 2,
+  },
+  {
+    rule: "8: domain ephemeral is a boolean",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    ephemeral: 0\n`,
+    path: "domains.pro.ephemeral",
+    msg: "expected true or false",
+    at: "ephemeral: 0",
+  },
+  {
+    rule: "9: trust_level",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    trust_level: Trusted\n`,
+    path: "domains.pro.trust_level",
+    msg: '"trusted"',
+    at: "Trusted",
+  },
+  {
+    rule: "10: machine names are global",
+    yaml: `${HEAD}${PRO}  perso:\n    subnet_id: 2\n    machines:\n      pro-dev: {}\n`,
+    path: "domains.perso.machines.pro-dev",
+    msg: 'already defined in domain "pro"',
+    at: "      pro-dev: {}",
+  },
+  {
+    rule: "10b: machine name format (decision 2)",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      Dev_1: {}\n`,
+    path: "domains.pro.machines.Dev_1",
+    msg: 'invalid machine name "Dev_1"',
+    at: "Dev_1",
+  },
+  {
+    rule: "10c: machine name length with prefix (decision 2)",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      ${"a".repeat(61)}: {}\n`,
+    path: "machines",
+    msg: "too long",
+    at: "aaaa",
+  },
+  {
+    rule: "11: type",
+    yaml: `${HEAD}${PRO}        type: docker\n`,
+    path: "domains.pro.machines.pro-dev.type",
+    msg: '"lxc" or "vm"',
+    at: "docker",
+  },
+  {
+    rule: "12: privileged LXC without a VM",
+    yaml: `${HEAD}${PRO}        config:\n          security.privileged: "true"\n`,
+    path: 'config["security.privileged"]',
+    msg: "forbidden",
+    at: "security.privileged",
+    context: { vm_nested: "false" },
+  },
+  {
+    rule: "13: IPs are unique",
+    yaml: `${HEAD}${PRO}      pro-web:\n        ip: "10.100.1.10"\n`,
+    path: "domains.pro.machines.pro-web.ip",
+    msg: 'already used by machine "pro-dev"',
+    at: 'ip: "10.100.1.10"',
+    nth: 2,
+  },
+  {
+    rule: "13b: IP inside the domain's subnet",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.2.10"\n`,
+    path: "domains.pro.machines.pro-dev.ip",
+    msg: 'not in domain "pro"\'s subnet 10.100.1.0/24',
+    at: "10.100.2.10",
+  },
+  {
+    rule: "13c: IP is parsed (decision 2)",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.300"\n`,
+    path: "domains.pro.machines.pro-dev.ip",
+    msg: "not a valid IPv4 address",
+    at: "10.100.1.300",
+  },
+  {
+    rule: "13d: IP host part 1-253 (decision 2)",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.254"\n`,
+    path: "domains.pro.machines.pro-dev.ip",
+    msg: "gateway",
+    at: "10.100.1.254",
+  },
+  {
+    rule: "13e: IP is a string",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: 10\n`,
+    path: "domains.pro.machines.pro-dev.ip",
+    msg: "got the number 10",
+    at: "ip: 10",
+  },
+  {
+    rule: "14: machine ephemeral is a boolean",
+    yaml: `${HEAD}${PRO}        ephemeral: "no"\n`,
+    path: "domains.pro.machines.pro-dev.ephemeral",
+    msg: "expected true or false",
+    at: 'ephemeral: "no"',
+  },
+  {
+    rule: "15: profiles exist in the domain",
+    yaml: `${HEAD}${PRO}        profiles: [default, gpuu]\n`,
+    path: "domains.pro.machines.pro-dev.profiles[1]",
+    msg: 'profile "gpuu" is not defined in domain "pro"',
+    at: "gpuu",
+  },
+  {
+    rule: "16: services are mappings",
+    yaml: `${HEAD}${PRO}        services: [clip]\n`,
+    path: "services[0]",
+    msg: "expected",
+    at: "services",
+  },
+  {
+    rule: "16b: service name unique",
+    yaml: `${HEAD}${PRO}        services:\n          - {name: a, tool: gpg_sign}\n          - {name: a, tool: gpg_sign}\n`,
+    path: "services[1].name",
+    msg: 'duplicate service name "a"',
+    at: "{name: a",
+    nth: 2,
+  },
+  {
+    rule: "16c: service tool known",
+    yaml: `${HEAD}${PRO}        services:\n          - {name: a, tool: print}\n`,
+    path: "services[0].tool",
+    msg: "gpg_sign",
+    at: "tool: print",
+  },
+  {
+    rule: "17: boot_autostart is a boolean",
+    yaml: `${HEAD}${PRO}        boot_autostart: 1\n`,
+    path: "boot_autostart",
+    msg: "expected true or false",
+    at: "boot_autostart",
+  },
+  {
+    rule: "18: boot_priority 0-100",
+    yaml: `${HEAD}${PRO}        boot_priority: 101\n`,
+    path: "boot_priority",
+    msg: "out of range",
+    at: "boot_priority",
+  },
+  {
+    rule: "18b: boot_priority is never a boolean (decision 2)",
+    yaml: `${HEAD}${PRO}        boot_priority: false\n`,
+    path: "boot_priority",
+    msg: "boolean false",
+    at: "boot_priority",
+  },
+  {
+    rule: "19: snapshots_schedule has 5 fields",
+    yaml: `${HEAD}${PRO}        snapshots_schedule: "0 2 * *"\n`,
+    path: "snapshots_schedule",
+    msg: "5 fields",
+    at: "snapshots_schedule",
+  },
+  {
+    rule: "20: snapshots_expiry is a duration",
+    yaml: `${HEAD}${PRO}        snapshots_expiry: 30days\n`,
+    path: "snapshots_expiry",
+    msg: "not a duration",
+    at: "snapshots_expiry",
+  },
+  {
+    rule: "21: weight is a positive integer",
+    yaml: `${HEAD}${PRO}        weight: 0\n`,
+    path: "weight",
+    msg: "out of range",
+    at: "weight",
+  },
+  {
+    rule: "21b: weight is never a boolean",
+    yaml: `${HEAD}${PRO}        weight: true\n`,
+    path: "weight",
+    msg: "boolean true",
+    at: "weight",
+  },
+  {
+    rule: "22: service consumers are machines",
+    yaml: `${HEAD}${PRO}        services:\n          - {name: a, tool: gpg_sign, consumers: [pro-dve]}\n`,
+    path: "consumers[0]",
+    msg: 'consumer "pro-dve" is not a known machine',
+    at: "consumers",
+  },
+  {
+    rule: "23: exclusive GPU",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    profiles:\n      gpu:\n        devices: {gpu: {type: gpu}}\n    machines:\n      a: {gpu: true}\n      b: {profiles: [gpu]}\n`,
+    path: "domains.pro.machines.b",
+    msg: "2 instances have GPU access: a, b",
+    at: "b: {profiles",
+  },
+  {
+    rule: "24: policies are mappings",
+    yaml: `${HEAD}${PRO}network_policies:\n  - pro\n`,
+    path: "network_policies[0]",
+    msg: "expected a mapping",
+    at: "  - pro",
+  },
+  {
+    rule: "24b: policy from is required",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {to: pro}\n`,
+    path: "network_policies[0].from",
+    msg: 'missing required key "from"',
+    at: "{to: pro}",
+  },
+  {
+    rule: "24b: policy endpoints are known",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: proo}\n`,
+    path: "network_policies[0].to",
+    msg: '"proo" is not a known domain, machine',
+    at: "proo",
+  },
+  {
+    rule: "24c: ports 1-65535",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: pro, ports: [22, 70000]}\n`,
+    path: "network_policies[0].ports",
+    msg: "all",
+    at: "70000",
+  },
+  {
+    rule: "24c: a quoted port is rejected",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: pro, ports: ["443"]}\n`,
+    path: "network_policies[0].ports",
+    msg: "all",
+    at: '"443"',
+  },
+  {
+    rule: "24d: protocol",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: pro, protocol: icmp}\n`,
+    path: "network_policies[0].protocol",
+    msg: '"tcp" or "udp"',
+    at: "icmp",
+  },
+  {
+    rule: "25: ai_access_default required",
+    yaml: `${HEAD}  ai_access_policy: exclusive\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
+    path: "global.ai_access_policy",
+    msg: "ai_access_default is required",
+    at: "ai_access_policy",
+  },
+  {
+    rule: "25: ai_access_default is not ai-tools",
+    yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: ai-tools\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
+    path: "global.ai_access_default",
+    msg: "cannot be 'ai-tools'",
+    at: "ai_access_default",
+  },
+  {
+    rule: "25: ai_access_default is a known domain",
+    yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: proo\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
+    path: "global.ai_access_default",
+    msg: '"proo" is not a known domain',
+    at: "ai_access_default",
+  },
+  {
+    rule: "25b: ai-tools exists",
+    yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: pro\n${PRO}`,
+    path: "global.ai_access_policy",
+    msg: "no 'ai-tools' domain",
+    at: "ai_access_policy",
+  },
+  {
+    rule: "25c: one policy to ai-tools",
+    yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: pro\n${PRO}  ai-tools:\n    subnet_id: 4\nnetwork_policies:\n  - {from: pro, to: ai-tools}\n  - {from: host, to: ai-tools}\n`,
+    path: "network_policies",
+    msg: "2 network_policies target ai-tools",
+    at: "network_policies",
+  },
+  {
+    rule: "26: resource_policy false is rejected",
+    yaml: `${HEAD}  resource_policy: false\n${PRO}`,
+    path: "global.resource_policy",
+    msg: "true or a mapping",
+    at: "resource_policy",
+  },
+  {
+    rule: "26b: resource_policy.mode",
+    yaml: `${HEAD}  resource_policy: {mode: fair}\n${PRO}`,
+    path: "global.resource_policy.mode",
+    msg: '"proportional" or "equal"',
+    at: "resource_policy",
+  },
+  {
+    rule: "26b: resource_policy.cpu_mode",
+    yaml: `${HEAD}  resource_policy: {cpu_mode: cores}\n${PRO}`,
+    path: "global.resource_policy.cpu_mode",
+    msg: '"allowance" or "count"',
+    at: "resource_policy",
+  },
+  {
+    rule: "26b: resource_policy.memory_enforce",
+    yaml: `${HEAD}  resource_policy: {memory_enforce: strict}\n${PRO}`,
+    path: "global.resource_policy.memory_enforce",
+    msg: '"soft" or "hard"',
+    at: "resource_policy",
+  },
+  {
+    rule: "26c: overcommit is a boolean",
+    yaml: `${HEAD}  resource_policy: {overcommit: maybe}\n${PRO}`,
+    path: "global.resource_policy.overcommit",
+    msg: "expected true or false",
+    at: "resource_policy",
+  },
+  {
+    rule: "26d: host_reserve is a mapping",
+    yaml: `${HEAD}  resource_policy: {host_reserve: 20}\n${PRO}`,
+    path: "global.resource_policy.host_reserve",
+    msg: "expected a mapping",
+    at: "resource_policy",
+  },
+  {
+    rule: "26e: host_reserve percentage 1-99",
+    yaml: `${HEAD}  resource_policy: {host_reserve: {cpu: "150%"}}\n${PRO}`,
+    path: "global.resource_policy.host_reserve.cpu",
+    msg: "percentage must be 1-99",
+    at: "resource_policy",
+  },
+  {
+    rule: "26e: host_reserve cpu is not a bare string",
+    yaml: `${HEAD}  resource_policy: {host_reserve: {cpu: "2"}}\n${PRO}`,
+    path: "global.resource_policy.host_reserve.cpu",
+    msg: "must be 'N%' or a positive number",
+    at: "resource_policy",
+  },
+  {
+    rule: "26e: host_reserve memory size",
+    yaml: `${HEAD}  resource_policy: {host_reserve: {memory: lots}}\n${PRO}`,
+    path: "global.resource_policy.host_reserve.memory",
+    msg: "not a memory size",
+    at: "resource_policy",
+  },
+  {
+    rule: "26e: host_reserve positive",
+    yaml: `${HEAD}  resource_policy: {host_reserve: {memory: -1}}\n${PRO}`,
+    path: "global.resource_policy.host_reserve.memory",
+    msg: "must be positive",
+    at: "resource_policy",
+  },
+  {
+    rule: "decision 2: unknown keys name the closest known key",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_idd: 1\n`,
+    path: "domains.pro.subnet_idd",
+    msg: 'unknown key "subnet_idd"',
+    at: "subnet_idd",
+  },
+  {
+    rule: "decision 2: an unquoted base_subnet says to quote it",
+    yaml: `project_name: t\nglobal:\n  base_subnet: 10.100\n${PRO}`,
+    path: "global.base_subnet",
+    msg: "number 10.1",
+    at: "base_subnet",
+  },
+  {
+    rule: "decision 2: base_subnet is two octets",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "10.300"\n${PRO}`,
+    path: "global.base_subnet",
+    msg: "first two octets",
+    at: "base_subnet",
+  },
+  {
+    rule: "6.1: firewall_mode vm needs an anklume domain",
+    yaml: `${HEAD}  firewall_mode: vm\n${PRO}`,
+    path: "global.firewall_mode",
+    msg: "no 'anklume' domain",
+    at: "firewall_mode",
+  },
+  {
+    rule: "6.1: sys-firewall's .253 collides with a machine",
+    yaml: `${HEAD}  firewall_mode: vm\ndomains:\n  anklume:\n    subnet_id: 0\n    machines:\n      admin:\n        ip: "10.100.0.253"\n`,
+    path: "sys-firewall.ip",
+    msg: 'already used by machine "admin"',
+    at: "firewall_mode",
+  },
+  {
+    rule: "decision 3: a domain that is null",
+    yaml: `${HEAD}domains:\n  pro:\n`,
+    path: "domains.pro",
+    msg: "got null",
+    at: "  pro:",
+  },
+  {
+    rule: "decision 3: a machine that is null",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      m2:\n`,
+    path: "domains.pro.machines.m2",
+    msg: "got null",
+    at: "m2:",
+  },
+  {
+    rule: "decision 3: a top-level list",
+    yaml: "- a\n- b\n",
+    path: "(top level)",
+    msg: "must be a mapping",
+    at: "- a",
+  },
+  {
+    rule: "YAML: a duplicate key is an error, not silently replaced",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    subnet_id: 2\n`,
+    path: "(top level)",
+    msg: "appears twice",
+    at: "subnet_id: 2",
+  },
+  {
+    rule: "YAML: a syntax error",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1: 2\n`,
+    path: "(top level)",
+    msg: "cannot read YAML",
+    at: "subnet_id: 1: 2",
+  },
+];
+
+function lineOf(text: string, needle: string, nth = 1): number {
+  let i = -1;
+  for (let k = 0; k < nth; k++) i = text.indexOf(needle, i + 1);
+  if (i < 0) throw new Error(`test bug: ${needle} not in text`);
+  return text.slice(0, i).split("\n").length;
+}
+
+describe("validation rules (single file)", () => {
+  for (const c of cases) {
+    test(`rule ${c.rule}: file, line, path, message, fix; nothing written`, async () => {
+      const dir = workspace({ "infra.yml": c.yaml });
+      let ctx: string | undefined;
+      if (c.context) {
+        ctx = join(dir, "ctx");
+        mkdirSync(ctx);
+        for (const [k, v] of Object.entries(c.context)) writeFileSync(join(ctx, k), v);
+      }
+      const r = await runInProcess(
+        [join(dir, "infra.yml"), "--base-dir", dir],
+        ctx ? { ANKLUME_CONTEXT_DIR: ctx } : {},
+      );
+      expect(r.code).toBe(1);
+      const line = lineOf(c.yaml, c.at, c.nth);
+      const entry = r.stderr.split("\n  - ").find((e) => e.includes(c.path));
+      if (!entry) throw new Error(`no message for ${c.path} in:\n${r.stderr}`);
+      expect(entry).toContain(`${join(dir, "infra.yml")}:${line}:`);
+      if (typeof c.msg === "string") expect(entry).toContain(c.msg);
+      else expect(entry).toMatch(c.msg);
+      expect(entry).toContain("fix:");
+      expect(tree(dir)).toEqual({});
+    });
+  }
+});
+
+test("every error is reported at once", async () => {
+  const yaml = `${HEAD}  gpu_policy: all\ndomains:\n  pro:\n    subnet_id: 300\n    machines:\n      Bad_Name: {type: docker}\n`;
+  const dir = workspace({ "infra.yml": yaml });
+  const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("4 error(s)");
+  for (const p of ["global.gpu_policy", "domains.pro.subnet_id", "machines.Bad_Name:", "type"])
+    expect(r.stderr).toContain(p);
+});
+
+test("a static IP inside the DHCP range is a warning with its line, and the sync succeeds", async () => {
+  const yaml = `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.150"\n`;
+  const dir = workspace({ "infra.yml": yaml });
+  const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain(
+    `WARNING: ${join(dir, "infra.yml")}:9:13: domains.pro.machines.pro-dev.ip`,
+  );
+  expect(r.stderr).toContain("DHCP range");
+});
+
+test("YOLO turns the privileged refusal into a warning", async () => {
+  const yaml = `${HEAD}${PRO}        config:\n          security.privileged: true\n`;
+  const dir = workspace({ "infra.yml": yaml, "ctx/vm_nested": "false\n", "ctx/yolo": "true\n" });
+  const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir], {
+    ANKLUME_CONTEXT_DIR: join(dir, "ctx"),
+  });
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain('YOLO: machine "pro-dev" has security.privileged=true');
+});
+
+test("directory mode: errors name the domain file and its line", async () => {
+  const dir = workspace({
+    "infra/base.yml": HEAD,
+    "infra/domains/a.yml": "pro:\n  subnet_id: 1\n",
+    "infra/domains/b.yml":
+      '# perso\nperso:\n  subnet_id: 1\n  machines:\n    p1: {ip: "10.100.9.9"}\n',
+    "infra/policies.yml": "network_policies:\n  - {from: pro, to: nowhere}\n",
+  });
+  const r = await runInProcess([join(dir, "infra"), "--base-dir", dir]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`${join(dir, "infra/domains/b.yml")}:3:14: domains.perso.subnet_id`);
+  expect(r.stderr).toContain(
+    `${join(dir, "infra/domains/b.yml")}:5:14: domains.perso.machines.p1.ip`,
+  );
+  expect(r.stderr).toContain(`${join(dir, "infra/policies.yml")}:2:21: network_policies[0].to`);
+  expect(tree(dir)).toEqual({});
+});
