@@ -216,6 +216,7 @@ export class BridgeWatcher {
   private async onLine(line: string): Promise<void> {
     const ev = parseMonitorLine(line);
     if (ev.kind === "link") {
+      if (ev.bridge === null) return; // a bridge-port event: says nothing about the link itself
       if (ev.deleted) this.kinds.delete(ev.ifindex);
       else this.kinds.set(ev.ifindex, ev.bridge);
       return;

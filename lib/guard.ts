@@ -147,7 +147,8 @@ export function findIncusConflicts(nets: IncusNetwork[], hostNets: Cidr[]): Incu
 
 /** What one line of `ip -o -d monitor link address` says. */
 export type MonitorEvent =
-  | { kind: "link"; deleted: boolean; ifindex: number; ifname: string; bridge: boolean }
+  /** `bridge` is null when the line does not say (bridge-port events carry no link kind). */
+  | { kind: "link"; deleted: boolean; ifindex: number; ifname: string; bridge: boolean | null }
   | { kind: "addr"; deleted: boolean; ifindex: number; ifname: string; cidr: Cidr }
   | { kind: "other" };
 
@@ -155,6 +156,8 @@ const LINK_LINE = /^(Deleted )?(\d+): ([^\s:@]+)(?:@[^\s:]+)?: </;
 const ADDR_LINE = /^(Deleted )?(\d+): (\S+)\s+inet (\d+\.\d+\.\d+\.\d+)(?: peer \S+)?(?:\/(\d+))?/;
 /** The link kind that `-details` prints after a backslash-joined line break. */
 const BRIDGE_KIND = /\\\s+bridge\s/;
+/** Only a full link message (not a bridge-port event) prints `promiscuity`. */
+const FULL_LINK = / promiscuity \d/;
 
 /**
  * Parse one line of `ip -oneline -details monitor link address` (iproute2
@@ -181,7 +184,7 @@ export function parseMonitorLine(line: string): MonitorEvent {
       deleted: l[1] !== undefined,
       ifindex: Number(l[2]),
       ifname: l[3] ?? "",
-      bridge: BRIDGE_KIND.test(line),
+      bridge: BRIDGE_KIND.test(line) ? true : FULL_LINK.test(line) ? false : null,
     };
   }
   return { kind: "other" };

@@ -14,6 +14,7 @@ import {
   findBridgeConflicts,
   type IncusConflict,
   ipv4Networks,
+  logLine,
   type Uplink,
 } from "../lib/guard.ts";
 import { deleteIncusNetwork, incusConflicts } from "../lib/guard-incus.ts";
@@ -106,10 +107,7 @@ class Logger {
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       const prefix = level === "info" ? "" : `${level.toUpperCase()}: `;
-      appendFileSync(
-        this.file,
-        `${new Date().toISOString()} incus-guard[${this.command}]: ${prefix}${message}\n`,
-      );
+      appendFileSync(this.file, logLine(this.command, `${prefix}${message}`));
     } catch (e) {
       this.broken = true;
       say(
