@@ -138,6 +138,22 @@ rollback-cleanup: ## Delete old pre-apply snapshots, keep the newest [KEEP=3]
 
 # ==== Network guard ====
 
+.PHONY: guard-build guard-install guard-check bench-guard
+
+dist/incus-guard: scripts/incus-guard.ts $(wildcard lib/guard*.ts) lib/cidr.ts lib/cli.ts lib/incus.ts
+	$(BUN) build --compile scripts/incus-guard.ts --outfile dist/incus-guard
+
+guard-build: dist/incus-guard ## Compile incus-guard into one binary, dist/incus-guard
+
+guard-install: dist/incus-guard ## Install incus-guard and its incus.service drop-in (ROOT=dir, DRY_RUN=1)
+	dist/incus-guard install $(if $(ROOT),--root $(ROOT)) $(if $(DRY_RUN),--dry-run)
+
+guard-check: ## Report bridges and Incus networks that overlap the host network (changes nothing)
+	$(BUN) scripts/incus-guard.ts check $(if $(JSON),--json)
+
+bench-guard: ## Benchmark the guard: bridge-to-deletion latency and idle CPU, in a test namespace
+	$(BUN) bench/guard.ts
+
 # ==== Host setup ====
 .PHONY: dev-incus images
 
