@@ -127,7 +127,7 @@ function analyze(s: string): Analysis {
     const followedBySpace = i + 1 >= n || isSpaceOrEnd(cps[i + 1] as number);
     if (i === 0) {
       // # , [ ] { } & * ! | > ' " % @ `
-      if ("#,[]{}&*!|>'\"%@`".includes(String.fromCharCode(c))) blockIndicators = true;
+      if (c < 0x80 && "#,[]{}&*!|>'\"%@`".includes(String.fromCharCode(c))) blockIndicators = true;
       if ((c === 0x3f || c === 0x3a || c === 0x2d) && followedBySpace) blockIndicators = true;
     } else {
       if (c === 0x3a && followedBySpace) blockIndicators = true;

@@ -112,7 +112,7 @@ describe("mergeManaged properties", () => {
       }),
       { numRuns: 3000, seed: SEED },
     );
-  });
+  }, 60_000);
 
   test("keeps user content below the block byte for byte across merges", () => {
     fc.assert(
@@ -125,7 +125,7 @@ describe("mergeManaged properties", () => {
       }),
       { numRuns: 3000, seed: SEED },
     );
-  });
+  }, 60_000);
 
   test("a YAML body merged into a YAML user part gives one YAML document", () => {
     const key = fc.string({ minLength: 1, maxLength: 8 });
@@ -151,5 +151,5 @@ describe("mergeManaged properties", () => {
       ),
       { numRuns: 2000, seed: SEED },
     );
-  });
+  }, 60_000);
 });

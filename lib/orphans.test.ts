@@ -79,7 +79,7 @@ describe("isProtectedContent", () => {
       ),
       { numRuns: 1000, seed: SEED },
     );
-  });
+  }, 60_000);
 });
 
 describe("findOrphans", () => {
@@ -167,5 +167,5 @@ describe("findOrphans", () => {
       ),
       { numRuns: 300, seed: SEED },
     );
-  });
+  }, 60_000);
 });
