@@ -62,7 +62,7 @@ Options:
 
 Environment:
   ANKLUME_VENV          Ansible virtualenv (default /opt/anklume/venv)
-  ANKLUME_ETC           nesting context directory (default /etc/anklume)
+  ANKLUME_CONTEXT_DIR   nesting context directory (default /etc/anklume)
   ANKLUME_IMAGE_CACHE   image tarball cache (default /var/cache/anklume/images)
   ANKLUME_DEBIAN_MIRROR debootstrap mirror (default: the host's Debian mirror)
 
@@ -76,7 +76,7 @@ EOF
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ANKLUME_VENV=${ANKLUME_VENV:-/opt/anklume/venv}
-ANKLUME_ETC=${ANKLUME_ETC:-/etc/anklume}
+ANKLUME_CONTEXT_DIR=${ANKLUME_CONTEXT_DIR:-/etc/anklume}
 INCUSD=/usr/libexec/incus/incusd
 INCUS_LOG=/var/log/incus/incusd.log
 STARTED=$SECONDS
@@ -191,30 +191,30 @@ detect_os() {
 # Nesting context (decision 11): write a file only when it is absent, so a
 # re-run never increments the level. --YOLO is the one overwrite.
 write_context_file() {
-  local name=$1 value=$2 path="$ANKLUME_ETC/$1"
+  local name=$1 value=$2 path="$ANKLUME_CONTEXT_DIR/$1"
   if [[ -e $path ]]; then
     ok "nesting context: $path = $(tr -d '\n' <"$path") (kept)"
     return
   fi
-  confirm "write the nesting context in $ANKLUME_ETC"
+  confirm "write the nesting context in $ANKLUME_CONTEXT_DIR"
   printf '%s\n' "$value" >"$path.tmp.$$" && mv -f "$path.tmp.$$" "$path"
   done_ "nesting context: $path = $value"
   [[ $name != absolute_level ]] || [[ $value != 0 ]] ||
     ok "  absolute_level 0: anklume prefixes Incus names with \"000-\" on this host"
 }
 step_nesting() {
-  step "nesting context ($ANKLUME_ETC)"
-  mkdir -p "$ANKLUME_ETC"
+  step "nesting context ($ANKLUME_CONTEXT_DIR)"
+  mkdir -p "$ANKLUME_CONTEXT_DIR"
   local virt vm_nested=false
   virt=$(systemd-detect-virt --vm 2>/dev/null || true)
   [[ $virt == kvm || $virt == qemu ]] && vm_nested=true
   write_context_file absolute_level 0
   write_context_file relative_level 0
   write_context_file vm_nested "$vm_nested"
-  if [[ $YOLO == true && $(cat "$ANKLUME_ETC/yolo" 2>/dev/null || true) != true ]]; then
-    confirm "set yolo=true in $ANKLUME_ETC/yolo"
-    printf 'true\n' >"$ANKLUME_ETC/yolo.tmp.$$" && mv -f "$ANKLUME_ETC/yolo.tmp.$$" "$ANKLUME_ETC/yolo"
-    done_ "nesting context: $ANKLUME_ETC/yolo = true (--YOLO)"
+  if [[ $YOLO == true && $(cat "$ANKLUME_CONTEXT_DIR/yolo" 2>/dev/null || true) != true ]]; then
+    confirm "set yolo=true in $ANKLUME_CONTEXT_DIR/yolo"
+    printf 'true\n' >"$ANKLUME_CONTEXT_DIR/yolo.tmp.$$" && mv -f "$ANKLUME_CONTEXT_DIR/yolo.tmp.$$" "$ANKLUME_CONTEXT_DIR/yolo"
+    done_ "nesting context: $ANKLUME_CONTEXT_DIR/yolo = true (--YOLO)"
   else
     write_context_file yolo false
   fi
@@ -479,9 +479,9 @@ step_user_group() {
 
 summary() {
   local secs=$((SECONDS - STARTED)) level
-  level=$(cat "$ANKLUME_ETC/absolute_level" 2>/dev/null || echo "?")
+  level=$(cat "$ANKLUME_CONTEXT_DIR/absolute_level" 2>/dev/null || echo "?")
   step "summary"
-  ok "nesting: absolute_level=$level relative_level=$(cat "$ANKLUME_ETC/relative_level" 2>/dev/null || echo "?") vm_nested=$(cat "$ANKLUME_ETC/vm_nested" 2>/dev/null || echo "?") yolo=$(cat "$ANKLUME_ETC/yolo" 2>/dev/null || echo "?")"
+  ok "nesting: absolute_level=$level relative_level=$(cat "$ANKLUME_CONTEXT_DIR/relative_level" 2>/dev/null || echo "?") vm_nested=$(cat "$ANKLUME_CONTEXT_DIR/vm_nested" 2>/dev/null || echo "?") yolo=$(cat "$ANKLUME_CONTEXT_DIR/yolo" 2>/dev/null || echo "?")"
   if ((CHANGES == 0)); then
     ok "nothing changed: this machine was already bootstrapped (${secs} s)"
   else

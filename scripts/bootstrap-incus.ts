@@ -93,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   if (todo.createPool) {
     if (dry) say(`would create storage pool "${pool}" (driver ${values.driver})`);
     else {
-      await incusRun(["storage", "create", pool, values.driver], { timeout: "120s" });
+      await incusRun(["storage", "create", pool, values.driver], { timeout: "120s", input: "\n" });
       say(`${paint("green", "done")} storage pool "${pool}" created (driver ${values.driver})`);
     }
   } else {
@@ -104,18 +104,21 @@ export async function main(argv: string[]): Promise<number> {
   if (todo.addRoot) {
     if (dry) say(`would add root disk (pool=${pool} path=/) to the default profile`);
     else {
-      await incusRun([
-        "profile",
-        "device",
-        "add",
-        "default",
-        "root",
-        "disk",
-        `pool=${pool}`,
-        "path=/",
-        "--project",
-        "default",
-      ]);
+      await incusRun(
+        [
+          "profile",
+          "device",
+          "add",
+          "default",
+          "root",
+          "disk",
+          `pool=${pool}`,
+          "path=/",
+          "--project",
+          "default",
+        ],
+        { input: "\n" },
+      );
       say(`${paint("green", "done")} default profile: root disk added (pool=${pool} path=/)`);
     }
   } else {

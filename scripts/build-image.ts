@@ -208,6 +208,7 @@ export const UDHCPC_SCRIPT = `#!/bin/sh
 # udhcpc event script (anklume busybox image). udhcpc passes the event as $1
 # and the lease in the environment: interface, ip, mask or subnet, router, dns.
 iface="\${interface:-eth0}"
+addr="\${ip:-}"
 case "$1" in
   deconfig)
     ip -4 addr flush dev "$iface"
@@ -216,15 +217,15 @@ case "$1" in
   bound|renew)
     prefix="\${mask:-}"
     if [ -z "$prefix" ] && [ -n "\${subnet:-}" ]; then
-      prefix="$(ipcalc -p "$ip" "$subnet" | sed -n 's/^PREFIX=//p')"
+      prefix="$(ipcalc -p "$addr" "$subnet" | sed -n 's/^PREFIX=//p')"
     fi
     prefix="\${prefix:-24}"
-    if ! ip -4 addr show dev "$iface" | grep -q "inet $ip/$prefix "; then
+    if ! ip -4 addr show dev "$iface" | grep -q "inet $addr/$prefix "; then
       ip -4 addr flush dev "$iface"
       if [ -n "\${broadcast:-}" ]; then
-        ip -4 addr add "$ip/$prefix" broadcast "$broadcast" dev "$iface"
+        ip -4 addr add "$addr/$prefix" broadcast "$broadcast" dev "$iface"
       else
-        ip -4 addr add "$ip/$prefix" dev "$iface"
+        ip -4 addr add "$addr/$prefix" dev "$iface"
       fi
     fi
     if [ -n "\${router:-}" ]; then
@@ -316,7 +317,10 @@ async function importImage(meta: string, rootfs: string, alias: string): Promise
   const fp = await splitFingerprint(meta, rootfs);
   const images = await incusJson(["image", "list", "--project", "default"], ImageSchema);
   if (!images.some((i) => i.fingerprint === fp)) {
-    await incusRun(["image", "import", meta, rootfs, "--project", "default"], { timeout: "600s" });
+    await incusRun(["image", "import", meta, rootfs, "--project", "default"], {
+      timeout: "600s",
+      input: "\n",
+    });
   }
   const old = await aliasTarget(alias);
   if (old === fp) return fp;
@@ -327,7 +331,7 @@ async function importImage(meta: string, rootfs: string, alias: string): Promise
       await incusRaw(["image", "delete", old, "--project", "default"]);
     }
   }
-  await incusRun(["image", "alias", "create", alias, fp, "--project", "default"]);
+  await incusRun(["image", "alias", "create", alias, fp, "--project", "default"], { input: "\n" });
   return fp;
 }
 

@@ -1,0 +1,445 @@
+/**
+ * bootstrap.sh, scripts/bootstrap-incus.ts and scripts/build-image.ts.
+ *
+ * CLI and pure parts run anywhere. The rest needs root and a real Incus
+ * daemon (bootstrap.sh has already run, as in CI): an idempotent re-run of
+ * bootstrap.sh, the nesting-context rules in a scratch directory, and real
+ * containers from the images on a bridge the test creates.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import * as v from "valibot";
+import { parse as parseYaml } from "yaml";
+import { type Cidr, formatIpv4, overlaps } from "../lib/cidr.ts";
+import { hostNetworks } from "../lib/host.ts";
+import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus.ts";
+import { plan, rootDisk } from "../scripts/bootstrap-incus.ts";
+import {
+  busyboxFiles,
+  DHCP_ETH0,
+  hostMirror,
+  incusArch,
+  metadataYaml,
+  mirrorFromSources,
+  RCS,
+  splitFingerprint,
+  UDHCPC_SCRIPT,
+} from "../scripts/build-image.ts";
+import { incusOrSkip, uniq } from "./helpers.ts";
+
+// incus reads YAML from a non-terminal stdin on create/init/launch and zx leaves
+// stdin open when input is "" (falsy): always feed it a newline, or it hangs.
+const incusRun = (args: string[], opts: { timeout?: string } = {}) =>
+  runIncus(args, { input: "\n", ...opts });
+const incusRaw = (args: string[], opts: { timeout?: string } = {}) =>
+  rawIncus(args, { input: "\n", ...opts });
+
+const REPO = join(import.meta.dir, "..");
+const BOOTSTRAP = join(REPO, "bootstrap.sh");
+
+function run(cmd: string[], env: Record<string, string> = {}) {
+  const p = Bun.spawnSync(cmd, {
+    cwd: REPO,
+    stdin: "ignore",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+  return { code: p.exitCode, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+// ---------------------------------------------------------------- CLI
+
+describe("bootstrap.sh CLI", () => {
+  test("shellcheck finds nothing in bootstrap.sh", () => {
+    const r = run(["shellcheck", "-x", BOOTSTRAP]);
+    expect(r.stdout + r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  test("--help exits 0 and documents every flag of SPEC-operations §12 and §6.9", () => {
+    const r = run(["bash", BOOTSTRAP, "--help"]);
+    expect(r.code).toBe(0);
+    for (const flag of [
+      "--prod",
+      "--dev",
+      "--snapshot",
+      "btrfs",
+      "zfs",
+      "snapper",
+      "--YOLO",
+      "--import",
+      "--skip-apply",
+      "--no-gpu",
+      "--yes",
+      "-y",
+      "--help",
+      "-h",
+      "--no-debian-image",
+      "--rebuild-images",
+    ]) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toContain("NOT IMPLEMENTED YET");
+  });
+
+  test("-h wins over anything else on the line", () => {
+    expect(run(["bash", BOOTSTRAP, "--bogus", "-h"]).code).toBe(0);
+  });
+
+  test.each([
+    [["--bogus"], "unknown option"],
+    [[], "a mode is required"],
+    [["--yes"], "a mode is required"],
+    [["--dev", "--prod"], "exclude each other"],
+    [["--dev", "--snapshot"], "needs a type"],
+    [["--dev", "--snapshot", "ext4"], "not a snapshot type"],
+  ])("usage error %p exits 2 (%s)", (args, message) => {
+    const r = run(["bash", BOOTSTRAP, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+  });
+
+  test.each([[["--prod"]], [["--dev", "--snapshot", "btrfs"]], [["--dev", "--import"]]])(
+    "flag %p not implemented yet exits 1 and says so",
+    (args) => {
+      const r = run(["bash", BOOTSTRAP, ...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("not implemented yet");
+    },
+  );
+
+  test("build-image.ts and bootstrap-incus.ts: --help 0, bad flag or image 2", () => {
+    for (const s of ["scripts/build-image.ts", "scripts/bootstrap-incus.ts"]) {
+      expect(run(["bun", s, "--help"]).code).toBe(0);
+      expect(run(["bun", s, "--nope"]).code).toBe(2);
+    }
+    expect(run(["bun", "scripts/build-image.ts", "alpine"]).code).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------- pure parts
+
+describe("build-image pure parts", () => {
+  test("mirrorFromSources reads the main Debian entry of a deb822 file, not security or backports", () => {
+    const sources = [
+      {
+        name: "backports.sources",
+        text: "Types: deb\nURIs: http://bp.example/debian\nSuites: bookworm-backports\n",
+      },
+      {
+        name: "debian.sources",
+        text: [
+          "Types: deb",
+          "URIs: http://mirror.example/debian",
+          "Suites: bookworm bookworm-updates",
+          "Components: main",
+          "",
+          "Types: deb",
+          "URIs: http://mirror.example/debian-security",
+          "Suites: bookworm-security",
+        ].join("\n"),
+      },
+    ];
+    expect(mirrorFromSources(sources)).toBe("http://mirror.example/debian");
+  });
+
+  test("mirrorFromSources reads one-line .list entries with options and skips deb-src and disabled stanzas", () => {
+    expect(
+      mirrorFromSources([
+        {
+          name: "a.sources",
+          text: "Enabled: no\nTypes: deb\nURIs: http://off/debian\nSuites: bookworm\n",
+        },
+        {
+          name: "sources.list",
+          text: "# comment\ndeb-src http://src/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://one.example/debian trixie main\n",
+        },
+      ]),
+    ).toBe("http://one.example/debian");
+    expect(mirrorFromSources([])).toBeUndefined();
+  });
+
+  test("hostMirror ignores files that apt ignores (*.disabled) and falls back to deb.debian.org", () => {
+    const root = mkdtempSync(join(tmpdir(), "anklume-apt-"));
+    mkdirSync(join(root, "sources.list.d"));
+    writeFileSync(
+      join(root, "sources.list.d", "x.list.disabled-by-farm"),
+      "deb http://disabled.example/debian bookworm main\n",
+    );
+    expect(hostMirror(root)).toBe("http://deb.debian.org/debian");
+    writeFileSync(
+      join(root, "sources.list.d", "y.sources"),
+      "Types: deb\nURIs: http://y.example/debian\nSuites: bookworm\n",
+    );
+    expect(hostMirror(root)).toBe("http://y.example/debian");
+    rmSync(root, { recursive: true });
+  });
+
+  test("metadataYaml is valid YAML with what Incus requires", () => {
+    const created = new Date("2026-01-02T03:04:05Z");
+    const meta = parseYaml(
+      metadataYaml({
+        arch: "x86_64",
+        created,
+        os: "busybox",
+        release: "1.35.0",
+        description: "d: x",
+      }),
+    );
+    expect(meta.architecture).toBe("x86_64");
+    expect(meta.creation_date).toBe(Math.floor(created.getTime() / 1000));
+    expect(meta.properties).toMatchObject({
+      os: "busybox",
+      release: "1.35.0",
+      description: "d: x",
+    });
+    expect(Object.keys(meta.templates)).toEqual(["/etc/hostname", "/etc/hosts"]);
+    expect(incusArch("x64")).toBe("x86_64");
+    expect(incusArch("arm64")).toBe("aarch64");
+  });
+
+  test("the busybox image's shell scripts pass shellcheck as POSIX sh", () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-bbsh-"));
+    const files = { "udhcpc.sh": UDHCPC_SCRIPT, "rcS.sh": RCS, "dhcp.sh": DHCP_ETH0 };
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const r = run(["shellcheck", "-s", "sh", ...Object.keys(files).map((n) => join(dir, n))]);
+    rmSync(dir, { recursive: true });
+    expect(r.stdout).toBe("");
+    expect(r.code).toBe(0);
+    expect(busyboxFiles().map((f) => f.path)).toContain("usr/share/udhcpc/default.script");
+  });
+
+  test("splitFingerprint is sha256 over the metadata then the rootfs tarball", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-fp-"));
+    writeFileSync(join(dir, "m"), "meta-bytes");
+    writeFileSync(join(dir, "r"), "rootfs-bytes");
+    const want = createHash("sha256").update("meta-bytesrootfs-bytes").digest("hex");
+    expect(await splitFingerprint(join(dir, "m"), join(dir, "r"))).toBe(want);
+    rmSync(dir, { recursive: true });
+  });
+
+  test("bootstrap-incus plan creates only what is missing", () => {
+    const root = { root: { type: "disk", path: "/", pool: "default" } };
+    expect(rootDisk({ eth0: { type: "nic" }, ...root })).toBe("root");
+    expect(plan([{ name: "default", driver: "dir" }], root, "default")).toEqual({
+      createPool: false,
+      addRoot: false,
+      rootPool: "default",
+    });
+    expect(plan([], {}, "default")).toEqual({
+      createPool: true,
+      addRoot: true,
+      rootPool: undefined,
+    });
+  });
+});
+
+// ---------------------------------------------------------------- real host
+
+const live = await incusOrSkip("bootstrap");
+const isRoot = process.getuid?.() === 0;
+if (live && !isRoot && process.env.CI === "true") throw new Error("bootstrap: CI must run as root");
+const hostTests = live && isRoot;
+
+const AliasList = v.array(v.looseObject({ name: v.string(), target: v.string() }));
+async function aliases(): Promise<string[]> {
+  return (await incusJson(["image", "alias", "list", "--project", "default"], AliasList)).map(
+    (a) => a.name,
+  );
+}
+
+describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
+  const CONTEXT = ["absolute_level", "relative_level", "vm_nested", "yolo"];
+  const readContext = (dir: string) =>
+    CONTEXT.map((f) => {
+      try {
+        return readFileSync(join(dir, f), "utf8");
+      } catch {
+        return null;
+      }
+    });
+
+  test("a re-run exits 0, changes nothing, keeps the nesting files byte-identical", async () => {
+    const flags = (await aliases()).includes("anklume-debian12") ? [] : ["--no-debian-image"];
+    const before = readContext("/etc/anklume");
+    let r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
+    expect(r.code).toBe(0);
+    if (before.includes(null)) {
+      // First bootstrap of this machine: the second run is the idempotent one.
+      r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
+      expect(r.code).toBe(0);
+    } else {
+      expect(readContext("/etc/anklume")).toEqual(before);
+    }
+    const after = readContext("/etc/anklume");
+    expect(r.stderr).toContain("nothing changed");
+    expect(r.stderr).not.toMatch(/^done /m);
+    expect(after).toEqual(readContext("/etc/anklume"));
+    const pools = await incusJson(
+      ["storage", "list"],
+      v.array(v.looseObject({ name: v.string() })),
+    );
+    expect(pools.map((p) => p.name)).toContain("default");
+    expect(await aliases()).toContain("anklume-busybox");
+  });
+
+  test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
+    const env = { ANKLUME_CONTEXT_DIR: dir };
+    const args = ["bash", BOOTSTRAP, "--dev", "--yes", "--no-debian-image"];
+    expect(run(args, env).code).toBe(0);
+    const [abs, rel, vm, yolo] = readContext(dir);
+    expect([abs, rel, yolo]).toEqual(["0\n", "0\n", "false\n"]);
+    expect(["true\n", "false\n"]).toContain(vm ?? "");
+    // A context a parent wrote (level 3) survives a re-run untouched.
+    writeFileSync(join(dir, "absolute_level"), "3\n");
+    writeFileSync(join(dir, "relative_level"), "2\n");
+    const r = run(args, env);
+    expect(r.code).toBe(0);
+    expect(readContext(dir).slice(0, 2)).toEqual(["3\n", "2\n"]);
+    expect(run([...args, "--YOLO"], env).code).toBe(0);
+    expect(readContext(dir)[3]).toBe("true\n");
+    rmSync(dir, { recursive: true });
+  });
+});
+
+// ---------------------------------------------------------------- images boot
+
+/** A /24 in 10.251.0.0/16 that overlaps no network this host reaches. */
+function freeSubnet(): Cidr {
+  const taken = (hostNetworks() ?? []).map((n) => n.cidr);
+  for (let i = 0; i < 256; i++) {
+    const third = (Math.floor(Math.random() * 200) + 20 + i) % 256;
+    const c: Cidr = { base: ((10 << 24) | (251 << 16) | (third << 8)) >>> 0, prefix: 24 };
+    if (!taken.some((t) => overlaps(t, c))) return c;
+  }
+  throw new Error("no free /24 in 10.251.0.0/16 for the test bridge");
+}
+
+const StateSchema = v.array(
+  v.looseObject({
+    name: v.string(),
+    state: v.nullish(
+      v.looseObject({
+        network: v.nullish(
+          v.record(
+            v.string(),
+            v.looseObject({
+              addresses: v.array(v.looseObject({ family: v.string(), address: v.string() })),
+            }),
+          ),
+        ),
+      }),
+    ),
+  }),
+);
+
+/** Poll until the instance's eth0 has an IPv4 address; returns it and the wait in ms. */
+async function waitIpv4(name: string, timeoutMs: number) {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    const [inst] = await incusJson(["list", `^${name}$`, "--project", "default"], StateSchema);
+    const addr = inst?.state?.network?.eth0?.addresses.find((a) => a.family === "inet");
+    if (addr) return { address: addr.address, ms: Date.now() - start };
+    await Bun.sleep(200);
+  }
+  return { address: undefined, ms: Date.now() - start };
+}
+
+describe.skipIf(!live)("local images boot and get DHCP on a test bridge", () => {
+  const id = uniq();
+  const bridge = `anktb-${id}`;
+  const created: string[] = [];
+  let gw = "";
+  let prefix = "";
+
+  beforeAll(async () => {
+    const subnet = freeSubnet();
+    gw = formatIpv4(subnet.base + 1);
+    prefix = formatIpv4(subnet.base).replace(/\.0$/, ".");
+    await incusRun([
+      "network",
+      "create",
+      bridge,
+      `ipv4.address=${gw}/24`,
+      "ipv4.nat=false",
+      "ipv6.address=none",
+      "--project",
+      "default",
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const name of created) await incusRaw(["delete", "--force", name, "--project", "default"]);
+    await incusRaw(["network", "delete", bridge, "--project", "default"]);
+  }, 120_000);
+
+  async function launch(image: string, name: string, staticIp?: string) {
+    created.push(name);
+    await incusRun(["init", image, name, "--network", bridge, "--project", "default"]);
+    if (staticIp) {
+      await incusRun(["config", "device", "set", name, "eth0", `ipv4.address=${staticIp}`]);
+    }
+    await incusRun(["start", name, "--project", "default"]);
+  }
+
+  test("anklume-busybox: DHCP address within 5 s, static address honoured, tools present", async () => {
+    const dyn = `anktb-bb-${id}`;
+    const fixed = `anktb-bs-${id}`;
+    const staticIp = `${prefix}10`;
+    await launch("anklume-busybox", dyn);
+    await launch("anklume-busybox", fixed, staticIp);
+    const a = await waitIpv4(dyn, 10_000);
+    const b = await waitIpv4(fixed, 10_000);
+    console.error(
+      `busybox DHCP: ${a.address} after ${a.ms} ms, static ${b.address} after ${b.ms} ms`,
+    );
+    expect(a.address?.startsWith(prefix)).toBe(true);
+    expect(a.ms).toBeLessThan(5_000);
+    expect(b.address).toBe(staticIp);
+    const tools = await incusRaw([
+      "exec",
+      dyn,
+      "--",
+      "sh",
+      "-c",
+      "for t in nc wget ip udhcpc ping; do command -v $t >/dev/null || { echo missing $t; exit 1; }; done",
+    ]);
+    expect(tools.stdout + tools.stderr).toBe("");
+    expect(tools.exitCode).toBe(0);
+    const route = await incusRun(["exec", dyn, "--", "ip", "-4", "route"]);
+    expect(route.stdout).toContain(`default via ${gw}`);
+    const ping = await incusRaw(["exec", fixed, "--", "ping", "-c", "1", "-W", "2", gw]);
+    expect(ping.exitCode).toBe(0);
+  });
+
+  test("anklume-debian12: boots systemd, networkd gets DHCP, python3 runs", async () => {
+    if (!(await aliases()).includes("anklume-debian12")) {
+      console.warn(
+        "skipping the debian12 boot check: no anklume-debian12 image (--no-debian-image)",
+      );
+      return;
+    }
+    const name = `anktb-db-${id}`;
+    await launch("anklume-debian12", name);
+    const a = await waitIpv4(name, 30_000);
+    console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
+    expect(a.address?.startsWith(prefix)).toBe(true);
+    const state = await incusRaw(["exec", name, "--", "systemctl", "is-system-running", "--wait"], {
+      timeout: "90s",
+    });
+    expect(["running", "degraded"]).toContain(state.stdout.trim());
+    const py = await incusRun([
+      "exec",
+      name,
+      "--",
+      "python3",
+      "-c",
+      "import apt, sys; print(sys.version_info[0])",
+    ]);
+    expect(py.stdout.trim()).toBe("3");
+  });
+});
