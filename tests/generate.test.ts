@@ -1,0 +1,422 @@
+/**
+ * scripts/generate.ts as a user runs it: a child process, its stdout, stderr,
+ * exit code and the tree it writes.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { cleanup, mtimes, ROOT, runProcess, tree, workspace } from "./gen-helpers.ts";
+import { uniq } from "./helpers.ts";
+
+afterAll(cleanup);
+
+const EXAMPLE = join(ROOT, "tests/fixtures/contract-example");
+const exampleInfra = readFileSync(join(EXAMPLE, "infra.yml"), "utf8");
+
+function expectedTree(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const sub of ["group_vars", "host_vars", "inventory"]) {
+    for (const n of readdirSync(join(EXAMPLE, "expected", sub)).sort()) {
+      out[`${sub}/${n}`] = readFileSync(join(EXAMPLE, "expected", sub, n), "utf8");
+    }
+  }
+  return out;
+}
+
+describe("the worked example of generator-contract §14", () => {
+  test("writes exactly the contract's files, byte for byte, and its stdout", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(
+      [
+        "Generating files for 2 domain(s)...",
+        "  Written: group_vars/all.yml",
+        "  Written: inventory/anklume.yml",
+        "  Written: group_vars/anklume.yml",
+        "  Written: host_vars/anklume-instance.yml",
+        "  Written: inventory/lab.yml",
+        "  Written: group_vars/lab.yml",
+        "  Written: host_vars/lab-vm.yml",
+        "  Written: host_vars/lab-dhcp.yml",
+        "",
+        "Done. Run `make lint` to validate.",
+        "",
+      ].join("\n"),
+    );
+    expect(tree(dir)).toEqual(expectedTree());
+  });
+
+  test("a second sync writes nothing and changes no byte (decision 4)", async () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const before = mtimes(dir);
+    const content = tree(dir);
+    await Bun.sleep(20);
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Unchanged: 8 file(s)");
+    expect(r.stdout).not.toContain("Written:");
+    expect(mtimes(dir)).toEqual(before);
+    expect(tree(dir)).toEqual(content);
+  });
+
+  test("the nesting prefix follows /etc/anklume/absolute_level (ANKLUME_CONTEXT_DIR)", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, "ctx/absolute_level": "3\n" });
+    expect(runProcess(["infra.yml"], dir, { ANKLUME_CONTEXT_DIR: join(dir, "ctx") }).code).toBe(0);
+    const lab = readFileSync(join(dir, "group_vars/lab.yml"), "utf8");
+    expect(lab).toContain("incus_project: 003-lab");
+    expect(lab).toContain("name: 003-net-lab");
+    expect(readFileSync(join(dir, "host_vars/lab-vm.yml"), "utf8")).toContain(
+      "instance_name: 003-lab-vm",
+    );
+  });
+
+  test("nesting_prefix: false gives unprefixed names", () => {
+    const dir = workspace({
+      "infra.yml": exampleInfra.replace("global:\n", "global:\n  nesting_prefix: false\n"),
+    });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    expect(readFileSync(join(dir, "group_vars/lab.yml"), "utf8")).toContain("incus_project: lab\n");
+  });
+});
+
+describe("managed blocks", () => {
+  test("user content outside the block survives a sync that changes the block", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const file = join(dir, "host_vars/lab-dhcp.yml");
+    const user = "\n# Your custom variables below:\nmy_var: 42  # keep me\nlist:\n  - a\n";
+    const original = readFileSync(file, "utf8").replace("\n# Your custom variables below:\n", user);
+    writeFileSync(file, original);
+    writeFileSync(join(dir, "infra.yml"), exampleInfra.replace('"DHCP client"', '"DHCP box"'));
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Written: host_vars/lab-dhcp.yml");
+    const after = readFileSync(file, "utf8");
+    expect(after).toContain("instance_description: DHCP box");
+    expect(after.endsWith(user.slice(1))).toBe(true);
+    expect(parse(after).my_var).toBe(42);
+  });
+
+  test("a file without markers that starts with --- gets the block after that line", () => {
+    const dir = workspace({
+      "infra.yml": exampleInfra,
+      "host_vars/lab-vm.yml": "---\nmine: true\n",
+    });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const text = readFileSync(join(dir, "host_vars/lab-vm.yml"), "utf8");
+    expect(text.startsWith("---\n# === MANAGED BY infra.yml ===\n")).toBe(true);
+    expect(text.endsWith("mine: true\n")).toBe(true);
+    expect(parse(text)).toMatchObject({ mine: true, instance_name: "001-lab-vm" });
+  });
+
+  test("a file with two managed blocks is an error and nothing is written", () => {
+    const twice =
+      "---\n# === MANAGED BY infra.yml ===\na: 1\n# === END MANAGED ===\n# === MANAGED BY infra.yml ===\nb: 2\n# === END MANAGED ===\n";
+    const dir = workspace({ "infra.yml": exampleInfra, "host_vars/lab-vm.yml": twice });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("host_vars/lab-vm.yml");
+    expect(readFileSync(join(dir, "host_vars/lab-vm.yml"), "utf8")).toBe(twice);
+    expect(existsSync(join(dir, "group_vars"))).toBe(false);
+  });
+});
+
+describe("dry run", () => {
+  test("--dry-run lists what would be written and creates nothing", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    const r = runProcess(["infra.yml", "--dry-run"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("[DRY-RUN] Generating files for 2 domain(s)...");
+    expect(r.stdout).toContain("  [DRY-RUN] Would write: group_vars/all.yml");
+    expect(r.stdout).not.toContain("Done.");
+    expect(readdirSync(dir)).toEqual(["infra.yml"]);
+  });
+});
+
+describe("orphans", () => {
+  const orphanFiles = {
+    "host_vars/zz-old.yml": "instance_ephemeral: true\n",
+    "host_vars/aa-kept.yml": "instance_ephemeral: false\n",
+    "group_vars/gone.yml": "domain_ephemeral: true\n",
+    "inventory/gone.yml": "all: {}\n",
+    "host_vars/notes.txt": "not yaml\n",
+  };
+
+  test("are listed sorted, protected ones marked, and nothing is deleted without --clean-orphans", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    const section = r.stdout.slice(r.stdout.indexOf("Orphan files"));
+    expect(section.split("\n").slice(0, 5)).toEqual([
+      "Orphan files (4):",
+      "  ORPHAN: group_vars/gone.yml",
+      expect.stringMatching(
+        /^ {2}PROTECTED \(.*\): host_vars\/aa-kept\.yml — manual removal required$/,
+      ),
+      "  ORPHAN: host_vars/zz-old.yml",
+      "  ORPHAN: inventory/gone.yml",
+    ]);
+    expect(existsSync(join(dir, "host_vars/zz-old.yml"))).toBe(true);
+  });
+
+  test("--clean-orphans --yes deletes unprotected orphans and never protected ones", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
+    const r = runProcess(["infra.yml", "--clean-orphans", "--yes"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("  Deleted: host_vars/zz-old.yml");
+    expect(r.stdout).toContain("  Skipped (protected): host_vars/aa-kept.yml");
+    expect(existsSync(join(dir, "host_vars/zz-old.yml"))).toBe(false);
+    expect(existsSync(join(dir, "group_vars/gone.yml"))).toBe(false);
+    expect(existsSync(join(dir, "host_vars/aa-kept.yml"))).toBe(true);
+    expect(existsSync(join(dir, "host_vars/notes.txt"))).toBe(true);
+  });
+
+  test("--clean-orphans asks on a terminal; answering no deletes nothing and exits 1", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
+    const cmd = `bun ${join(ROOT, "scripts/generate.ts")} infra.yml --clean-orphans`;
+    // `script` gives the generator a real pseudo-terminal as stdin.
+    const r = Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], {
+      cwd: dir,
+      stdin: new TextEncoder().encode("n\n"),
+      env: { ...process.env, ANKLUME_SKIP_HOST_SUBNET_CHECK: "1", NO_COLOR: "1" },
+    });
+    const out = r.stdout.toString();
+    expect(out).toContain("Delete 3 orphan file(s)? [y/N]");
+    expect(out).toContain("Aborted");
+    expect(r.exitCode).toBe(1);
+    expect(existsSync(join(dir, "host_vars/zz-old.yml"))).toBe(true);
+  });
+});
+
+describe("command line", () => {
+  test("--help exits 0 and names every flag", () => {
+    const r = runProcess(["--help"], ROOT);
+    expect(r.code).toBe(0);
+    for (const f of ["--dry-run", "--clean-orphans", "--yes", "--json", "--base-dir"]) {
+      expect(r.stdout).toContain(f);
+    }
+  });
+  test("a missing argument or an unknown flag is a usage error (exit 2)", () => {
+    expect(runProcess([], ROOT).code).toBe(2);
+    const r = runProcess(["infra.yml", "--frobnicate"], ROOT);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--frobnicate");
+  });
+  test("a missing input file is a clear error (exit 1), not a stack trace", () => {
+    const dir = workspace();
+    const r = runProcess(["nothere.yml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot find nothere.yml");
+    expect(r.stderr).not.toContain("    at ");
+  });
+  test("an empty file is a clear error", () => {
+    const dir = workspace({ "infra.yml": "" });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("must be a mapping");
+  });
+  test("a directory without base.yml is a clear error", () => {
+    const dir = workspace();
+    mkdirSync(join(dir, "x.yml"));
+    const r = runProcess(["x.yml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("base.yml not found");
+  });
+  test("domains: null means nothing to generate (exit 0)", () => {
+    const dir = workspace({ "infra.yml": "project_name: x\nglobal:\ndomains:\n" });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("No domains defined. Nothing to generate.\n");
+  });
+  test("a path without .yml finds the file; a .yml path finds the directory (v1 resolution)", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    expect(runProcess(["infra"], dir).code).toBe(0);
+    const d2 = workspace({ "infra/base.yml": exampleInfra });
+    expect(runProcess(["infra.yml"], d2).code).toBe(0);
+  });
+  test("--json prints a summary of written, unchanged, orphans and errors", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, "host_vars/old.yml": "x: 1\n" });
+    const first = JSON.parse(runProcess(["infra.yml", "--json"], dir).stdout);
+    expect(first.ok).toBe(true);
+    expect(first.written).toHaveLength(8);
+    expect(first.orphans).toEqual([
+      { path: "host_vars/old.yml", protected: false, deleted: false },
+    ]);
+    const second = JSON.parse(runProcess(["infra.yml", "--json"], dir).stdout);
+    expect(second.written).toEqual([]);
+    expect(second.unchanged).toHaveLength(8);
+    const bad = workspace({ "infra.yml": "project_name: x\nglobal:\ndomains:\n  A: {}\n" });
+    const r = runProcess(["infra.yml", "--json"], bad);
+    expect(r.code).toBe(1);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.ok).toBe(false);
+    expect(summary.errors).toContainEqual(
+      expect.objectContaining({ file: "infra.yml", line: 4, col: 3, path: ["domains", "A"] }),
+    );
+  });
+});
+
+describe("enrichment", () => {
+  test("firewall_mode: vm adds sys-firewall at .253 of the anklume domain", () => {
+    const dir = workspace({
+      "infra.yml": exampleInfra.replace("global:\n", "global:\n  firewall_mode: vm\n"),
+    });
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("INFO: firewall_mode is 'vm' — auto-created sys-firewall");
+    const fw = parse(readFileSync(join(dir, "host_vars/sys-firewall.yml"), "utf8"));
+    expect(fw).toMatchObject({
+      instance_name: "001-sys-firewall",
+      instance_type: "vm",
+      instance_ip: "10.100.0.253",
+      instance_ephemeral: false,
+      instance_roles: ["base_system", "firewall_router"],
+      instance_config: { "limits.cpu": "2", "limits.memory": "2GiB" },
+    });
+    expect(r.stdout).not.toContain("Orphan");
+  });
+
+  test("ai_access_policy: exclusive adds the bidirectional policy to ai-tools", () => {
+    const dir = workspace({
+      "infra.yml": `project_name: x\nglobal:\n  ai_access_policy: exclusive\n  ai_access_default: pro\ndomains:\n  pro: {subnet_id: 1}\n  ai-tools: {subnet_id: 4}\n`,
+    });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const all = parse(readFileSync(join(dir, "group_vars/all.yml"), "utf8"));
+    expect(all.network_policies).toEqual([
+      {
+        description: "AI access: pro -> ai-tools (auto-created)",
+        from: "pro",
+        to: "ai-tools",
+        ports: "all",
+        bidirectional: true,
+      },
+    ]);
+    // ai-tools' bridge would be 001-net-ai-tools (16 characters): Linux allows 15.
+    expect(readFileSync(join(dir, "group_vars/ai-tools.yml"), "utf8")).toContain(
+      "name: 001-net4\n",
+    );
+  });
+
+  test("resource_policy splits a fake 16-CPU 64-GiB host (fake /proc: no such host here)", () => {
+    const dir = workspace({
+      "infra.yml": `project_name: x\nglobal:\n  resource_policy: true\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      a: {weight: 3}\n      b: {}\n`,
+      "proc/cpuinfo": Array.from({ length: 16 }, (_, i) => `processor\t: ${i}\n`).join(""),
+      "proc/meminfo": `MemTotal:       ${64 * 1024 * 1024} kB\n`,
+      "proc/net/route": "Iface\tDestination\n",
+    });
+    const r = runProcess(["infra.yml"], dir, {
+      ANKLUME_PROC_DIR: join(dir, "proc"),
+      ANKLUME_INCUS: "false",
+    });
+    expect(r.code).toBe(0);
+    const a = parse(readFileSync(join(dir, "host_vars/a.yml"), "utf8"));
+    expect(a.instance_config).toEqual({
+      "limits.cpu.allowance": "60%",
+      "limits.memory": "39321MiB",
+      "limits.memory.enforce": "soft",
+    });
+  });
+});
+
+describe("host subnet check, in a network namespace of its own", () => {
+  const ns = `anklume-gen-${uniq()}`;
+  const ip = (...args: string[]) => Bun.spawnSync(["ip", ...args]);
+  afterAll(() => ip("netns", "del", ns));
+
+  test("a domain overlapping a host interface is refused; anklume's own bridges are not host networks", () => {
+    if (ip("netns", "add", ns).exitCode !== 0)
+      throw new Error("cannot create a network namespace (need root)");
+    const inNs = (...args: string[]) => {
+      const r = ip("netns", "exec", ns, "ip", ...args);
+      if (r.exitCode !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+    };
+    // veth pairs (this kernel has no dummy module); the route appears once both ends are up.
+    for (const [dev, addr] of [
+      ["wlan0", "10.100.0.5/16"],
+      ["001-net-lab", "10.200.3.254/24"],
+    ] as const) {
+      inNs("link", "add", dev, "type", "veth", "peer", "name", `${dev.slice(0, 10)}-p`);
+      inNs("addr", "add", addr, "dev", dev);
+      inNs("link", "set", dev, "up");
+      inNs("link", "set", `${dev.slice(0, 10)}-p`, "up");
+    }
+    const dir = workspace({ "infra.yml": exampleInfra });
+    const gen = (infra: string, skip?: string) =>
+      Bun.spawnSync(
+        ["ip", "netns", "exec", ns, "bun", join(ROOT, "scripts/generate.ts"), infra, "--json"],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            ANKLUME_SKIP_HOST_SUBNET_CHECK: skip,
+            NO_COLOR: "1",
+            ANKLUME_CONTEXT_DIR: "/nonexistent",
+          },
+        },
+      );
+    const r = gen("infra.yml");
+    expect(r.exitCode).toBe(1);
+    const summary = JSON.parse(r.stdout.toString());
+    expect(summary.errors.map((e: { message: string }) => e.message)).toEqual([
+      expect.stringContaining(
+        'domain "anklume" uses 10.100.0.0/24, which overlaps host interface "wlan0" (10.100.0.0/16)',
+      ),
+      expect.stringContaining('domain "lab" uses 10.100.3.0/24'),
+    ]);
+    expect(summary.errors[0].fix).toContain('"10.200"');
+    // The same infra on base 10.200 meets only 001-net-lab, an anklume bridge: no conflict.
+    writeFileSync(join(dir, "infra2.yml"), exampleInfra.replaceAll("10.100", "10.200"));
+    expect(gen("infra2.yml").exitCode).toBe(0);
+    expect(gen("infra.yml", "1").exitCode).toBe(0);
+  });
+});
+
+describe("make sync", () => {
+  test("on a fresh checkout copies infra.example.yml to infra.yml, says so, and generates the tree", () => {
+    const dir = workspace();
+    for (const f of [
+      "Makefile",
+      "scripts",
+      "lib",
+      "node_modules",
+      "infra.example.yml",
+      "package.json",
+    ]) {
+      symlinkSync(join(ROOT, f), join(dir, f));
+    }
+    const r = Bun.spawnSync(["make", "sync"], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        ANKLUME_SKIP_HOST_SUBNET_CHECK: "1",
+        ANKLUME_CONTEXT_DIR: "/nonexistent",
+      },
+    });
+    expect(r.stderr.toString()).toContain("copied infra.example.yml to infra.yml");
+    expect(r.exitCode).toBe(0);
+    expect(statSync(join(dir, "infra.yml")).isFile()).toBe(true);
+    expect(existsSync(join(dir, "host_vars/pro-dev.yml"))).toBe(true);
+    const again = Bun.spawnSync(["make", "sync"], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        ANKLUME_SKIP_HOST_SUBNET_CHECK: "1",
+        ANKLUME_CONTEXT_DIR: "/nonexistent",
+      },
+    });
+    expect(again.stderr.toString()).not.toContain("copied");
+    expect(again.stdout.toString()).toContain("Unchanged: 19 file(s)");
+  });
+});
