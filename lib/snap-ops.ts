@@ -117,6 +117,9 @@ export async function snapshotCall(
 ): Promise<void> {
   const r = await incusRaw(["snapshot", action, instance, snap, "--project", project], {
     timeout: "600s",
+    // `incus snapshot create` reads YAML from a stdin that is not a terminal and
+    // zx ignores an empty input: give it an empty YAML document.
+    input: "\n",
   });
   if (r.exitCode !== 0) {
     throw new Error(r.stderr.trim().replace(/^Error: /, "") || `incus exit ${r.exitCode}`);

@@ -1,0 +1,257 @@
+/**
+ * scripts/snap.ts and `make snap*` on the real daemon: three busybox
+ * containers in two projects of their own, all deleted in afterAll.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createProject,
+  destroy,
+  fingerprint,
+  launch,
+  REPO,
+  run,
+  sh,
+  snapshotsOf,
+  testImage,
+} from "./fixtures/snap-fixture.ts";
+import { incusOrSkip, uniq } from "./helpers.ts";
+
+const live = await incusOrSkip("tests/snap.test.ts");
+const u = uniq();
+const P1 = `snt${u}a`;
+const P2 = `snt${u}b`;
+// A and B are unique; C shares A's short name under another prefix and project.
+const A = { name: `001-sa${u}`, project: P1, short: `sa${u}` };
+const B = { name: `001-sb${u}`, project: P2, short: `sb${u}` };
+const C = { name: `002-sa${u}`, project: P2 };
+const SNAP = ["bun", "scripts/snap.ts"];
+const makeCmd = (...args: string[]) => ["make", "--no-print-directory", ...args];
+
+const WRITE =
+  "mkdir -p /data/sub && echo one > /data/a && echo two > /data/sub/b && echo keep > /data/c";
+const MUTATE =
+  "echo changed > /data/a && rm /data/sub/b && echo new > /data/new && rm -r /data/sub";
+
+beforeAll(async () => {
+  if (!live) return;
+  const image = await testImage();
+  await createProject(P1);
+  await createProject(P2);
+  await Promise.all([
+    launch(image, A.name, P1),
+    launch(image, B.name, P2),
+    launch(image, C.name, P2),
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  if (!live) return;
+  await destroy(
+    [
+      [A.name, P1],
+      [B.name, P2],
+      [C.name, P2],
+    ],
+    [P1, P2],
+  );
+}, 120_000);
+
+describe.if(live)("snap on the real daemon", () => {
+  test("make snap + make snap-restore bring back exactly the files of the snapshot", async () => {
+    await sh(A.name, P1, WRITE);
+    const before = await fingerprint(A.name, P1);
+    const snap = await run(makeCmd("snap", `I=${A.name}`, "S=round"));
+    expect(snap.code).toBe(0);
+    expect(snap.stderr).toContain(`project ${P1}`);
+    expect(await snapshotsOf(A.name, P1)).toContain("round");
+    await sh(A.name, P1, MUTATE);
+    expect(await fingerprint(A.name, P1)).not.toBe(before);
+    const restore = await run(makeCmd("snap-restore", `I=${A.name}`, "S=round"));
+    expect(restore.code).toBe(0);
+    expect(await fingerprint(A.name, P1)).toBe(before);
+  });
+
+  test("a short name from infra.yml finds the prefixed instance in its project; default name snap-<ts>", async () => {
+    const r = await run(makeCmd("snap", `I=${B.short}`));
+    expect(r.code).toBe(0);
+    const snaps = await snapshotsOf(B.name, P2);
+    expect(snaps.some((s) => /^snap-\d{8}-\d{6}$/.test(s))).toBe(true);
+    expect(r.stderr).toContain(`Done: ${B.name}/snap-`);
+  });
+
+  test("list --json of one instance and the table of all instances show both projects", async () => {
+    const one = await run([...SNAP, "list", B.short, "--json"]);
+    expect(one.code).toBe(0);
+    const rows = JSON.parse(one.stdout) as {
+      instance: string;
+      project: string;
+      snapshot: string;
+    }[];
+    expect(rows.every((r) => r.instance === B.name && r.project === P2)).toBe(true);
+    expect(rows.length).toBeGreaterThan(0);
+    const table = await run(makeCmd("snap-list"));
+    expect(table.code).toBe(0);
+    expect(table.stdout.split("\n")[0]).toMatch(/^INSTANCE\s+PROJECT\s+SNAPSHOT\s+CREATED/);
+    expect(table.stdout).toMatch(new RegExp(`${A.name}\\s+${P1}\\s+round\\s+\\d{4}-`));
+    expect(table.stdout).toMatch(new RegExp(`${C.name}\\s+${P2}\\s+\\(no snapshots\\)`));
+  });
+
+  test("make snap-delete removes only the named snapshot", async () => {
+    await run([...SNAP, "create", A.name, "todelete"]);
+    expect(await snapshotsOf(A.name, P1)).toEqual(["round", "todelete"]);
+    const r = await run(makeCmd("snap-delete", `I=${A.name}`, "S=todelete"));
+    expect(r.code).toBe(0);
+    expect(await snapshotsOf(A.name, P1)).toEqual(["round"]);
+  });
+
+  describe("self, with the hostname lookup faked through ANKLUME_HOSTNAME", () => {
+    const self = { ANKLUME_HOSTNAME: A.name };
+
+    test("create self snapshots the instance named like this host", async () => {
+      const r = await run([...SNAP, "create", "self", "selfsnap"], self);
+      expect(r.code).toBe(0);
+      expect(await snapshotsOf(A.name, P1)).toContain("selfsnap");
+    });
+
+    test("restore self answered 'no' aborts with exit 1 and changes nothing", async () => {
+      await sh(A.name, P1, "echo after > /data/after");
+      const before = await fingerprint(A.name, P1);
+      const r = await run([...SNAP, "restore", "self", "selfsnap"], self, "no\n");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("Type 'yes' to confirm");
+      expect(r.stderr).toContain("Aborted.");
+      expect(await fingerprint(A.name, P1)).toBe(before);
+    });
+
+    test("restore self with stdin closed (no answer) aborts with exit 1", async () => {
+      const before = await fingerprint(A.name, P1);
+      const r = await run([...SNAP, "restore", "self", "selfsnap"], self);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("Aborted.");
+      expect(await fingerprint(A.name, P1)).toBe(before);
+    });
+
+    test("restore self answered 'yes' restores", async () => {
+      const r = await run([...SNAP, "restore", "self", "selfsnap"], self, "yes\n");
+      expect(r.code).toBe(0);
+      expect(await sh(A.name, P1, "test -e /data/after && echo present || echo absent")).toBe(
+        "absent\n",
+      );
+    });
+
+    test("restore of this instance by its name also asks; --force and FORCE=1 do not", async () => {
+      await sh(A.name, P1, "echo after > /data/after");
+      const asked = await run(
+        [...SNAP, "restore", A.short, "selfsnap", "--project", P1],
+        self,
+        "nope\n",
+      );
+      expect(asked.code).toBe(1);
+      expect(asked.stderr).toContain("Type 'yes' to confirm");
+      const forced = await run([...SNAP, "restore", "--force", "self", "selfsnap"], self);
+      expect(forced.code).toBe(0);
+      expect(forced.stderr).not.toContain("confirm");
+      await sh(A.name, P1, "echo after > /data/after");
+      const make = await run(makeCmd("snap-restore", "I=self", "S=selfsnap", "FORCE=1"), self);
+      expect(make.code).toBe(0);
+      expect(await sh(A.name, P1, "ls /data")).not.toContain("after");
+    });
+
+    test("restoring another instance than this one does not ask", async () => {
+      const r = await run(
+        [...SNAP, "restore", B.name, (await snapshotsOf(B.name, P2))[0] ?? ""],
+        self,
+      );
+      expect(r.code).toBe(0);
+      expect(r.stderr).not.toContain("confirm");
+    });
+
+    test("self on a host that is not an instance is a clear error", async () => {
+      const r = await run([...SNAP, "create", "self"], {
+        ANKLUME_HOSTNAME: `not-an-instance-${u}`,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`"not-an-instance-${u}" is not an Incus instance`);
+    });
+  });
+
+  describe("bad input: a clear message, a non-zero exit, nothing changed", () => {
+    let state = "";
+    const snapState = async () =>
+      JSON.stringify(
+        await Promise.all([
+          snapshotsOf(A.name, P1),
+          snapshotsOf(B.name, P2),
+          snapshotsOf(C.name, P2),
+        ]),
+      );
+    beforeAll(async () => {
+      state = await snapState();
+    });
+
+    test("unknown instance", async () => {
+      const r = await run(makeCmd("snap", `I=nosuch${u}`));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`Cannot find instance "nosuch${u}"`);
+    });
+
+    test("unknown snapshot lists the available ones", async () => {
+      const r = await run(makeCmd("snap-restore", `I=${A.name}`, "S=nosuch"));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('Cannot restore snapshot "nosuch"');
+      expect(r.stderr).toContain("available: round");
+      const d = await run([...SNAP, "delete", A.name, "nosuch"]);
+      expect(d.code).toBe(1);
+    });
+
+    test("an existing snapshot name is refused on create", async () => {
+      const r = await run([...SNAP, "create", A.name, "round"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("already exists");
+    });
+
+    test("an ambiguous short name lists the candidates", async () => {
+      const r = await run([...SNAP, "create", A.short, "amb"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${A.name} (project ${P1})`);
+      expect(r.stderr).toContain(`${C.name} (project ${P2})`);
+      const scoped = await run([...SNAP, "list", A.short, "--project", P2, "--json"]);
+      expect(scoped.code).toBe(0);
+      expect(JSON.parse(scoped.stdout)[0].instance).toBe(C.name);
+    });
+
+    test("missing arguments exit 2, in the script and in make", async () => {
+      for (const args of [
+        [],
+        ["create"],
+        ["restore", A.name],
+        ["delete", A.name],
+        ["bogus"],
+        ["list", "--nope"],
+      ]) {
+        const r = await run([...SNAP, ...args]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain("error:");
+      }
+      for (const args of [["snap"], ["snap-restore", `I=${A.name}`], ["snap-delete", "S=x"]]) {
+        const r = await run(makeCmd(...args));
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(/needs I=<instance\|self>/);
+      }
+    });
+
+    test("--help exits 0 and prints the top comment of the script", async () => {
+      const r = await run([...SNAP, "--help"]);
+      expect(r.code).toBe(0);
+      const src = readFileSync(join(REPO, "scripts/snap.ts"), "utf8");
+      const top = src.slice(src.indexOf("/*\n") + 3, src.indexOf("\n*/"));
+      expect(r.stdout.trim()).toBe(top.trim());
+    });
+
+    test("nothing changed after all the bad input", async () => {
+      expect(await snapState()).toBe(state);
+    });
+  });
+});
