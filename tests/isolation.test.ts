@@ -1,0 +1,364 @@
+/**
+ * Network isolation for real: two domains on bridges of their own (no NAT,
+ * test subnets in 10.232.0.0/16), busybox containers on each, a generated
+ * tree written by hand, then `make nftables` and `make nftables-deploy`.
+ * Cross-domain TCP works before the deploy (so the later refusals are ours),
+ * and after it only what network_policies allows gets through, while traffic
+ * inside a domain still flows. Everything created is deleted in afterAll; a
+ * `table inet anklume` that existed before is put back, and so is
+ * net.ipv4.ip_forward.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import * as v from "valibot";
+import { $ } from "zx";
+import { incusJson, incusRaw, incusRun } from "../lib/incus.ts";
+import { incusOrSkip, uniq } from "./helpers.ts";
+
+const live = await incusOrSkip("tests/isolation.test.ts");
+const ROOT = resolve(import.meta.dir, "..");
+
+const s = uniq();
+const project = `isop-${s}`;
+const bridgeA = `isoa-${s}`;
+const bridgeB = `isob-${s}`;
+const domA = `isoa${s}`;
+const domB = `isob${s}`;
+// Machines: a1 and a2 in domain A (default project), b1 in domain B (its own project).
+const a1 = `isoa1-${s}`;
+const a2 = `isoa2-${s}`;
+const b1 = `isob1-${s}`;
+const where: Record<string, string> = { [a1]: "default", [a2]: "default", [b1]: project };
+const ip: Record<string, string> = {};
+
+let work = "";
+let savedForward = "";
+let savedTable: string | null = null;
+let weLoaded = false;
+
+const NetSchema = v.array(
+  v.looseObject({ name: v.string(), config: v.optional(v.record(v.string(), v.string()), {}) }),
+);
+
+/** Run a shell script inside an instance (busybox sh; the images have no bash). */
+function sh(inst: string, script: string) {
+  return incusRaw(["exec", "--project", where[inst] ?? "default", inst, "--", "sh", "-c", script], {
+    input: "\n",
+    timeout: "20s",
+  });
+}
+
+/** True when `from` opens a TCP connection to `to`:`port` and reads the server's "ok" within 2 s. */
+async function connects(from: string, to: string, port: number): Promise<boolean> {
+  const r = await sh(from, `echo | nc -w 2 ${ip[to]} ${port}`);
+  return r.exitCode === 0 && r.stdout.includes("ok");
+}
+
+async function liveTable(): Promise<string | null> {
+  const r = await $({ quiet: true, nothrow: true })`nft list table inet anklume`;
+  return r.exitCode === 0 ? r.stdout : null;
+}
+
+/** `make -f <repo>/Makefile <args>` run from the test's own project directory. */
+function make(args: string[]) {
+  const venv = existsSync("/opt/anklume/venv/bin/ansible-playbook")
+    ? "/opt/anklume/venv"
+    : "/opt/anklume-venv-tmp";
+  return $({
+    cwd: work,
+    quiet: true,
+    nothrow: true,
+    env: { ...process.env, ANKLUME_VENV: process.env.ANKLUME_VENV ?? venv, NO_COLOR: "1" },
+  })`make --no-print-directory -f ${join(ROOT, "Makefile")} ${args}`.timeout("300s");
+}
+
+function writeTree(dir: string, x: number): void {
+  const yaml = (p: string, text: string) => {
+    mkdirSync(join(dir, p, ".."), { recursive: true });
+    writeFileSync(join(dir, p), `---\n${text}`);
+  };
+  const managed = (body: string) =>
+    `# === MANAGED BY infra.yml ===\n# Do not edit this section — it will be overwritten by \`make sync\`\n${body}# === END MANAGED ===\n`;
+  yaml(
+    "group_vars/all.yml",
+    managed(`network_policies:
+  - description: a1 reaches the web server of domain B
+    from: ${a1}
+    to: ${domB}
+    ports: [8080]
+    protocol: tcp
+  - description: the host reaches B (not a forward rule)
+    from: host
+    to: ${domB}
+    ports: [22]
+`),
+  );
+  for (const [dom, bridge, sid] of [
+    [domA, bridgeA, x],
+    [domB, bridgeB, x + 1],
+  ] as const) {
+    yaml(
+      `group_vars/${dom}.yml`,
+      managed(`domain_name: ${dom}
+domain_ephemeral: true
+incus_project: ${dom === domB ? project : "default"}
+incus_network:
+  name: ${bridge}
+  subnet: 10.232.${sid}.0/24
+  gateway: 10.232.${sid}.254
+subnet_id: ${sid}
+`),
+    );
+  }
+  yaml(
+    `inventory/${domA}.yml`,
+    managed(
+      `all:\n  children:\n    ${domA}:\n      hosts:\n        ${a1}:\n          ansible_host: ${ip[a1]}\n        ${a2}:\n          ansible_host: ${ip[a2]}\n`,
+    ),
+  );
+  yaml(
+    `inventory/${domB}.yml`,
+    managed(
+      `all:\n  children:\n    ${domB}:\n      hosts:\n        ${b1}:\n          ansible_host: ${ip[b1]}\n`,
+    ),
+  );
+  for (const [m, dom] of [
+    [a1, domA],
+    [a2, domA],
+    [b1, domB],
+  ] as const) {
+    yaml(
+      `host_vars/${m}.yml`,
+      managed(`instance_name: ${m}
+instance_type: lxc
+instance_domain: ${dom}
+instance_ephemeral: true
+instance_ip: ${ip[m]}
+`),
+    );
+  }
+  // The repository's site.yml runs play 3 with --tags nftables; until it exists
+  // (and so that play 2's provisioning pre_tasks never touch these busybox
+  // containers) the test uses play 3 alone, from tests/fixtures/nftables/.
+  writeFileSync(
+    join(dir, "site.yml"),
+    readFileSync(join(ROOT, "tests/fixtures/nftables/site.yml"), "utf8"),
+  );
+  writeFileSync(
+    join(dir, "ansible.cfg"),
+    `[defaults]\ninventory = inventory/\nroles_path = ${join(ROOT, "roles")}\nhost_key_checking = False\nretry_files_enabled = False\n`,
+  );
+}
+
+describe.skipIf(!live)("network isolation between domains (real Incus, real nftables)", () => {
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), "anklume-isolation-"));
+    savedForward = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
+    if (savedForward !== "1") writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+    savedTable = await liveTable();
+
+    // Two free /24s in 10.232.0.0/16, next to each other.
+    const used = new Set(
+      (await incusJson(["network", "list"], NetSchema)).map((n) => n.config["ipv4.address"] ?? ""),
+    );
+    let x = 20 + Math.floor(Math.random() * 200);
+    while (
+      [...used].some((a) => a.startsWith(`10.232.${x}.`) || a.startsWith(`10.232.${x + 1}.`))
+    ) {
+      x = 20 + ((x + 2 - 20) % 200);
+    }
+    ip[a1] = `10.232.${x}.10`;
+    ip[a2] = `10.232.${x}.11`;
+    ip[b1] = `10.232.${x + 1}.10`;
+
+    for (const [br, sid] of [
+      [bridgeA, x],
+      [bridgeB, x + 1],
+    ] as const) {
+      await incusRun(
+        [
+          "network",
+          "create",
+          br,
+          `ipv4.address=10.232.${sid}.254/24`,
+          "ipv4.nat=false",
+          "ipv4.dhcp=false",
+          "ipv6.address=none",
+        ],
+        { input: "\n" },
+      ); // without input, `network create` waits for YAML on stdin
+    }
+    await incusRun(
+      [
+        "project",
+        "create",
+        project,
+        "-c",
+        "features.images=false",
+        "-c",
+        "features.profiles=false",
+      ],
+      { input: "\n" },
+    );
+    const images = await incusJson(
+      ["image", "list"],
+      v.array(v.looseObject({ aliases: v.array(v.looseObject({ name: v.string() })) })),
+    );
+    const aliases = new Set(images.flatMap((i) => i.aliases.map((a) => a.name)));
+    const image = aliases.has("anklume-busybox") ? "anklume-busybox" : "anklume-busybox-dev";
+    for (const [m, br] of [
+      [a1, bridgeA],
+      [a2, bridgeA],
+      [b1, bridgeB],
+    ] as const) {
+      await incusRun(["launch", image, m, "--project", where[m] ?? "default", "--network", br], {
+        input: "\n",
+      });
+      const gw = (ip[m] ?? "").replace(/\.\d+$/, ".254");
+      const up = await sh(
+        m,
+        `ip link set eth0 up && ip addr add ${ip[m]}/24 dev eth0 && ip route replace default via ${gw}`,
+      );
+      expect(up.stderr).toBe("");
+    }
+    // Servers answer "ok": b1 on 8080 (allowed for a1) and 9090 (not allowed), a1 on 8080.
+    for (const [m, port] of [
+      [b1, 8080],
+      [b1, 9090],
+      [a1, 8080],
+    ] as const) {
+      await sh(m, `setsid nc -ll -p ${port} -e echo ok </dev/null >/dev/null 2>&1 &`);
+    }
+    writeTree(work, x);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const m of [a1, a2, b1]) {
+      await incusRaw(["delete", "--force", "--project", where[m] ?? "default", m]);
+    }
+    await incusRaw(["project", "delete", project]);
+    for (const br of [bridgeA, bridgeB]) await incusRaw(["network", "delete", br]);
+    if (savedTable !== null) {
+      const f = join(work, "restore.nft");
+      writeFileSync(f, `table inet anklume\ndelete table inet anklume\n${savedTable}`);
+      await $({ quiet: true, nothrow: true })`nft -f ${f}`;
+    } else if (weLoaded) {
+      await $({ quiet: true, nothrow: true })`nft delete table inet anklume`;
+    }
+    if (savedForward !== "" && savedForward !== "1") {
+      writeFileSync("/proc/sys/net/ipv4/ip_forward", savedForward);
+    }
+    if (work !== "") rmSync(work, { recursive: true, force: true });
+  }, 120_000);
+
+  test("before any deploy, cross-domain TCP flows both ways (so later refusals come from our rules)", async () => {
+    expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
+    expect(await connects(a2, b1, 8080)).toBe(true);
+    expect(await connects(a1, b1, 9090)).toBe(true);
+    expect(await connects(b1, a1, 8080)).toBe(true);
+  });
+
+  test("make nftables writes the ruleset from the generated variables, and a second run changes nothing", async () => {
+    const out = join(work, "nftables-isolation.nft");
+    const first = await make(["nftables", `NFT_FILE=${out}`]);
+    expect(first.stderr + first.stdout).toContain("changed=1");
+    expect(first.exitCode).toBe(0);
+    const text = readFileSync(out, "utf8");
+    expect(text).toContain(`iifname "${bridgeA}" oifname "${bridgeA}" accept`);
+    expect(text).toContain(
+      `iifname "${bridgeA}" oifname "${bridgeB}" ip saddr ${ip[a1]} tcp dport { 8080 } accept`,
+    );
+    expect(text).toContain(
+      `iifname { "${bridgeA}", "${bridgeB}" } oifname { "${bridgeA}", "${bridgeB}" } drop`,
+    );
+    expect(text).not.toContain("the host reaches B");
+    const second = await make(["nftables", `NFT_FILE=${out}`]);
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toContain("changed=0");
+  }, 120_000);
+
+  test("make nftables-deploy DRY_RUN=1 validates and prints the rules but loads nothing", async () => {
+    const out = join(work, "nftables-isolation.nft");
+    const dest = join(work, "etc/anklume-isolation.nft");
+    const r = await make(["nftables-deploy", "DRY_RUN=1", `NFT_FILE=${out}`, `NFT_DEST=${dest}`]);
+    expect(r.stderr).toContain("is valid (nft -c)");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain("table inet anklume {");
+    expect(existsSync(dest)).toBe(false);
+    expect(await liveTable()).toBe(savedTable);
+    expect(await connects(a2, b1, 8080)).toBe(true);
+  }, 120_000);
+
+  test("make nftables-deploy loads table inet anklume; loading it again gives the same ruleset", async () => {
+    const out = join(work, "nftables-isolation.nft");
+    const dest = join(work, "etc/anklume-isolation.nft");
+    const args = ["nftables-deploy", `NFT_FILE=${out}`, `NFT_DEST=${dest}`];
+    const r = await make(args);
+    weLoaded = true;
+    expect(r.stderr).toContain("Loaded table inet anklume");
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(dest, "utf8")).toBe(readFileSync(out, "utf8"));
+    const loaded = await liveTable();
+    expect(loaded).toContain("chain isolation");
+    expect(loaded).toContain("type filter hook forward priority filter - 1; policy accept;");
+    const again = await make(args);
+    expect(again.exitCode).toBe(0);
+    expect(again.stderr).toContain("already up to date");
+    expect(await liveTable()).toBe(loaded);
+  }, 120_000);
+
+  test("the machine a policy names reaches the allowed port in the other domain", async () => {
+    expect(await connects(a1, b1, 8080)).toBe(true);
+  });
+
+  test("everything else between the domains is dropped within the 2 s connect timeout", async () => {
+    const t0 = performance.now();
+    // Same port, other machine of domain A: the policy names a1 only.
+    expect(await connects(a2, b1, 8080)).toBe(false);
+    // Allowed machine, port not in the policy.
+    expect(await connects(a1, b1, 9090)).toBe(false);
+    // The policy is not bidirectional.
+    expect(await connects(b1, a1, 8080)).toBe(false);
+    expect(performance.now() - t0).toBeLessThan(20_000);
+  }, 60_000);
+
+  test("traffic inside one domain still flows", async () => {
+    expect(await connects(a2, a1, 8080)).toBe(true);
+  });
+
+  test("nftables-deploy --source pulls the ruleset from an instance in another project; a tampered one is refused", async () => {
+    const good = join(work, "nftables-isolation.nft");
+    const push = (file: string) =>
+      incusRun([
+        "file",
+        "push",
+        "--create-dirs",
+        "--project",
+        project,
+        file,
+        `${b1}/opt/anklume/nftables-isolation.nft`,
+      ]);
+    await push(good);
+    const deploy = (extra: string[]) =>
+      $({
+        quiet: true,
+        nothrow: true,
+      })`bun ${join(ROOT, "scripts/nftables-deploy.ts")} --source ${b1} ${extra}`;
+    const ok = await deploy(["--dry-run"]);
+    expect(ok.stderr).toContain(`Ruleset: ${b1}:/opt/anklume/nftables-isolation.nft`);
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toBe(readFileSync(good, "utf8"));
+
+    const bad = join(work, "tampered.nft");
+    writeFileSync(bad, `${readFileSync(good, "utf8")}\nflush ruleset\ntable ip nat {\n}\n`);
+    await push(bad);
+    const before = await liveTable();
+    const refused = await deploy(["--dest", join(work, "etc/tampered.nft")]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain("flush ruleset");
+    expect(refused.stderr).toContain("table ip nat {");
+    expect(await liveTable()).toBe(before);
+  }, 120_000);
+});
