@@ -173,7 +173,7 @@ const NetworkSchema = v.looseObject({ name: v.string(), type: v.optional(v.strin
 /** Declared bridges that Incus does not know yet (empty when Incus does not answer). */
 async function missingBridges(bridges: string[]): Promise<string[] | null> {
   if (!(await incusAvailable())) return null;
-  const nets = await incusJson(["network", "list"], v.array(NetworkSchema));
+  const nets = await incusJson(["network", "list", "--all-projects"], v.array(NetworkSchema));
   const live = new Set(nets.map((n) => n.name));
   return bridges.filter((b) => !live.has(b));
 }

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { specFromJson, specFromTree } from "./nftables.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SCRIPT = join(ROOT, "scripts/nftables.ts");
+let dir = "";
+
+function run(args: string[], stdin?: string) {
+  const r = Bun.spawnSync(["bun", SCRIPT, ...args], {
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** A small generated tree, as `make sync` writes it (managed block plus a user key). */
+function writeTree(base: string): void {
+  const w = (p: string, text: string) => {
+    mkdirSync(join(base, p, ".."), { recursive: true });
+    writeFileSync(join(base, p), text);
+  };
+  const block = (body: string) =>
+    `---\n# === MANAGED BY infra.yml ===\n# Do not edit this section — it will be overwritten by \`make sync\`\n${body}# === END MANAGED ===\n\n# Your custom variables below:\n`;
+  w(
+    "group_vars/all.yml",
+    block(
+      "project_name: t\nnetwork_policies:\n  - description: Pro reaches the AI services\n    from: pro\n    to: ai\n    ports: [11434, 3000]\n    protocol: tcp\n  - from: host\n    to: pro\n",
+    ),
+  );
+  w(
+    "group_vars/pro.yml",
+    block(
+      "domain_name: pro\nincus_project: 001-pro\nincus_network:\n  name: 001-net-pro\n  subnet: 10.100.1.0/24\n  gateway: 10.100.1.254\nsubnet_id: 1\n",
+    ),
+  );
+  w(
+    "group_vars/ai.yml",
+    block(
+      "domain_name: ai\nincus_project: 001-ai\nincus_network:\n  name: 001-net-ai\n  subnet: 10.100.2.0/24\n  gateway: 10.100.2.254\nsubnet_id: 2\n",
+    ),
+  );
+  w(
+    "host_vars/pro-dev.yml",
+    block("instance_name: 001-pro-dev\ninstance_domain: pro\ninstance_ip: 10.100.1.10\n"),
+  );
+  w("host_vars/ai-gpu.yml", block("instance_name: 001-ai-gpu\ninstance_domain: ai\n"));
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "nft-cli-"));
+  writeTree(join(dir, "tree"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("specFromTree()", () => {
+  test("reads domains from group_vars' incus_network.name and machines from host_vars", () => {
+    const spec = specFromTree(join(dir, "tree"));
+    expect(spec.domains).toEqual([
+      { name: "ai", bridge: "001-net-ai" },
+      { name: "pro", bridge: "001-net-pro" },
+    ]);
+    expect(spec.machines).toEqual([
+      { name: "ai-gpu", domain: "ai", instanceName: "001-ai-gpu" },
+      { name: "pro-dev", domain: "pro", instanceName: "001-pro-dev", ip: "10.100.1.10" },
+    ]);
+    expect(Array.isArray(spec.policies)).toBe(true);
+  });
+
+  test("says to run make sync when there is no generated tree", () => {
+    expect(() => specFromTree(join(dir, "nothing"))).toThrow(/run make sync first/);
+  });
+});
+
+describe("specFromJson()", () => {
+  test("takes the role's JSON, nulls included", () => {
+    const spec = specFromJson(
+      JSON.stringify({
+        domains: [{ name: "a", bridge: "net-a" }],
+        machines: [{ name: "m", domain: "a", instance_name: null, ip: null }],
+        policies: [],
+        ai_override: {},
+      }),
+      "stdin",
+    );
+    expect(spec.machines).toEqual([{ name: "m", domain: "a" }]);
+  });
+
+  test("names the bad field", () => {
+    expect(() => specFromJson('{"domains": [{"name": 1}], "machines": []}', "stdin")).toThrow(
+      /Cannot use the spec from stdin: at domains.0.name/,
+    );
+  });
+});
+
+describe("scripts/nftables.ts CLI", () => {
+  test("--help exits 0 and prints the top comment", () => {
+    const r = run(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("Usage: bun scripts/nftables.ts");
+    expect(r.stdout).toContain("--ai-override JSON");
+  });
+
+  test("--help works under Deno too", () => {
+    const r = Bun.spawnSync([join(ROOT, "node_modules/.bin/deno"), "run", "-A", SCRIPT, "--help"]);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("usage errors exit 2", () => {
+    expect(run(["--nope"]).code).toBe(2);
+    expect(run(["extra"]).code).toBe(2);
+    expect(run(["--spec", "-", "--base-dir", "."]).code).toBe(2);
+    expect(run(["--base-dir", join(dir, "tree"), "--ai-override", "{nope", "--offline"]).code).toBe(
+      2,
+    );
+  });
+
+  test("--dry-run prints the ruleset and writes nothing", () => {
+    const out = join(dir, "dry.nft");
+    const r = run(["--base-dir", join(dir, "tree"), "--output", out, "--dry-run", "--offline"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'iifname "001-net-pro" oifname "001-net-ai" tcp dport { 11434, 3000 } accept',
+    );
+    expect(r.stderr).toContain("Would write");
+    expect(() => statSync(out)).toThrow();
+  });
+
+  test("writes the file once, then leaves it alone when nothing changed", () => {
+    const out = join(dir, "sub/dir/rules.nft");
+    const first = run(["--base-dir", join(dir, "tree"), "--output", out, "--json", "--offline"]);
+    expect(first.code).toBe(0);
+    const j1 = JSON.parse(first.stdout);
+    expect(j1.changed).toBe(true);
+    expect(j1.skipped[0]).toContain("involves host");
+    expect(statSync(out).mode & 0o777).toBe(0o644);
+    const mtime = statSync(out).mtimeMs;
+    const second = run(["--base-dir", join(dir, "tree"), "--output", out, "--json", "--offline"]);
+    expect(JSON.parse(second.stdout).changed).toBe(false);
+    expect(second.stderr).toContain("Unchanged");
+    expect(statSync(out).mtimeMs).toBe(mtime);
+    expect(readFileSync(out, "utf8")).toContain("table inet anklume {");
+  });
+
+  test("--ai-override replaces the policies towards its target", () => {
+    const r = run([
+      "--base-dir",
+      join(dir, "tree"),
+      "--dry-run",
+      "--offline",
+      "--ai-override",
+      '{"from":"pro-dev","to":"ai","ports":[11434]}',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("Pro reaches the AI services");
+    expect(r.stdout).toContain(
+      'iifname "001-net-ai" oifname "001-net-pro" ip daddr 10.100.1.10 tcp dport { 11434 } accept',
+    );
+  });
+
+  test("--spec - reads the role's JSON from stdin; invalid policies exit 1 listing every problem", () => {
+    const spec = {
+      domains: [{ name: "a", bridge: "net-a" }],
+      machines: [],
+      policies: [{ from: "a", to: "a", ports: [70000], protocol: "sctp" }],
+    };
+    const r = run(
+      ["--spec", "-", "--output", join(dir, "bad.nft"), "--offline"],
+      JSON.stringify(spec),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("invalid port 70000 (must be 1-65535)");
+    expect(r.stderr).toContain("protocol must be 'tcp' or 'udp', got \"sctp\"");
+    expect(() => statSync(join(dir, "bad.nft"))).toThrow();
+  });
+
+  test("an unwritable output path exits 1 with the fix", () => {
+    writeFileSync(join(dir, "afile"), "");
+    const r = run([
+      "--base-dir",
+      join(dir, "tree"),
+      "--output",
+      join(dir, "afile/x.nft"),
+      "--offline",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Cannot write");
+  });
+});
