@@ -2,7 +2,7 @@
  * scripts/snap.ts and `make snap*` on the real daemon: three busybox
  * containers in two projects of their own, all deleted in afterAll.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -18,6 +18,7 @@ import {
 } from "./fixtures/snap-fixture.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 
+setDefaultTimeout(120_000);
 const live = await incusOrSkip("tests/snap.test.ts");
 const u = uniq();
 const P1 = `snt${u}a`;
