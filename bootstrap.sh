@@ -390,7 +390,15 @@ step_ansible() {
   else
     confirm "pip install ansible into $ANKLUME_VENV"
     step "pip install ansible (found: ${found:-nothing})"
-    "$ANKLUME_VENV/bin/python" -m pip install -q --upgrade "ansible>=10" "ansible-core>=2.16" >&2 ||
+    # pip repeats a warning per package for every unusable find-links entry
+    # of the machine's pip.conf: keep the log readable, keep real errors.
+    local pip_rc
+    set +e
+    "$ANKLUME_VENV/bin/python" -m pip install -q --upgrade "ansible>=10" "ansible-core>=2.16" 2>&1 |
+      grep -v "^WARNING: Location '.*' is ignored" >&2
+    pip_rc=${PIPESTATUS[0]}
+    set -e
+    ((pip_rc == 0)) ||
       die "pip install ansible failed (see above); PyPI must be reachable through pip's configuration"
     found=$(ansible_versions || true)
     ansible_ok "$found" ||
@@ -439,14 +447,17 @@ $(tail -n 15 "$INCUS_LOG" 2>/dev/null || true)"
   done_ "incus daemon started"
 }
 
-# Runs a TS helper, echoes its report and counts its "done" lines as changes.
+# Runs a TS helper, streams its report and counts its "done" lines as changes.
 run_counted() {
-  local out rc=0
-  out=$(cd "$REPO_DIR" && "$BUN" "$@" 2>&1) || rc=$?
-  [[ -z $out ]] || printf '%s\n' "$out" >&2
+  local log rc n
+  log=$(mktemp)
+  set +e
+  (cd "$REPO_DIR" && "$BUN" "$@") 2>&1 | tee "$log" >&2
+  rc=${PIPESTATUS[0]}
+  set -e
+  n=$(grep -c '^done ' "$log" || true) # the helpers print no colour into a pipe
+  rm -f "$log"
   ((rc == 0)) || die "$* failed (exit $rc)"
-  local n
-  n=$(grep -c '^\(\x1b\[[0-9;]*m\)\{0,1\}done' <<<"$out" || true)
   CHANGES=$((CHANGES + n))
 }
 

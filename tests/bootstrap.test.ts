@@ -306,6 +306,30 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
   });
 });
 
+describe.skipIf(!live)("bootstrap-incus.ts on a real daemon", () => {
+  const pool = `anktb-pool-${uniq()}`;
+  afterAll(async () => {
+    await incusRaw(["storage", "delete", pool]);
+  }, 60_000);
+
+  test("creates a missing storage pool once, then finds it and changes nothing", async () => {
+    const first = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain(`done storage pool "${pool}" created (driver dir)`);
+    const second = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain(`ok   storage pool "${pool}" present`);
+    expect(second.stderr).not.toMatch(/^done /m);
+    const dry = run(["bun", "scripts/bootstrap-incus.ts", "--pool", `${pool}-x`, "--dry-run"]);
+    expect(dry.stderr).toContain(`would create storage pool "${pool}-x"`);
+    const pools = await incusJson(
+      ["storage", "list"],
+      v.array(v.looseObject({ name: v.string() })),
+    );
+    expect(pools.map((p) => p.name)).not.toContain(`${pool}-x`);
+  });
+});
+
 // ---------------------------------------------------------------- images boot
 
 /** A /24 in 10.251.0.0/16 that overlaps no network this host reaches. */
