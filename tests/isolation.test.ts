@@ -1,7 +1,8 @@
 /**
  * Network isolation for real: two domains on bridges of their own (no NAT,
  * test subnets in 10.232.0.0/16), busybox containers on each, a generated
- * tree written by hand, then `make nftables` and `make nftables-deploy`.
+ * tree that the real generator writes from a tiny infra.yml, then
+ * `make nftables` and `make nftables-deploy`.
  * Cross-domain TCP works before the deploy (so the later refusals are ours),
  * and after it only what network_policies allows gets through, while traffic
  * inside a domain still flows. Everything created is deleted in afterAll; a
@@ -9,45 +10,50 @@
  * net.ipv4.ip_forward.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
+import { parse } from "yaml";
 import { $ } from "zx";
 import { incusJson, incusRaw, incusRun } from "../lib/incus.ts";
+import { specFromTree } from "../scripts/nftables.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 
 const live = await incusOrSkip("tests/isolation.test.ts");
 const ROOT = resolve(import.meta.dir, "..");
 
 const s = uniq();
-const project = `isop-${s}`;
-const bridgeA = `isoa-${s}`;
-const bridgeB = `isob-${s}`;
-const domA = `isoa${s}`;
-const domB = `isob${s}`;
-// Machines: a1 and a2 in domain A (default project), b1 in domain B (its own project).
-const a1 = `isoa1-${s}`;
-const a2 = `isoa2-${s}`;
-const b1 = `isob1-${s}`;
-const where: Record<string, string> = { [a1]: "default", [a2]: "default", [b1]: project };
+// Domains and machines as infra.yml names them; Incus names come from the generated files.
+const domA = `a${s}`;
+const domB = `b${s}`;
+const a1 = `${domA}-1`;
+const a2 = `${domA}-2`;
+const b1 = `${domB}-1`;
+const MACHINES = [a1, a2, b1];
 const ip: Record<string, string> = {};
+const inst: Record<string, string> = {};
+const proj: Record<string, string> = {};
+const bridge: Record<string, string> = {};
+let bridgeA = "";
+let bridgeB = "";
 
 let work = "";
 let savedForward = "";
 let savedTable: string | null = null;
 let weLoaded = false;
+const created = { projects: [] as string[], bridges: [] as string[] };
 
 const NetSchema = v.array(
   v.looseObject({ name: v.string(), config: v.optional(v.record(v.string(), v.string()), {}) }),
 );
 
-/** Run a shell script inside an instance (busybox sh; the images have no bash). */
-function sh(inst: string, script: string) {
-  return incusRaw(["exec", "--project", where[inst] ?? "default", inst, "--", "sh", "-c", script], {
-    input: "\n",
-    timeout: "20s",
-  });
+/** Run a shell script inside a machine's instance (busybox sh; the images have no bash). */
+function sh(m: string, script: string) {
+  return incusRaw(
+    ["exec", "--project", proj[m] ?? "default", inst[m] ?? m, "--", "sh", "-c", script],
+    { input: "\n", timeout: "20s" },
+  );
 }
 
 /** True when `from` opens a TCP connection to `to`:`port` and reads the server's "ok" within 2 s. */
@@ -74,16 +80,27 @@ function make(args: string[]) {
   })`make --no-print-directory -f ${join(ROOT, "Makefile")} ${args}`.timeout("300s");
 }
 
-function writeTree(dir: string, x: number): void {
-  const yaml = (p: string, text: string) => {
-    mkdirSync(join(dir, p, ".."), { recursive: true });
-    writeFileSync(join(dir, p), `---\n${text}`);
-  };
-  const managed = (body: string) =>
-    `# === MANAGED BY infra.yml ===\n# Do not edit this section — it will be overwritten by \`make sync\`\n${body}# === END MANAGED ===\n`;
-  yaml(
-    "group_vars/all.yml",
-    managed(`network_policies:
+/** The test's infra.yml: two domains, three machines, one machine-level policy and a host one. */
+function infraYml(x: number): string {
+  return `project_name: isolation-${s}
+global:
+  base_subnet: "10.232"
+  default_os_image: anklume-busybox
+domains:
+  ${domA}:
+    description: isolation test A
+    subnet_id: ${x}
+    ephemeral: true
+    machines:
+      ${a1}: {ip: "10.232.${x}.10"}
+      ${a2}: {ip: "10.232.${x}.11"}
+  ${domB}:
+    description: isolation test B
+    subnet_id: ${x + 1}
+    ephemeral: true
+    machines:
+      ${b1}: {ip: "10.232.${x + 1}.10"}
+network_policies:
   - description: a1 reaches the web server of domain B
     from: ${a1}
     to: ${domB}
@@ -93,63 +110,18 @@ function writeTree(dir: string, x: number): void {
     from: host
     to: ${domB}
     ports: [22]
-`),
-  );
-  for (const [dom, bridge, sid] of [
-    [domA, bridgeA, x],
-    [domB, bridgeB, x + 1],
-  ] as const) {
-    yaml(
-      `group_vars/${dom}.yml`,
-      managed(`domain_name: ${dom}
-domain_ephemeral: true
-incus_project: ${dom === domB ? project : "default"}
-incus_network:
-  name: ${bridge}
-  subnet: 10.232.${sid}.0/24
-  gateway: 10.232.${sid}.254
-subnet_id: ${sid}
-`),
-    );
-  }
-  yaml(
-    `inventory/${domA}.yml`,
-    managed(
-      `all:\n  children:\n    ${domA}:\n      hosts:\n        ${a1}:\n          ansible_host: ${ip[a1]}\n        ${a2}:\n          ansible_host: ${ip[a2]}\n`,
-    ),
-  );
-  yaml(
-    `inventory/${domB}.yml`,
-    managed(
-      `all:\n  children:\n    ${domB}:\n      hosts:\n        ${b1}:\n          ansible_host: ${ip[b1]}\n`,
-    ),
-  );
-  for (const [m, dom] of [
-    [a1, domA],
-    [a2, domA],
-    [b1, domB],
-  ] as const) {
-    yaml(
-      `host_vars/${m}.yml`,
-      managed(`instance_name: ${m}
-instance_type: lxc
-instance_domain: ${dom}
-instance_ephemeral: true
-instance_ip: ${ip[m]}
-`),
-    );
-  }
-  // The repository's site.yml runs play 3 with --tags nftables; until it exists
-  // (and so that play 2's provisioning pre_tasks never touch these busybox
-  // containers) the test uses play 3 alone, from tests/fixtures/nftables/.
-  writeFileSync(
-    join(dir, "site.yml"),
-    readFileSync(join(ROOT, "tests/fixtures/nftables/site.yml"), "utf8"),
-  );
-  writeFileSync(
-    join(dir, "ansible.cfg"),
-    `[defaults]\ninventory = inventory/\nroles_path = ${join(ROOT, "roles")}\nhost_key_checking = False\nretry_files_enabled = False\n`,
-  );
+`;
+}
+
+/**
+ * The playbook `make nftables` runs: the repository's site.yml once it has
+ * play 3 (its play 2 ends machines without roles before touching them), else
+ * play 3 alone from tests/fixtures/nftables/.
+ */
+function playbook(): string {
+  const real = join(ROOT, "site.yml");
+  if (existsSync(real) && readFileSync(real, "utf8").includes("role: incus_nftables")) return real;
+  return join(ROOT, "tests/fixtures/nftables/site.yml");
 }
 
 describe.skipIf(!live)("network isolation between domains (real Incus, real nftables)", () => {
@@ -160,23 +132,46 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
     savedTable = await liveTable();
 
     // Two free /24s in 10.232.0.0/16, next to each other.
-    const used = new Set(
-      (await incusJson(["network", "list"], NetSchema)).map((n) => n.config["ipv4.address"] ?? ""),
+    const used = (await incusJson(["network", "list", "--all-projects"], NetSchema)).map(
+      (n) => n.config["ipv4.address"] ?? "",
     );
     let x = 20 + Math.floor(Math.random() * 200);
-    while (
-      [...used].some((a) => a.startsWith(`10.232.${x}.`) || a.startsWith(`10.232.${x + 1}.`))
-    ) {
+    while (used.some((a) => a.startsWith(`10.232.${x}.`) || a.startsWith(`10.232.${x + 1}.`))) {
       x = 20 + ((x + 2 - 20) % 200);
     }
-    ip[a1] = `10.232.${x}.10`;
-    ip[a2] = `10.232.${x}.11`;
-    ip[b1] = `10.232.${x + 1}.10`;
 
-    for (const [br, sid] of [
-      [bridgeA, x],
-      [bridgeB, x + 1],
+    // make sync's generator writes the tree; every Incus name is read back from it.
+    writeFileSync(join(work, "infra.yml"), infraYml(x));
+    const gen = await $({
+      cwd: work,
+      quiet: true,
+      nothrow: true,
+    })`bun ${join(ROOT, "scripts/generate.ts")} infra.yml --base-dir ${work}`;
+    expect(gen.stderr).not.toContain("rror");
+    expect(gen.exitCode).toBe(0);
+    const spec = specFromTree(work);
+    for (const d of spec.domains) bridge[d.name] = d.bridge;
+    bridgeA = bridge[domA] ?? "";
+    bridgeB = bridge[domB] ?? "";
+    for (const m of spec.machines) {
+      inst[m.name] = m.instanceName ?? m.name;
+      ip[m.name] = m.ip ?? "";
+      const gv = parse(readFileSync(join(work, "group_vars", `${m.domain}.yml`), "utf8"));
+      proj[m.name] = gv.incus_project;
+    }
+    expect(Object.keys(inst).sort()).toEqual([...MACHINES].sort());
+    writeFileSync(join(work, "site.yml"), readFileSync(playbook(), "utf8"));
+    writeFileSync(
+      join(work, "ansible.cfg"),
+      `[defaults]\ninventory = inventory/\nroles_path = ${join(ROOT, "roles")}\nhost_key_checking = False\nretry_files_enabled = False\ngathering = explicit\n`,
+    );
+
+    // Incus resources named as generated; bridges without NAT or DHCP, addresses set by hand.
+    for (const [dom, sid] of [
+      [domA, x],
+      [domB, x + 1],
     ] as const) {
+      const br = bridge[dom] ?? "";
       await incusRun(
         [
           "network",
@@ -187,33 +182,26 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
           "ipv4.dhcp=false",
           "ipv6.address=none",
         ],
-        { input: "\n" },
-      ); // without input, `network create` waits for YAML on stdin
+        { input: "\n" }, // `network create` reads YAML from a piped stdin; zx ignores an empty input
+      );
+      created.bridges.push(br);
     }
-    await incusRun(
-      [
-        "project",
-        "create",
-        project,
-        "-c",
-        "features.images=false",
-        "-c",
-        "features.profiles=false",
-      ],
-      { input: "\n" },
-    );
+    for (const p of new Set(Object.values(proj))) {
+      await incusRun(
+        ["project", "create", p, "-c", "features.images=false", "-c", "features.profiles=false"],
+        { input: "\n" },
+      );
+      created.projects.push(p);
+    }
     const images = await incusJson(
       ["image", "list"],
       v.array(v.looseObject({ aliases: v.array(v.looseObject({ name: v.string() })) })),
     );
     const aliases = new Set(images.flatMap((i) => i.aliases.map((a) => a.name)));
     const image = aliases.has("anklume-busybox") ? "anklume-busybox" : "anklume-busybox-dev";
-    for (const [m, br] of [
-      [a1, bridgeA],
-      [a2, bridgeA],
-      [b1, bridgeB],
-    ] as const) {
-      await incusRun(["launch", image, m, "--project", where[m] ?? "default", "--network", br], {
+    for (const m of MACHINES) {
+      const br = m === b1 ? bridgeB : bridgeA;
+      await incusRun(["launch", image, inst[m] ?? m, "--project", proj[m] ?? "", "--network", br], {
         input: "\n",
       });
       const gw = (ip[m] ?? "").replace(/\.\d+$/, ".254");
@@ -231,15 +219,15 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
     ] as const) {
       await sh(m, `setsid nc -ll -p ${port} -e echo ok </dev/null >/dev/null 2>&1 &`);
     }
-    writeTree(work, x);
   }, 180_000);
 
   afterAll(async () => {
-    for (const m of [a1, a2, b1]) {
-      await incusRaw(["delete", "--force", "--project", where[m] ?? "default", m]);
+    for (const m of MACHINES) {
+      if (inst[m])
+        await incusRaw(["delete", "--force", "--project", proj[m] ?? "default", inst[m]]);
     }
-    await incusRaw(["project", "delete", project]);
-    for (const br of [bridgeA, bridgeB]) await incusRaw(["network", "delete", br]);
+    for (const p of created.projects) await incusRaw(["project", "delete", p]);
+    for (const br of created.bridges) await incusRaw(["network", "delete", br]);
     if (savedTable !== null) {
       const f = join(work, "restore.nft");
       writeFileSync(f, `table inet anklume\ndelete table inet anklume\n${savedTable}`);
@@ -336,18 +324,18 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
         "push",
         "--create-dirs",
         "--project",
-        project,
+        proj[b1] ?? "",
         file,
-        `${b1}/opt/anklume/nftables-isolation.nft`,
+        `${inst[b1]}/opt/anklume/nftables-isolation.nft`,
       ]);
     await push(good);
     const deploy = (extra: string[]) =>
       $({
         quiet: true,
         nothrow: true,
-      })`bun ${join(ROOT, "scripts/nftables-deploy.ts")} --source ${b1} ${extra}`;
+      })`bun ${join(ROOT, "scripts/nftables-deploy.ts")} --source ${inst[b1] ?? ""} ${extra}`;
     const ok = await deploy(["--dry-run"]);
-    expect(ok.stderr).toContain(`Ruleset: ${b1}:/opt/anklume/nftables-isolation.nft`);
+    expect(ok.stderr).toContain(`Ruleset: ${inst[b1]}:/opt/anklume/nftables-isolation.nft`);
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout).toBe(readFileSync(good, "utf8"));
 
