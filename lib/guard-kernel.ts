@@ -116,6 +116,13 @@ export async function gatewayAnswers(
   return "failed";
 }
 
+/** An array that keeps nothing: zx's output store for a stream read as it comes. */
+class Discard<T> extends Array<T> {
+  override push(..._items: T[]): number {
+    return 0;
+  }
+}
+
 /** What the watcher needs: which device is the uplink, which networks are the host's, what to do on a conflict. */
 export interface WatchOptions {
   uplinkDev: string;
@@ -140,7 +147,14 @@ export class BridgeWatcher {
 
   /** Subscribe to netlink events, then scan what exists; resolves when the watcher is armed. */
   async start(): Promise<void> {
-    this.proc = ipq`ip -oneline -details monitor link address`;
+    // The lines are read from the stream; zx must not also keep them all in
+    // memory for the whole life of a long-running `watch`.
+    const store = {
+      stdout: new Discard<string | Buffer>(),
+      stderr: [],
+      stdall: new Discard<string | Buffer>(),
+    };
+    this.proc = $({ quiet: true, nothrow: true, store })`ip -oneline -details monitor link address`;
     const lines = createInterface({ input: this.proc.stdout });
     lines.on("line", (line) => this.track(this.onLine(line)));
     // A bridge created between spawning the monitor and its subscription is
