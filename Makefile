@@ -110,7 +110,7 @@ nftables-deploy: ## Check (nft -c) and load the isolation ruleset on the host [D
 SNAP := $(BUN) scripts/snap.ts
 SNAPSHOT_APPLY := $(BUN) scripts/snapshot-apply.ts
 
-.PHONY: snap snap-restore snap-list snap-delete rollback rollback-list rollback-cleanup
+.PHONY: snap snap-restore snap-list snap-delete rollback rollback-list rollback-cleanup bench-snapshots
 
 snap: ## Snapshot one instance: I=<name|self> [S=<snapshot>] (default snap-YYYYMMDD-HHMMSS)
 	@test -n "$(I)" || { echo "make snap needs I=<instance|self>, e.g. make snap I=pro-dev S=before-upgrade" >&2; exit 2; }
@@ -135,6 +135,9 @@ rollback-list: ## List the pre-apply snapshots (the latest is marked)
 
 rollback-cleanup: ## Delete old pre-apply snapshots, keep the newest [KEEP=3]
 	@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)")
+
+bench-snapshots: ## Benchmark pre-apply snapshots of 6 and 18 containers, concurrent vs one at a time
+	$(BUN) bench/snapshots.ts
 
 # ==== Network guard ====
 
