@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { readInventory, selectHosts } from "./inventory.ts";
 
 const dirs: string[] = [];
@@ -101,5 +102,47 @@ describe("selectHosts", () => {
 
   test("an unknown group or host is an error naming it and the known groups", () => {
     expect(() => selectHosts(inv(), "pro,nope")).toThrow(/"nope".*known groups: empty, lab, pro/);
+  });
+});
+
+describe("readInventory on the generator's own output", () => {
+  test("every machine of every domain gets its prefixed instance name and prefixed project", async () => {
+    const dir = tree({
+      "infra.yml": [
+        "project_name: inv-test",
+        "global:",
+        '  base_subnet: "10.231"',
+        "domains:",
+        "  work:",
+        "    subnet_id: 1",
+        "    machines:",
+        "      work-dev:",
+        '        ip: "10.231.1.10"',
+        "      work-dhcp: {}",
+        "  lab:",
+        "    subnet_id: 2",
+        "    ephemeral: true",
+        "    machines:",
+        "      lab-box: {}",
+        "",
+      ].join("\n"),
+    });
+    const gen = Bun.spawnSync(
+      ["bun", "scripts/generate.ts", join(dir, "infra.yml"), "--base-dir", dir],
+      {
+        cwd: join(import.meta.dir, ".."),
+        env: { ...process.env, ANKLUME_SKIP_HOST_SUBNET_CHECK: "1" },
+        stderr: "pipe",
+      },
+    );
+    expect(gen.exitCode, gen.stderr.toString()).toBe(0);
+    const inv = readInventory(dir);
+    // The level prefix comes from /etc/anklume/absolute_level (001- when absent).
+    const p = /^(\d{3,}-)/.exec(inv?.hosts[0]?.instance ?? "")?.[1] ?? "?";
+    expect(inv?.hosts).toEqual([
+      { host: "lab-box", instance: `${p}lab-box`, project: `${p}lab`, groups: ["lab"] },
+      { host: "work-dev", instance: `${p}work-dev`, project: `${p}work`, groups: ["work"] },
+      { host: "work-dhcp", instance: `${p}work-dhcp`, project: `${p}work`, groups: ["work"] },
+    ]);
   });
 });
