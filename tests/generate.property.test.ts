@@ -198,9 +198,12 @@ test(
         }
         for (const [m, d] of g.machines) {
           const hv = parse(files[`host_vars/${m}.yml`] as string, { version: "1.1" });
-          const mach = (domains[d]?.machines as Record<string, Record<string, unknown>>)[
-            m
-          ] as Record<string, unknown>;
+          const mach = (
+            (domains[d] as Record<string, unknown>).machines as Record<
+              string,
+              Record<string, unknown>
+            >
+          )[m] as Record<string, unknown>;
           expect(hv.instance_name).toBe(`${prefix}${m}`);
           expect(hv.instance_domain).toBe(d);
           expect(hv.instance_type).toBe(mach.type ?? "lxc");
