@@ -197,6 +197,7 @@ write_context_file() {
     return
   fi
   confirm "write the nesting context in $ANKLUME_CONTEXT_DIR"
+  mkdir -p "$ANKLUME_CONTEXT_DIR"
   printf '%s\n' "$value" >"$path.tmp.$$" && mv -f "$path.tmp.$$" "$path"
   done_ "nesting context: $path = $value"
   [[ $name != absolute_level ]] || [[ $value != 0 ]] ||
@@ -204,7 +205,6 @@ write_context_file() {
 }
 step_nesting() {
   step "nesting context ($ANKLUME_CONTEXT_DIR)"
-  mkdir -p "$ANKLUME_CONTEXT_DIR"
   local virt vm_nested=false
   virt=$(systemd-detect-virt --vm 2>/dev/null || true)
   [[ $virt == kvm || $virt == qemu ]] && vm_nested=true
@@ -213,6 +213,7 @@ step_nesting() {
   write_context_file vm_nested "$vm_nested"
   if [[ $YOLO == true && $(cat "$ANKLUME_CONTEXT_DIR/yolo" 2>/dev/null || true) != true ]]; then
     confirm "set yolo=true in $ANKLUME_CONTEXT_DIR/yolo"
+    mkdir -p "$ANKLUME_CONTEXT_DIR"
     printf 'true\n' >"$ANKLUME_CONTEXT_DIR/yolo.tmp.$$" && mv -f "$ANKLUME_CONTEXT_DIR/yolo.tmp.$$" "$ANKLUME_CONTEXT_DIR/yolo"
     done_ "nesting context: $ANKLUME_CONTEXT_DIR/yolo = true (--YOLO)"
   else

@@ -286,6 +286,38 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
     expect(await aliases()).toContain("anklume-busybox");
   });
 
+  test("a non-root user is refused with exit 1 before anything changes", () => {
+    const r = run([
+      "setpriv",
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "bash",
+      BOOTSTRAP,
+      "--dev",
+      "--yes",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("run it as root");
+  });
+
+  test("answering no at the terminal question exits 1 and writes nothing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-ask-"));
+    const ctx = join(dir, "ctx");
+    // `script` gives bootstrap.sh a terminal on stdin, so it asks; we answer n.
+    const p = Bun.spawnSync(["script", "-qec", `bash ${BOOTSTRAP} --dev`, "/dev/null"], {
+      cwd: REPO,
+      stdin: Buffer.from("n\n"),
+      env: { ...process.env, NO_COLOR: "1", ANKLUME_CONTEXT_DIR: ctx },
+    });
+    const out = p.stdout.toString();
+    expect(p.exitCode).toBe(1);
+    expect(out).toContain("Continue? [y/N]");
+    expect(out).toContain("Aborted");
+    expect(readContext(ctx)).toEqual([null, null, null, null]);
+    rmSync(dir, { recursive: true });
+  });
+
   test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
     const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
     const env = { ANKLUME_CONTEXT_DIR: dir };
