@@ -100,6 +100,18 @@ describe("selectHosts", () => {
     expect(names("empty")).toEqual([]);
   });
 
+  test("understands Ansible's pattern syntax: globs, ~regex, !exclude, &intersect, colons", () => {
+    const names = (limit: string) => selectHosts(inv(), limit).map((h) => h.host);
+    expect(names("pro-*")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("*")).toEqual(["lab-a", "pro-dev", "pro-dhcp"]);
+    expect(names("~^lab")).toEqual(["lab-a"]);
+    expect(names("pro:!pro-dhcp")).toEqual(["pro-dev"]);
+    expect(names("all,!lab")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("all:&pro")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("emp*")).toEqual([]);
+    expect(() => selectHosts(inv(), "zz*")).toThrow(/"zz\*"/);
+  });
+
   test("an unknown group or host is an error naming it and the known groups", () => {
     expect(() => selectHosts(inv(), "pro,nope")).toThrow(/"nope".*known groups: empty, lab, pro/);
   });

@@ -149,23 +149,54 @@ export function readInventory(baseDir: string): Inventory | null {
 }
 
 /**
- * The hosts a `--limit` selects: comma- or colon-separated group or host
- * names (`all` selects everything). Throws naming the patterns that match nothing.
+ * The hosts a `--limit` selects, with Ansible's pattern syntax: names of
+ * groups, hosts or Incus instances separated by `,` or `:`; `all` or `*`;
+ * globs (`pro-*`); `~regex`; `!x` excludes, `&x` intersects. Throws naming
+ * the patterns that match nothing.
  */
 export function selectHosts(inv: Inventory, limit: string | undefined): InventoryHost[] {
   if (!limit || limit === "all") return inv.hosts;
-  const wanted = new Set<string>();
+  const every = new Set(inv.hosts.map((h) => h.host));
   const unknown: string[] = [];
-  for (const pat of limit
+  const match = (pat: string): Set<string> => {
+    if (pat === "all" || pat === "*") return new Set(every);
+    const group = inv.groups.get(pat);
+    if (group) return new Set(group);
+    const exact = inv.hosts.filter((h) => h.host === pat || h.instance === pat);
+    if (exact.length) return new Set(exact.map((h) => h.host));
+    let re: RegExp | null = null;
+    if (pat.startsWith("~")) {
+      try {
+        re = new RegExp(pat.slice(1));
+      } catch {
+        re = null;
+      }
+    } else if (/[*?]/.test(pat)) {
+      const esc = pat
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+        .replace(/\*/g, ".*")
+        .replace(/\?/g, ".");
+      re = new RegExp(`^${esc}$`);
+    }
+    const out = new Set<string>();
+    if (re) {
+      for (const [g, hs] of inv.groups) if (re.test(g)) for (const h of hs) out.add(h);
+      for (const h of inv.hosts) if (re.test(h.host) || re.test(h.instance)) out.add(h.host);
+    }
+    if (out.size === 0 && !(re && [...inv.groups.keys()].some((g) => re?.test(g))))
+      unknown.push(pat);
+    return out;
+  };
+  const union = new Set<string>();
+  const intersections: Set<string>[] = [];
+  const exclusions: Set<string>[] = [];
+  for (const raw of limit
     .split(/[,:]/)
     .map((p) => p.trim())
     .filter((p) => p !== "")) {
-    const group = inv.groups.get(pat);
-    if (pat === "all") for (const h of inv.hosts) wanted.add(h.host);
-    else if (group) for (const h of group) wanted.add(h);
-    else if (inv.hosts.some((h) => h.host === pat || h.instance === pat)) {
-      for (const h of inv.hosts) if (h.host === pat || h.instance === pat) wanted.add(h.host);
-    } else unknown.push(pat);
+    if (raw.startsWith("!")) exclusions.push(match(raw.slice(1)));
+    else if (raw.startsWith("&")) intersections.push(match(raw.slice(1)));
+    else for (const h of match(raw)) union.add(h);
   }
   if (unknown.length) {
     const known = [...inv.groups.keys()].filter((g) => g !== "all" && g !== "ungrouped").sort();
@@ -174,5 +205,7 @@ export function selectHosts(inv: Inventory, limit: string | undefined): Inventor
         `is neither a group nor a host of the inventory; known groups: ${known.join(", ") || "(none)"}`,
     );
   }
-  return inv.hosts.filter((h) => wanted.has(h.host));
+  const keep = (h: string) =>
+    union.has(h) && intersections.every((s) => s.has(h)) && exclusions.every((s) => !s.has(h));
+  return inv.hosts.filter((h) => keep(h.host));
 }
