@@ -128,6 +128,7 @@ IMPORT=false
 ASSUME_YES=false
 DEBIAN_IMAGE=true
 REBUILD_IMAGES=false
+PROD_ONLY=()
 
 for arg in "$@"; do
   if [[ $arg == -h || $arg == --help ]]; then
@@ -151,7 +152,7 @@ while (($# > 0)); do
     --snapshot=*) SNAPSHOT=${1#*=} ;;
     --YOLO) YOLO=true ;;
     --import) IMPORT=true ;;
-    --skip-apply | --no-gpu) ;; # prod-only switches: nothing to skip in dev mode
+    --skip-apply | --no-gpu) PROD_ONLY+=("$1") ;;
     --no-debian-image) DEBIAN_IMAGE=false ;;
     --rebuild-images) REBUILD_IMAGES=true ;;
     -y | --yes) ASSUME_YES=true ;;
@@ -504,6 +505,7 @@ summary() {
 
 check_root
 step "bootstrap --dev in $REPO_DIR"
+((${#PROD_ONLY[@]} == 0)) || ok "${PROD_ONLY[*]}: dev mode neither applies nor sets up a GPU, nothing to skip"
 detect_os
 step_nesting
 step_packages

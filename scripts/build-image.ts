@@ -87,7 +87,7 @@ export const DEBIAN_PACKAGES = [
 export function mirrorFromSources(files: { name: string; text: string }[]): string | undefined {
   const plainSuite = (s: string) =>
     /^[a-z]+$/.test(s) && s !== "nodistro" && s !== "stable-security";
-  const isDebian = (uri: string) => !/security|nodesource|google|docker/.test(uri);
+  const isDebian = (uri: string) => !/security|ubuntu|nodesource|google|docker/.test(uri);
   for (const f of files) {
     if (f.name.endsWith(".sources")) {
       for (const stanza of f.text.split(/\n\s*\n/)) {

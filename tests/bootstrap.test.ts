@@ -160,6 +160,15 @@ describe("build-image pure parts", () => {
       ]),
     ).toBe("http://one.example/debian");
     expect(mirrorFromSources([])).toBeUndefined();
+    // An Ubuntu archive cannot debootstrap bookworm: fall back to the default.
+    expect(
+      mirrorFromSources([
+        {
+          name: "ubuntu.sources",
+          text: "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu\nSuites: noble\n",
+        },
+      ]),
+    ).toBeUndefined();
   });
 
   test("hostMirror ignores files that apt ignores (*.disabled) and falls back to deb.debian.org", () => {
