@@ -6,7 +6,6 @@
  * its target replaced. Data is not fsynced: every generated file can be
  * produced again by `make sync`.
  */
-import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   lstatSync,
@@ -21,6 +20,8 @@ import {
 import { basename, dirname, join } from "node:path";
 
 export type WriteOutcome = "created" | "updated" | "unchanged";
+
+let tmpSeq = 0;
 
 function reason(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -55,9 +56,10 @@ export function readIfExists(path: string): string | null {
 export function writeIfChanged(
   path: string,
   content: string,
-  opts: { dryRun?: boolean } = {},
+  opts: { dryRun?: boolean; existing?: string | null } = {},
 ): WriteOutcome {
-  const existing = readIfExists(path);
+  // A caller that has just read the file passes its content to save a read.
+  const existing = opts.existing !== undefined ? opts.existing : readIfExists(path);
   if (existing === content) return "unchanged";
   const outcome: WriteOutcome = existing === null ? "created" : "updated";
   if (opts.dryRun) return outcome;
@@ -69,13 +71,19 @@ export function writeIfChanged(
     mode = statSync(target).mode & 0o7777;
   }
   const dir = dirname(target);
-  const tmp = join(
-    dir,
-    `.${basename(target)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`,
-  );
+  // Unique enough with "wx" (which refuses an existing name); no crypto import on the hot path.
+  const tmp = join(dir, `.${basename(target)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`);
   try {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(tmp, content, { encoding: "utf8", flag: "wx", mode: mode ?? 0o666 });
+    const write = () =>
+      writeFileSync(tmp, content, { encoding: "utf8", flag: "wx", mode: mode ?? 0o666 });
+    try {
+      write();
+    } catch (e) {
+      // The folder is missing (a new tree): create it once and write again.
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      mkdirSync(dir, { recursive: true });
+      write();
+    }
     if (mode !== undefined) chmodSync(tmp, mode); // the umask narrowed it at creation
     renameSync(tmp, target);
   } catch (e) {

@@ -28,10 +28,9 @@
  * Exit status: 0 success (warnings and orphans included), 1 invalid input or a
  * refused confirmation (nothing is written), 2 usage error.
  */
-import { unlinkSync } from "node:fs";
+import { readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { createInterface } from "node:readline";
 import { paint, parseCli, runMain, UsageError } from "../lib/cli.ts";
 import { dumpYaml } from "../lib/emit.ts";
 import { enrich } from "../lib/enrich.ts";
@@ -94,6 +93,7 @@ function ownBridges(data: unknown, prefix: string): Set<string> {
 }
 
 async function ask(question: string): Promise<string> {
+  const { createInterface } = await import("node:readline");
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return await new Promise<string>((resolve) => {
@@ -116,6 +116,15 @@ const processIo: Io = {
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  // ANKLUME_TIMING=1 prints how long each phase took (stderr).
+  const timing = process.env.ANKLUME_TIMING === "1";
+  let mark = performance.now();
+  const phase = (name: string) => {
+    if (!timing) return;
+    const now = performance.now();
+    io.stderr(`timing: ${name} ${(now - mark).toFixed(1)} ms\n`);
+    mark = now;
+  };
   const { values, positionals } = parseCli(argv, {
     "dry-run": { type: "boolean" },
     "clean-orphans": { type: "boolean" },
@@ -173,6 +182,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   summary.mode = loaded.mode;
   const data = loaded.data;
+  phase("load");
 
   // 2. Validate the shape, enrich, validate across entities, allocate resources.
   const context = readNestingContext();
@@ -181,6 +191,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const skipHostCheck = process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1";
   const issues: Issue[] = [...loaded.warnings, ...checkShape(data)];
   const shapeOk = !issues.some((i) => i.severity === "error");
+  phase("schema");
   let infra: Infra | undefined;
   let autoFirewall = false;
   if (shapeOk) {
@@ -197,6 +208,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       ownBridges: ownBridges(data, prefix),
     }),
   );
+  phase("enrich+validate");
   if (infra && !issues.some((i) => i.severity === "error") && infra.global?.resource_policy) {
     const rp = infra.global.resource_policy;
     const machines = Object.values(infra.domains ?? {}).flatMap((d) =>
@@ -249,13 +261,23 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
   // 4. Build every file's new content before writing any (a bad file writes nothing).
   const specs = renderTree(infra, prefix);
-  const planned: { path: string; content: string; changed: boolean }[] = [];
+  // One listing per folder instead of a failed read per missing file.
+  const present = new Set<string>();
+  for (const sub of ["inventory", "group_vars", "host_vars"]) {
+    try {
+      for (const n of readdirSync(join(baseDir, sub))) present.add(join(baseDir, sub, n));
+    } catch {
+      // A missing folder: every file in it is new.
+    }
+  }
+  phase("render");
+  const planned: { path: string; content: string; existing: string | null }[] = [];
   const mergeErrors: Issue[] = [];
   for (const spec of specs) {
     const path = join(baseDir, spec.rel);
-    let existing: string | null;
+    let existing: string | null = null;
     try {
-      existing = readIfExists(path);
+      if (present.has(path)) existing = readIfExists(path);
     } catch (e) {
       mergeErrors.push({ ...err([], (e as Error).message), file: path });
       continue;
@@ -265,7 +287,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       mergeErrors.push({ ...err([], merged.error), file: path });
       continue;
     }
-    planned.push({ path, content: merged.content, changed: merged.content !== existing });
+    planned.push({ path, content: merged.content, existing });
   }
   if (mergeErrors.length > 0) {
     return fail(
@@ -277,16 +299,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     `${dryRun ? "[DRY-RUN] " : ""}Generating files for ${Object.keys(domains).length} domain(s)...`,
   );
   for (const p of planned) {
-    if (!p.changed) {
+    if (p.content === p.existing) {
       summary.unchanged.push(p.path);
       continue;
     }
-    if (!dryRun) writeIfChanged(p.path, p.content);
+    if (!dryRun) writeIfChanged(p.path, p.content, { existing: p.existing });
     summary.written.push(p.path);
     out(dryRun ? `  [DRY-RUN] Would write: ${p.path}` : `  Written: ${p.path}`);
   }
   if (summary.unchanged.length > 0) out(`  Unchanged: ${summary.unchanged.length} file(s)`);
 
+  phase("write");
   // 5. Orphans.
   const machines = new Set<string>();
   for (const d of Object.values(domains))
@@ -297,6 +320,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     clean: Boolean(values["clean-orphans"]) && !dryRun,
     yes: Boolean(values.yes),
   });
+  phase("orphans");
   if (code !== 0) return finish(code);
   if (!dryRun) {
     out("");
