@@ -218,6 +218,14 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
       [a1, 8080],
     ] as const) {
       await sh(m, `setsid nc -ll -p ${port} -e echo ok </dev/null >/dev/null 2>&1 &`);
+      // Ready when it answers on the instance's own loopback.
+      let up = false;
+      for (let i = 0; i < 50 && !up; i++) {
+        const r = await sh(m, `echo | nc -w 1 127.0.0.1 ${port}`);
+        up = r.stdout.includes("ok");
+        if (!up) await Bun.sleep(100);
+      }
+      expect(up).toBe(true);
     }
   }, 180_000);
 
