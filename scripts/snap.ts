@@ -90,7 +90,12 @@ async function askLine(prompt: string): Promise<string | null> {
   process.stderr.write(prompt);
   const rl = createInterface({ input: process.stdin, terminal: false });
   try {
-    for await (const line of rl) return line;
+    for await (const line of rl) {
+      // A piped answer is not echoed: end the prompt's line ourselves.
+      if (!process.stdin.isTTY) process.stderr.write("\n");
+      return line;
+    }
+    if (!process.stdin.isTTY) process.stderr.write("\n");
     return null;
   } finally {
     rl.close();
