@@ -43,10 +43,10 @@ sync-clean: $(INFRA_SRC) ## Sync, then delete orphan files (asks first on a term
 # ==== Development and tests ====
 
 test: ## Run every test (unit, property, CLI, integration on a real Incus)
-	$(BUN) test
+	$(BUN) test --timeout 600000
 
-test-unit: ## Run the tests that need no Incus daemon
-	$(BUN) test lib scripts
+test-unit: ## Run the unit tests next to the code (lib/)
+	$(BUN) test --timeout 600000 lib
 
 typecheck: ## Type-check with tsc (strict)
 	$(BUN) x tsc --noEmit
