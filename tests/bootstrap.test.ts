@@ -57,7 +57,7 @@ describe("bootstrap.sh CLI", () => {
     const r = run(["shellcheck", "-x", BOOTSTRAP]);
     expect(r.stdout + r.stderr).toBe("");
     expect(r.code).toBe(0);
-  });
+  }, 30_000);
 
   test("--help exits 0 and documents every flag of SPEC-operations §12 and §6.9", () => {
     const r = run(["bash", BOOTSTRAP, "--help"]);
@@ -117,7 +117,7 @@ describe("bootstrap.sh CLI", () => {
       expect(run(["bun", s, "--nope"]).code).toBe(2);
     }
     expect(run(["bun", "scripts/build-image.ts", "alpine"]).code).toBe(2);
-  });
+  }, 60_000);
 });
 
 // ---------------------------------------------------------------- pure parts
@@ -293,7 +293,7 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
     );
     expect(pools.map((p) => p.name)).toContain("default");
     expect(await aliases()).toContain("anklume-busybox");
-  });
+  }, 120_000);
 
   test("a non-root user is refused with exit 1 before anything changes", () => {
     const r = run([
@@ -308,7 +308,7 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("run it as root");
-  });
+  }, 30_000);
 
   test("answering no at the terminal question exits 1 and writes nothing", () => {
     const dir = mkdtempSync(join(tmpdir(), "anklume-ask-"));
@@ -325,7 +325,7 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
     expect(out).toContain("Aborted");
     expect(readContext(ctx)).toEqual([null, null, null, null]);
     rmSync(dir, { recursive: true });
-  });
+  }, 60_000);
 
   test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
     const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
@@ -344,7 +344,7 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
     expect(run([...args, "--YOLO"], env).code).toBe(0);
     expect(readContext(dir)[3]).toBe("true\n");
     rmSync(dir, { recursive: true });
-  });
+  }, 240_000);
 });
 
 describe.skipIf(!live)("bootstrap-incus.ts on a real daemon", () => {
@@ -368,7 +368,7 @@ describe.skipIf(!live)("bootstrap-incus.ts on a real daemon", () => {
       v.array(v.looseObject({ name: v.string() })),
     );
     expect(pools.map((p) => p.name)).not.toContain(`${pool}-x`);
-  });
+  }, 60_000);
 });
 
 // ---------------------------------------------------------------- images boot
@@ -479,7 +479,7 @@ describe.skipIf(!live)("local images boot and get DHCP on a test bridge", () => 
     expect(route.stdout).toContain(`default via ${gw}`);
     const ping = await incusRaw(["exec", fixed, "--", "ping", "-c", "1", "-W", "2", gw]);
     expect(ping.exitCode).toBe(0);
-  });
+  }, 60_000);
 
   test("anklume-debian12: boots systemd, networkd gets DHCP, python3 runs", async () => {
     if (!(await aliases()).includes("anklume-debian12")) {
@@ -506,5 +506,5 @@ describe.skipIf(!live)("local images boot and get DHCP on a test bridge", () => 
       "import apt, sys; print(sys.version_info[0])",
     ]);
     expect(py.stdout.trim()).toBe("3");
-  });
+  }, 240_000);
 });
