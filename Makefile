@@ -86,6 +86,50 @@ define safe_apply_wrap
 	@echo "==> $(1) complete" >&2
 endef
 
+# Variables passed through to site.yml:
+#   G=<domain>         apply-limit: only that domain (or host, or comma list)
+#   NAT=false          bridges without NAT (tests, offline hosts)
+#   OS_IMAGE=<alias>   replace every machine's image (offline: anklume-busybox)
+#   CONTEXT_DIR=<dir>  read this machine's nesting context there (/etc/anklume)
+#   ARGS="..."         anything more for ansible-playbook (e.g. -v)
+ANSIBLE_PLAYBOOK ?= ansible-playbook
+APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \
+  $(if $(OS_IMAGE),-e "anklume_os_image_override=$(OS_IMAGE)") \
+  $(if $(CONTEXT_DIR),-e "incus_instances_context_dir=$(CONTEXT_DIR)") $(ARGS)
+PLAYBOOK := $(ANSIBLE_PLAYBOOK) site.yml
+
+define require_inventory
+	@ls inventory/*.yml >/dev/null 2>&1 || { echo "Cannot apply: no generated inventory in inventory/; run make sync first (it writes inventory/, group_vars/ and host_vars/ from $(INFRA_SRC))" >&2; exit 1; }
+endef
+
+.PHONY: apply apply-infra apply-limit apply-provision check syntax bench-apply
+apply: ## Reconcile Incus, provision the instances, write the nftables ruleset [NAT= OS_IMAGE=]
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply,$(PLAYBOOK) $(APPLY_VARS))
+
+apply-infra: ## Reconcile Incus only: projects, bridges, profiles, images, instances [NAT= OS_IMAGE=]
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-infra,$(PLAYBOOK) --tags infra $(APPLY_VARS))
+
+apply-limit: ## Apply to one domain only: make apply-limit G=<domain>
+	@test -n "$(G)" || { echo "Cannot apply-limit: no domain given; use make apply-limit G=<domain>" >&2; exit 2; }
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-limit,$(PLAYBOOK) --limit "$(G)" $(APPLY_VARS),$(G))
+
+apply-provision: ## Run the provisioning roles only (Phase 2)
+	$(call require_inventory)
+	$(PLAYBOOK) --tags provision $(APPLY_VARS)
+
+check: ## Show what apply would change (check mode with diff); change nothing
+	$(call require_inventory)
+	$(PLAYBOOK) --check --diff $(APPLY_VARS)
+
+syntax: ## Check the playbook's syntax
+	$(PLAYBOOK) --syntax-check
+
+bench-apply: ## Benchmark apply: 3x3 and 3x6 containers, first and no-op runs, incus calls
+	$(BUN) bench/apply.ts
+
 # ==== Network isolation ====
 
 # NFT_FILE: the ruleset path for both targets (default: the role's

@@ -249,7 +249,7 @@ export async function execute(steps: Step[], raw: unknown): Promise<void> {
           `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
         );
       }
-      throw new Error(`Cannot ${s.desc}: ${msg}`);
+      throw new Error(`Step "${s.desc}" failed: ${msg}`);
     }
   }
 }
