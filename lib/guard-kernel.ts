@@ -4,6 +4,7 @@
  * event-driven bridge watcher fed by `ip monitor` (netlink), which reacts
  * within milliseconds and sleeps on a pipe when nothing happens.
  */
+import { AsyncResource } from "node:async_hooks";
 import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
 import type * as v from "valibot";
@@ -126,6 +127,7 @@ class Discard<T> extends Array<T> {
 /** What the watcher needs: which device is the uplink, which networks are the host's, what to do on a conflict. */
 export interface WatchOptions {
   uplinkDev: string;
+  /** The uplink's networks; the watcher adds addresses the uplink gains while it runs. */
   hostNets: Cidr[];
   onConflict: (c: BridgeConflict) => Promise<void>;
   onError?: (message: string) => void;
@@ -156,7 +158,13 @@ export class BridgeWatcher {
     };
     this.proc = $({ quiet: true, nothrow: true, store })`ip -oneline -details monitor link address`;
     const lines = createInterface({ input: this.proc.stdout });
-    lines.on("line", (line) => this.track(this.onLine(line)));
+    // zx keeps a command's options in an AsyncLocalStorage context, and stream
+    // events run in the monitor's context: unbound, every `ip` call made from
+    // the handler would inherit the discarding store above and read nothing.
+    lines.on(
+      "line",
+      AsyncResource.bind((line: string) => this.track(this.onLine(line))),
+    );
     // A bridge created between spawning the monitor and its subscription is
     // caught by one of the two scans; after that the events carry everything.
     await this.scan();
@@ -235,7 +243,18 @@ export class BridgeWatcher {
       else this.kinds.set(ev.ifindex, ev.bridge);
       return;
     }
-    if (ev.kind !== "addr" || ev.deleted || ev.ifname === this.opts.uplinkDev) return;
+    if (ev.kind !== "addr" || ev.deleted) return;
+    if (ev.ifname === this.opts.uplinkDev) {
+      // A new address on the uplink widens what must be protected.
+      const known = this.opts.hostNets.some(
+        (h) => h.base === ev.cidr.base && h.prefix === ev.cidr.prefix,
+      );
+      if (!known) {
+        this.opts.hostNets.push(ev.cidr);
+        await this.scan();
+      }
+      return;
+    }
     const host = overlapping(ev.cidr, this.opts.hostNets);
     if (!host) return;
     if (!(await this.isBridge(ev.ifindex, ev.ifname))) return;

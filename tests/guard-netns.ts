@@ -69,9 +69,10 @@ export async function makeGuardNetns(
       return all.map((l) => l.ifname).sort();
     },
     async bridge(name, cidr) {
+      // The address last: a running watcher may delete the bridge as soon as it has one.
       await inNs(["link", "add", name, "type", "bridge"]);
-      await inNs(["addr", "add", cidr, "dev", name]);
       await inNs(["link", "set", name, "up"]);
+      await inNs(["addr", "add", cidr, "dev", name]);
     },
     async destroy() {
       await q`ip netns delete ${ns}`;

@@ -201,6 +201,38 @@ for (const kind of ["script", "binary"] as const) {
       await n24.ip(["link", "delete", "brok"]);
     });
 
+    test("watch deletes bridges as they appear, follows a new uplink address, stops on SIGTERM", async () => {
+      const proc = Bun.spawn(["ip", "netns", "exec", n24.ns, ...cmd, "watch", ...opts(n24)], {
+        stderr: "pipe",
+      });
+      let err = "";
+      // Read stderr in the background; `until` polls it, so a silent watcher fails the test instead of hanging it.
+      (async () => {
+        for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
+          err += new TextDecoder().decode(chunk);
+        }
+      })();
+      const until = async (text: string) => {
+        const deadline = Date.now() + 10_000;
+        while (!err.includes(text) && Date.now() < deadline) await Bun.sleep(10);
+        return err.includes(text);
+      };
+      try {
+        expect(await until("watching bridges")).toBe(true);
+        await n24.bridge("brlate", "10.77.5.77/24");
+        await n24.bridge("brlan", "10.55.0.1/24");
+        expect(await until("deleted bridge brlate")).toBe(true);
+        expect(await n24.links()).toContain("brlan");
+        await n24.ip(["addr", "add", "10.55.0.2/24", "dev", "up0"]);
+        expect(await until("deleted bridge brlan")).toBe(true);
+        expect(await n24.links()).toEqual(["lo", "up0"]);
+      } finally {
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+        await n24.ip(["addr", "del", "10.55.0.2/24", "dev", "up0"]).catch(() => "");
+      }
+    }, 30_000);
+
     test("start exits 1 when the gateway does not answer", async () => {
       await q`ip -n ${n24.gwNs} link set gw0 down`;
       try {
