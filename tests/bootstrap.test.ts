@@ -347,6 +347,101 @@ describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
   }, 240_000);
 });
 
+/**
+ * Run in a private mount and network namespace where /var/lib/incus, /run/incus,
+ * /var/log/incus and /var/cache/incus are empty directories of the test: a
+ * machine on which Incus is installed but never started. bootstrap.sh must
+ * start its own daemon (no systemd here), create the pool, the root disk and
+ * the busybox image, then find everything on a second run. The host's daemon
+ * and networks are not touched.
+ */
+const SCRATCH_BODY = `
+set -u
+T=$1
+for d in lib log cache run ctx; do mkdir -p "$T/$d"; done
+mkdir -p /var/lib/incus /var/log/incus /var/cache/incus /run/incus
+mount --bind "$T/lib" /var/lib/incus && mount --bind "$T/log" /var/log/incus &&
+  mount --bind "$T/cache" /var/cache/incus && mount --bind "$T/run" /run/incus || exit 90
+ip link set lo up
+export ANKLUME_CONTEXT_DIR="$T/ctx" ANKLUME_IMAGE_CACHE="$T/images" NO_COLOR=1
+bash bootstrap.sh --dev --yes --no-debian-image </dev/null >"$T/first.out" 2>&1
+echo $? >"$T/first.rc"
+bash bootstrap.sh --dev --yes --no-debian-image </dev/null >"$T/second.out" 2>&1
+echo $? >"$T/second.rc"
+incus query /1.0 >"$T/server.json" 2>/dev/null
+incus storage list --format json >"$T/pools.json" 2>/dev/null
+incus profile list --format json >"$T/profiles.json" 2>/dev/null
+incus image alias list --format json >"$T/aliases.json" 2>/dev/null
+incus admin shutdown --timeout 60 >/dev/null 2>&1
+exit 0
+`;
+
+describe.skipIf(!hostTests)("bootstrap.sh --dev from scratch (private namespaces)", () => {
+  test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing", () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-scratch-"));
+    const r = run([
+      "unshare",
+      "-m",
+      "-n",
+      "--propagation",
+      "private",
+      "bash",
+      "-c",
+      SCRATCH_BODY,
+      "_",
+      dir,
+    ]);
+    const read = (f: string) => {
+      try {
+        return readFileSync(join(dir, f), "utf8");
+      } catch {
+        return "";
+      }
+    };
+    // Whatever happened, the scratch daemon must not outlive the test.
+    const pid = Number(JSON.parse(read("server.json") || "{}")?.environment?.server_pid ?? 0);
+    if (pid > 0) {
+      try {
+        process.kill(pid, 0);
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // already gone: incus admin shutdown worked
+      }
+    }
+    const first = read("first.out");
+    const second = read("second.out");
+    try {
+      expect(r.code).toBe(0);
+      expect(read("first.rc").trim()).toBe("0");
+      expect(first).toContain("done incus daemon started");
+      expect(first).toContain('done storage pool "default" created (driver dir)');
+      expect(first).toContain("done default profile: root disk added (pool=default path=/)");
+      expect(first).toMatch(/done image anklume-busybox -> [0-9a-f]{12}/);
+      expect(read("second.rc").trim()).toBe("0");
+      expect(second).toContain("ok   incus daemon answers");
+      expect(second).toContain("nothing changed");
+      const pools = JSON.parse(read("pools.json")) as { name: string; driver: string }[];
+      expect(pools.map((p) => [p.name, p.driver])).toEqual([["default", "dir"]]);
+      const profiles = JSON.parse(read("profiles.json")) as {
+        name: string;
+        devices: Record<string, Record<string, string>>;
+      }[];
+      expect(profiles.find((p) => p.name === "default")?.devices.root).toEqual({
+        path: "/",
+        pool: "default",
+        type: "disk",
+      });
+      const names = (JSON.parse(read("aliases.json")) as { name: string }[]).map((a) => a.name);
+      expect(names).toEqual(["anklume-busybox"]);
+    } catch (e) {
+      console.error(`first run:\n${first}\nsecond run:\n${second}\n${r.stderr}`);
+      throw e;
+    } finally {
+      run(["rm", "-rf", "--one-file-system", dir]);
+    }
+  }, 300_000);
+});
+
 describe.skipIf(!live)("bootstrap-incus.ts on a real daemon", () => {
   const pool = `anktb-pool-${uniq()}`;
   afterAll(async () => {
