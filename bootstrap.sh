@@ -330,8 +330,13 @@ step_bun() {
 
 step_node_deps() {
   step "node dependencies (bun install --frozen-lockfile in $REPO_DIR)"
-  local out
-  out=$(cd "$REPO_DIR" && "$BUN" install --frozen-lockfile 2>&1) ||
+  local out bun_path as_user=()
+  bun_path=$(command -v "$BUN")
+  # Under sudo, node_modules belongs to the user who owns the checkout, not root.
+  if [[ -n ${SUDO_USER:-} && $SUDO_USER != root && $(stat -c %U "$REPO_DIR") == "$SUDO_USER" ]]; then
+    as_user=(runuser -u "$SUDO_USER" --)
+  fi
+  out=$(cd "$REPO_DIR" && "${as_user[@]}" "$bun_path" install --frozen-lockfile 2>&1) ||
     die "bun install --frozen-lockfile failed; is bun.lock in step with package.json?
 $out"
   if [[ $out == *"no changes"* ]]; then
