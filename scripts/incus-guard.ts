@@ -80,6 +80,8 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+const LOG_PATH = "/var/log/incus-network-guard.log";
+
 const COMMANDS = ["start", "post-start", "watch", "check", "install"] as const;
 type Command = (typeof COMMANDS)[number];
 
@@ -455,8 +457,19 @@ async function install(ctx: Ctx, root: string, binary: string, dryRun: boolean):
     return 0;
   }
   for (const s of plan) {
-    const changed = await applyStep(s);
-    ctx.log.line(`${changed ? "" : "unchanged: "}${describeStep(s).split("\n")[0]}`);
+    let changed: boolean;
+    try {
+      changed = await applyStep(s);
+    } catch (e) {
+      ctx.log.line(
+        `cannot write ${s.path}: ${(e as Error).message}; run as root (sudo make guard-install) or pass --root DIR`,
+        "error",
+      );
+      return 1;
+    }
+    ctx.log.line(
+      `${changed ? "" : "unchanged: "}${describeStep(s).split("\n")[0]?.replace(/:$/, "")}`,
+    );
   }
   if (root !== "/") {
     say(`Installed under ${root}: systemd was not reloaded (not the live root).`);
@@ -501,9 +514,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const ctx: Ctx = {
     command,
+    // install --root DIR logs inside DIR, never to the live host's log.
     log: new Logger(
       command,
-      values.log ?? env.ANKLUME_GUARD_LOG ?? "/var/log/incus-network-guard.log",
+      values.log ??
+        env.ANKLUME_GUARD_LOG ??
+        join(
+          command === "install" ? (values.root ?? env.ANKLUME_GUARD_ROOT ?? "/") : "/",
+          LOG_PATH,
+        ),
     ),
     runDir: values["run-dir"] ?? env.ANKLUME_GUARD_RUN_DIR ?? "/run",
     noIncus: values["no-incus"] === true || env.ANKLUME_GUARD_NO_INCUS === "1",
