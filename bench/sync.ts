@@ -86,7 +86,11 @@ function timeIt(cmd: string[], cwd: string): number {
   const t0 = performance.now();
   const r = spawnSync(cmd[0] as string, cmd.slice(1), {
     cwd,
-    env: { ...process.env, ANKLUME_CONTEXT_DIR: join(tmp, "no-context") },
+    env: {
+      ...process.env,
+      ANKLUME_CONTEXT_DIR: join(tmp, "no-context"),
+      ANKLUME_CACHE_DIR: join(tmp, "cache"),
+    },
     encoding: "utf8",
   });
   const ms = performance.now() - t0;

@@ -61,7 +61,7 @@ export class LoadError extends Error {
   }
 }
 
-function readSource(file: string): string {
+function readSourceFile(file: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (e) {
@@ -85,8 +85,46 @@ async function parseSource(file: string, text: string): Promise<unknown> {
   return r.value;
 }
 
-/** Load the input: a single file or an infra/ directory. Throws LoadError for unreadable input. */
-export async function loadInfra(arg: string): Promise<LoadedInfra> {
+/**
+ * Read every file the input consists of, in load order (path → text); files
+ * that are missing or unreadable are left out (loadInfra reports them).
+ */
+export function readInputFiles(arg: string): [string, string][] {
+  const resolved = resolveInput(arg);
+  if (!resolved) return [];
+  const paths: string[] = [];
+  if (resolved.mode === "file") paths.push(resolved.path);
+  else {
+    paths.push(join(resolved.path, "base.yml"));
+    const domainsDir = join(resolved.path, "domains");
+    if (kind(domainsDir) === "dir") {
+      for (const n of readdirSync(domainsDir).sort()) {
+        if (n.endsWith(".yml") && kind(join(domainsDir, n)) === "file")
+          paths.push(join(domainsDir, n));
+      }
+    }
+    paths.push(join(resolved.path, "policies.yml"));
+  }
+  const out: [string, string][] = [];
+  for (const p of paths) {
+    try {
+      out.push([p, readFileSync(p, "utf8")]);
+    } catch {
+      // Reported by loadInfra.
+    }
+  }
+  return out;
+}
+
+/**
+ * Load the input: a single file or an infra/ directory. Throws LoadError for
+ * unreadable input. `preRead` serves texts already read (readInputFiles).
+ */
+export async function loadInfra(
+  arg: string,
+  preRead?: ReadonlyMap<string, string>,
+): Promise<LoadedInfra> {
+  const readSource = (file: string) => preRead?.get(file) ?? readSourceFile(file);
   const resolved = resolveInput(arg);
   if (!resolved) {
     throw new LoadError([

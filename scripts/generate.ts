@@ -28,22 +28,17 @@
  * Exit status: 0 success (warnings and orphans included), 1 invalid input or a
  * refused confirmation (nothing is written), 2 usage error.
  */
-import { readdirSync, unlinkSync } from "node:fs";
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { paint, parseCli, runMain, UsageError } from "../lib/cli.ts";
-import { dumpYaml } from "../lib/emit.ts";
-import { enrich } from "../lib/enrich.ts";
-import { readIfExists, writeIfChanged } from "../lib/fswrite.ts";
-import { hostNetworks, hostResources, nestingPrefix, readNestingContext } from "../lib/host.ts";
-import { LoadError, loadInfra } from "../lib/infra-load.ts";
-import { err, formatIssue, type Issue } from "../lib/issues.ts";
-import { mergeManaged } from "../lib/managed.ts";
-import { findOrphans, type Orphan } from "../lib/orphans.ts";
-import { bridgeName, renderTree } from "../lib/render.ts";
-import { allocate } from "../lib/resources.ts";
-import { checkShape, type Infra } from "../lib/schema.ts";
-import { validateInfra } from "../lib/validate.ts";
+// Light modules only at the top: a sync with nothing to do never loads the rest.
+import { type LoadedInfra, readInputFiles } from "../lib/infra-load.ts";
+import { formatIssue, type Issue } from "../lib/issues.ts";
+import type { Orphan } from "../lib/orphans.ts";
+import type { ResourcePolicyInput } from "../lib/resources.ts";
+import type { Infra } from "../lib/schema.ts";
+import { freshStamp, writeStamp } from "../lib/sync-stamp.ts";
 
 const USAGE =
   "Usage: generate.ts [--dry-run] [--clean-orphans] [--yes] [--json] [--base-dir DIR] <infra_file>";
@@ -80,17 +75,6 @@ interface Summary {
 
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => typeof x === "object" && x !== null && !Array.isArray(x);
-
-/** Bridge names this infra will create, so the host check does not flag them once they exist. */
-function ownBridges(data: unknown, prefix: string): Set<string> {
-  const out = new Set<string>();
-  if (!isObj(data) || !isObj(data.domains)) return out;
-  for (const [d, dom] of Object.entries(data.domains)) {
-    if (isObj(dom) && typeof dom.subnet_id === "number")
-      out.add(bridgeName(prefix, d, dom.subnet_id));
-  }
-  return out;
-}
 
 async function ask(question: string): Promise<string> {
   const { createInterface } = await import("node:readline");
@@ -172,10 +156,66 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return finish(1);
   };
 
+  // 0. Nothing changed since the last sync? (lib/sync-stamp.ts)
+  const inputFiles = readInputFiles(input);
+  const stampInputs = {
+    files: inputFiles,
+    context: JSON.stringify([
+      [process.env.ANKLUME_CONTEXT_DIR ?? "/etc/anklume", ...contextTexts()],
+      process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1" ? "skip" : routesText(),
+    ]),
+  };
+  // Resource allocation asks the live host: never trust a stamp for it.
+  const cacheable = !inputFiles.some(([, text]) => text.includes("resource_policy"));
+  const fresh = cacheable ? freshStamp(baseDir, stampInputs) : undefined;
+  if (fresh) {
+    summary.mode =
+      inputFiles.length === 1 && !input.endsWith("/") && !inputFiles[0]?.[0].endsWith("base.yml")
+        ? "file"
+        : "directory";
+    summary.warnings.push(...fresh.warnings);
+    summary.info.push(...fresh.info);
+    for (const line of fresh.info) io.stderr(`INFO: ${line}\n`);
+    for (const w of fresh.warnings) io.stderr(`${paint("yellow", "WARNING:")} ${formatIssue(w)}\n`);
+    out(`${dryRun ? "[DRY-RUN] " : ""}Generating files for ${fresh.domains.length} domain(s)...`);
+    summary.unchanged.push(...fresh.files.map((f) => f.path));
+    out(`  Unchanged: ${fresh.files.length} file(s)`);
+    phase("stamp (nothing changed)");
+    return finishWithOrphans(new Set(fresh.domains), new Set(fresh.machines));
+  }
+
+  // The full pipeline: load the heavy modules only now.
+  const [
+    { dumpYaml },
+    { enrich },
+    { readIfExists, writeIfChanged },
+    { hostNetworks, hostResources, nestingPrefix, readNestingContext },
+    { LoadError, loadInfra },
+    { err },
+    { mergeManaged },
+    { bridgeName, renderTree },
+    { allocate },
+    { checkShape },
+    { validateInfra },
+  ] = await Promise.all([
+    import("../lib/emit.ts"),
+    import("../lib/enrich.ts"),
+    import("../lib/fswrite.ts"),
+    import("../lib/host.ts"),
+    import("../lib/infra-load.ts"),
+    import("../lib/issues.ts"),
+    import("../lib/managed.ts"),
+    import("../lib/render.ts"),
+    import("../lib/resources.ts"),
+    import("../lib/schema.ts"),
+    import("../lib/validate.ts"),
+  ]);
+  phase("import");
+
   // 1. Load.
-  let loaded: Awaited<ReturnType<typeof loadInfra>>;
+  let loaded: LoadedInfra;
   try {
-    loaded = await loadInfra(input);
+    loaded = await loadInfra(input, new Map(inputFiles));
   } catch (e) {
     if (e instanceof LoadError) return fail(e.issues, `Cannot load ${input}:`);
     throw e;
@@ -200,12 +240,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     autoFirewall = e.autoFirewall;
     summary.info.push(...e.info);
   }
+  const bridges = new Set<string>();
+  if (isObj(data) && isObj(data.domains)) {
+    for (const [d, dom] of Object.entries(data.domains)) {
+      if (isObj(dom) && typeof dom.subnet_id === "number")
+        bridges.add(bridgeName(prefix, d, dom.subnet_id));
+    }
+  }
   issues.push(
     ...validateInfra(infra ?? data, {
       context,
       prefix,
       hostNetworks: skipHostCheck ? null : hostNetworks(),
-      ownBridges: ownBridges(data, prefix),
+      ownBridges: bridges,
     }),
   );
   phase("enrich+validate");
@@ -217,9 +264,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         return { name, config: m.config as Record<string, unknown>, weight: m.weight ?? 1 };
       }),
     );
-    const r = allocate(rp === true ? {} : rp, await hostResources(), machines);
-    for (const w of r.warnings)
+    const r = allocate(
+      rp === true ? {} : (rp as ResourcePolicyInput),
+      await hostResources(),
+      machines,
+    );
+    for (const w of r.warnings) {
       issues.push({ ...err(["global", "resource_policy"], w), severity: "warning" });
+    }
     if (r.error) {
       issues.push(
         err(
@@ -289,6 +341,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     planned.push({ path, content: merged.content, existing });
   }
+  phase("emit+merge");
   if (mergeErrors.length > 0) {
     return fail(
       mergeErrors,
@@ -308,25 +361,60 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     out(dryRun ? `  [DRY-RUN] Would write: ${p.path}` : `  Written: ${p.path}`);
   }
   if (summary.unchanged.length > 0) out(`  Unchanged: ${summary.unchanged.length} file(s)`);
-
   phase("write");
-  // 5. Orphans.
+
+  // 5. Orphans, and the stamp for the next sync.
   const machines = new Set<string>();
   for (const d of Object.values(domains))
     for (const m of Object.keys(d.machines ?? {})) machines.add(m);
   if (autoFirewall) machines.add("sys-firewall");
-  const orphans = findOrphans(baseDir, new Set(Object.keys(domains)), machines);
-  const code = await reportOrphans(orphans, summary, out, io, {
-    clean: Boolean(values["clean-orphans"]) && !dryRun,
-    yes: Boolean(values.yes),
-  });
-  phase("orphans");
-  if (code !== 0) return finish(code);
   if (!dryRun) {
-    out("");
-    out("Done. Run `make lint` to validate.");
+    writeStamp(baseDir, stampInputs, {
+      paths: planned.map((p) => p.path),
+      domains: Object.keys(domains),
+      machines: [...machines],
+      warnings,
+      info: summary.info,
+    });
   }
-  return finish(0);
+  return finishWithOrphans(new Set(Object.keys(domains)), machines);
+
+  async function finishWithOrphans(domainSet: Set<string>, machineSet: Set<string>) {
+    const { findOrphans } = await import("../lib/orphans.ts");
+    const orphans = findOrphans(baseDir, domainSet, machineSet);
+    const code = await reportOrphans(orphans, summary, out, io, {
+      clean: Boolean(values["clean-orphans"]) && !dryRun,
+      yes: Boolean(values.yes),
+    });
+    phase("orphans");
+    if (code !== 0) return finish(code);
+    if (!dryRun) {
+      out("");
+      out("Done. Run `make lint` to validate.");
+    }
+    return finish(0);
+  }
+}
+
+/** The nesting context files' texts (they change the prefix and the privileged policy). */
+function contextTexts(): (string | null)[] {
+  const dir = process.env.ANKLUME_CONTEXT_DIR ?? "/etc/anklume";
+  return ["absolute_level", "vm_nested", "yolo"].map((f) => {
+    try {
+      return readFileSync(join(dir, f), "utf8");
+    } catch {
+      return null;
+    }
+  });
+}
+
+/** The routes the host subnet check reads. */
+function routesText(): string {
+  try {
+    return readFileSync(join(process.env.ANKLUME_PROC_DIR ?? "/proc", "net", "route"), "utf8");
+  } catch {
+    return "";
+  }
 }
 
 async function reportOrphans(

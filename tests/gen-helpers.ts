@@ -29,16 +29,20 @@ export function workspace(files: Record<string, string> = {}): string {
 
 export function cleanup(): void {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  rmSync(join(CACHE, "sync"), { recursive: true, force: true });
 }
 
 /** An empty context dir: no /etc/anklume, so the prefix is 001- whatever this machine has. */
 export const NO_CONTEXT = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
+/** Sync stamps of the tests stay out of the user's ~/.cache. */
+export const CACHE = mkdtempSync(join(tmpdir(), "anklume-cache-"));
 
 /** Environment every generator test runs with (host check off unless a test turns it on). */
 export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ANKLUME_CONTEXT_DIR: NO_CONTEXT,
+    ANKLUME_CACHE_DIR: CACHE,
     ANKLUME_SKIP_HOST_SUBNET_CHECK: "1",
     NO_COLOR: "1",
   };

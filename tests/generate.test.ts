@@ -91,6 +91,38 @@ describe("the worked example of generator-contract §14", () => {
   });
 });
 
+describe("the sync stamp (a no-op sync reads no YAML)", () => {
+  test("a generated file edited by hand, even to the same size, is regenerated", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const file = join(dir, "host_vars/lab-vm.yml");
+    const good = readFileSync(file, "utf8");
+    writeFileSync(file, good.replace("instance_type: vm", "instance_type: xx"));
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.stdout).toContain("Written: host_vars/lab-vm.yml");
+    expect(readFileSync(file, "utf8")).toBe(good);
+  });
+  test("a changed nesting context is seen although infra.yml did not change", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, "ctx/absolute_level": "1\n" });
+    const env = { ANKLUME_CONTEXT_DIR: join(dir, "ctx") };
+    expect(runProcess(["infra.yml"], dir, env).code).toBe(0);
+    writeFileSync(join(dir, "ctx/absolute_level"), "2\n");
+    expect(runProcess(["infra.yml"], dir, env).stdout).toContain("Written: group_vars/lab.yml");
+    expect(readFileSync(join(dir, "group_vars/lab.yml"), "utf8")).toContain("002-lab");
+  });
+  test("warnings and orphans are reported again on a no-op sync", () => {
+    const infra = exampleInfra.replace('ip: "10.100.3.10"', 'ip: "10.100.3.150"');
+    const dir = workspace({ "infra.yml": infra });
+    const first = runProcess(["infra.yml"], dir);
+    writeFileSync(join(dir, "host_vars/old.yml"), "instance_ephemeral: true\n");
+    const second = runProcess(["infra.yml"], dir);
+    expect(second.stdout).toContain("Unchanged: 8 file(s)");
+    expect(second.stderr).toBe(first.stderr);
+    expect(second.stderr).toContain("DHCP range");
+    expect(second.stdout).toContain("  ORPHAN: host_vars/old.yml");
+  });
+});
+
 describe("managed blocks", () => {
   test("user content outside the block survives a sync that changes the block", () => {
     const dir = workspace({ "infra.yml": exampleInfra });
