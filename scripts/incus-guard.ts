@@ -80,6 +80,16 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** Flags that mean something to some commands only. */
+const ONLY_FOR: Record<string, string[]> = {
+  "start-cmd": ["start"],
+  settle: ["start"],
+  json: ["check"],
+  root: ["install"],
+  binary: ["install"],
+  "dry-run": ["install"],
+};
+
 const LOG_PATH = "/var/log/incus-network-guard.log";
 
 const COMMANDS = ["start", "post-start", "watch", "check", "install"] as const;
@@ -506,6 +516,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const command = cmd as Command;
+  for (const [flag, only] of Object.entries(ONLY_FOR)) {
+    if (values[flag as keyof typeof values] !== undefined && !only.includes(command)) {
+      throw new UsageError(`--${flag} is for ${only.join(" or ")}, not ${command}`);
+    }
+  }
   const env = process.env;
   const settleText = values.settle ?? "3";
   const settle = Number(settleText);

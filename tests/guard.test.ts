@@ -56,6 +56,18 @@ afterAll(() => {
 });
 
 for (const kind of ["script", "binary"] as const) {
+  test(`incus-guard (${kind}): --help exits 0, usage errors exit 2`, async () => {
+    const cmd = await guardCommand(kind);
+    const help = await q`${cmd} --help`;
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain("post-start");
+    for (const bad of [[], ["bogus"], ["check", "--dry-run"], ["start", "--settle", "soon"]]) {
+      const r = await q`${cmd} ${bad}`;
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain("error:");
+    }
+  }, 30_000);
+
   describe.skipIf(!canNetns)(`incus-guard (${kind})`, () => {
     let cmd: string[];
     let n24: GuardNetns; // uplink 10.77.5.2/24
