@@ -36,6 +36,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -361,6 +362,19 @@ async function removeTree(dir: string) {
   if (r.exitCode !== 0) say(`warning: could not remove ${dir}: ${r.stderr.trim()}`);
 }
 
+/** Remove build directories an interrupted run left behind (older than an hour). */
+async function removeStaleBuilds(cacheDir: string) {
+  if (!existsSync(cacheDir)) return;
+  const hourAgo = Date.now() - 3_600_000;
+  for (const name of readdirSync(cacheDir)) {
+    const dir = join(cacheDir, name);
+    if (name.startsWith("build-") && statSync(dir).mtimeMs < hourAgo) {
+      say(`removing ${dir}, left by an interrupted build`);
+      await removeTree(dir);
+    }
+  }
+}
+
 async function buildBusybox(work: string): Promise<{ meta: string; rootfs: string }> {
   const busybox = "/bin/busybox";
   const info = await $({ quiet: true, nothrow: true })`file -L ${busybox}`;
@@ -436,7 +450,8 @@ async function buildDebian(work: string, cacheDir: string, mirror: string) {
   }
   mkdirSync(join(root, "etc/systemd/network"), { recursive: true });
   writeFileSync(join(root, "etc/systemd/network/eth0.network"), NETWORKD_ETH0);
-  await $({ quiet: true })`systemctl --root=${root} enable systemd-networkd.service`;
+  // The image's own systemctl: the host may have no systemd at all.
+  await $({ quiet: true })`chroot ${root} systemctl enable systemd-networkd.service`;
   writeFileSync(join(root, "etc/machine-id"), "");
   writeFileSync(join(root, "etc/hostname"), "debian\n");
   writeFileSync(join(root, "etc/resolv.conf"), "");
@@ -514,6 +529,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     say(`${paint("blue", "==>")}  image ${alias}: ${how}`);
     mkdirSync(cacheDir, { recursive: true });
+    await removeStaleBuilds(cacheDir);
     const work = mkdtempSync(join(cacheDir, `build-${name}-`));
     try {
       let files: { meta: string; rootfs: string };
