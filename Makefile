@@ -207,5 +207,5 @@ bench-guard: ## Benchmark the guard: bridge-to-deletion latency and idle CPU, in
 dev-incus: ## Bootstrap this host for development: packages, Bun, Ansible venv, Incus, images (idempotent)
 	bash bootstrap.sh --dev --yes
 
-images: ## Build and import the local images anklume-busybox and anklume-debian12 if missing (REBUILD=1 forces)
-	$(BUN) scripts/build-image.ts $(if $(REBUILD),--rebuild)
+images: ## Build and import the local images if missing [IMAGES="busybox debian12"] [REBUILD=1]
+	$(BUN) scripts/build-image.ts $(IMAGES) $(if $(REBUILD),--rebuild)
