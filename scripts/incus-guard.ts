@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
-import { formatCidr } from "../lib/cidr.ts";
+import { type Cidr, formatCidr } from "../lib/cidr.ts";
 import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
 import {
   type BridgeConflict,
@@ -178,7 +178,7 @@ async function removeBridge(ctx: Ctx, c: BridgeConflict): Promise<boolean> {
   return true;
 }
 
-async function cleanIncus(ctx: Ctx, hostNets: ReturnType<typeof ipv4Networks>): Promise<void> {
+async function cleanIncus(ctx: Ctx, hostNets: Cidr[]): Promise<void> {
   if (ctx.noIncus) return;
   let found: IncusConflict[] | null;
   try {
@@ -315,6 +315,18 @@ async function startIncusDefault(ctx: Ctx): Promise<boolean> {
   return r.exitCode === 0;
 }
 
+/** A watcher that deletes every conflicting bridge and logs it. */
+function deletingWatcher(ctx: Ctx, uplinkDev: string, hostNets: Cidr[]): BridgeWatcher {
+  return new BridgeWatcher({
+    uplinkDev,
+    hostNets,
+    onConflict: async (c) => {
+      await removeBridge(ctx, c);
+    },
+    onError: (m) => ctx.log.line(m, "warn"),
+  });
+}
+
 async function start(
   ctx: Ctx,
   startCmd: string | undefined,
@@ -338,14 +350,7 @@ async function start(
   ctx.log.line(
     `uplink ${up.dev} (${hostNets.map(formatCidr).join(", ")}), gateway ${up.gateway ?? "none"}`,
   );
-  const watcher = new BridgeWatcher({
-    uplinkDev: up.dev,
-    hostNets,
-    onConflict: async (c) => {
-      await removeBridge(ctx, c);
-    },
-    onError: (m) => ctx.log.line(m, "warn"),
-  });
+  const watcher = deletingWatcher(ctx, up.dev, hostNets);
   await watcher.start();
   let started: boolean;
   try {
@@ -381,14 +386,7 @@ async function watch(ctx: Ctx): Promise<number> {
     ctx.log.line(`cannot watch: the uplink ${found.up.dev} has no IPv4 address`, "error");
     return 1;
   }
-  const watcher = new BridgeWatcher({
-    uplinkDev: found.up.dev,
-    hostNets,
-    onConflict: async (c) => {
-      await removeBridge(ctx, c);
-    },
-    onError: (m) => ctx.log.line(m, "warn"),
-  });
+  const watcher = deletingWatcher(ctx, found.up.dev, hostNets);
   await watcher.start();
   ctx.log.line(
     `watching bridges against ${hostNets.map(formatCidr).join(", ")} on ${found.up.dev}`,
