@@ -17,7 +17,8 @@ export const USER_SECTION = "# Your custom variables below:";
 
 /** The managed block for a YAML body: markers, notice, body without trailing blanks. */
 export function managedBlock(yamlBody: string): string {
-  const body = yamlBody.replace(/\s+$/, "");
+  // trimEnd, not /\s+$/: the regex is quadratic on a body with many indented lines.
+  const body = yamlBody.trimEnd();
   return body === ""
     ? `${MANAGED_BEGIN}\n${MANAGED_NOTICE}\n${MANAGED_END}`
     : `${MANAGED_BEGIN}\n${MANAGED_NOTICE}\n${body}\n${MANAGED_END}`;

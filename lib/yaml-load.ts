@@ -175,11 +175,20 @@ const PLAIN = /^[A-Za-z0-9_~/+-][A-Za-z0-9_.~/+\-():@=%, ]*$/;
  * value under YAML 1.1 and 1.2 core.
  */
 function sameInBothSchemas(s: string): boolean {
+  const c = s.charCodeAt(0);
+  // The common case first: a word starting with a letter other than e/n/o/y.
+  if (
+    ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) &&
+    !"eEnNoOyYtTfF".includes(s[0] as string) &&
+    PLAIN.test(s) &&
+    s.charCodeAt(s.length - 1) !== 32
+  ) {
+    return true;
+  }
   if (!PLAIN.test(s) || s.endsWith(" ")) return false;
   if (INT.test(s) || FLOAT.test(s) || SAME_WORDS.has(s) || DOTTED_NUMBERS.test(s)) return true;
   // "e0": the yaml package's 1.1 float pattern (all parts optional) reads it as a number.
   if (V11_WORDS.test(s) || s === "=" || s === "<<" || /^[eE][-+]?[0-9]/.test(s)) return false;
-  const c = s.charCodeAt(0);
   const digitLike = (c >= 48 && c <= 57) || s[0] === "." || s[0] === "+" || s[0] === "-";
   return !digitLike;
 }
@@ -248,90 +257,117 @@ function flowSeqOk(v: string): boolean {
   }
 }
 
+/** Index of the `:` that ends a plain key at the start of `s` (`key: v`, `key:`), or -1. */
+function plainKeyEnd(s: string): number {
+  const n = s.length;
+  for (let i = 1; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 58 /* : */) {
+      if (i + 1 === n || s.charCodeAt(i + 1) === 32) return i;
+    } else if (c === 35 /* # */) {
+      return -1;
+    }
+  }
+  return -1;
+}
+
 /**
  * True when `text` is plain block YAML that Bun's parser reads exactly as the
  * `yaml` package in YAML 1.1 mode: no anchors, tags, block scalars, flow
  * mappings, multi-line scalars or documents; every plain scalar unambiguous;
- * no duplicate key in any mapping.
+ * no duplicate key in any mapping. One pass, index based (it runs on every
+ * sync before the fast parser).
  */
 export function plainBlockYaml(text: string): boolean {
-  const frames: { col: number; keys: Set<string> }[] = [];
+  const cols: number[] = [];
+  const keys: Set<string>[] = [];
   let first = true;
-  let start = 0;
+  let pos = 0;
   const n = text.length;
-  while (start <= n) {
-    let end = text.indexOf("\n", start);
+  while (pos < n) {
+    let end = text.indexOf("\n", pos);
     if (end < 0) end = n;
-    let line = text.slice(start, end);
-    start = end + 1;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    const trimmed = line.trimStart();
-    if (trimmed === "" || trimmed.startsWith("#")) continue;
+    let lineEnd = end;
+    if (lineEnd > pos && text.charCodeAt(lineEnd - 1) === 13) lineEnd--;
+    let i = pos;
+    while (i < lineEnd && text.charCodeAt(i) === 32) i++;
+    const lineStart = pos;
+    pos = end + 1;
+    if (i === lineEnd) continue;
+    const c0 = text.charCodeAt(i);
+    if (c0 === 35 /* # */) continue;
+    const line = text.slice(i, lineEnd);
     if (line.includes("\t") || line.includes("\r")) return false;
-    if (first && trimmed === "---" && line === "---") {
+    if (first && line === "---" && i === lineStart) {
       first = false;
       continue;
     }
     first = false;
-    if (trimmed.startsWith("---") || trimmed.startsWith("...") || trimmed.startsWith("%")) {
-      return false;
-    }
-    const lineCol = line.length - trimmed.length;
+    if (line.startsWith("---") || line.startsWith("...") || c0 === 37 /* % */) return false;
+    const lineCol = i - lineStart;
     let col = lineCol;
-    let rest = trimmed;
+    let rest = line;
     let isItem = false;
-    while (rest === "-" || rest.startsWith("- ")) {
+    while (rest.charCodeAt(0) === 45 /* - */ && (rest.length === 1 || rest.charCodeAt(1) === 32)) {
       isItem = true;
-      const after = rest.slice(1);
-      const t = after.trimStart();
-      col += 1 + (after.length - t.length);
-      rest = t;
-      if (rest === "") break;
+      let k = 1;
+      while (k < rest.length && rest.charCodeAt(k) === 32) k++;
+      col += k;
+      rest = rest.slice(k);
+      if (rest === "") return false; // a bare "-": nested block on the next lines
     }
-    if (rest === "") return false; // a bare "-": nested block on the next lines
-
     // A key? Read the first token.
     let key: string | undefined;
     let afterKey = "";
-    const c = rest[0] as string;
-    if (c === '"' || c === "'") {
+    const c = rest.charCodeAt(0);
+    if (c === 34 || c === 39 /* " ' */) {
       const e = quotedEnd(rest);
       if (e < 0) return false;
-      const tail = rest.slice(e);
-      if (tail === ":" || tail.startsWith(": ")) {
-        key = rest.slice(0, e);
-        afterKey = tail.slice(1).trimStart();
-      } else if (!isItem || !afterToken(tail)) {
+      if (rest.charCodeAt(e) === 58 && (e + 1 === rest.length || rest.charCodeAt(e + 1) === 32)) {
+        key = unquote(rest.slice(0, e));
+        afterKey = rest.slice(e + 1).trimStart();
+      } else if (!isItem || !afterToken(rest.slice(e))) {
         return false;
       }
-    } else {
-      const m = /^([^\s#:][^:#]*?|[^\s#:][^#]*?[^\s]):(?: |$)/.exec(rest);
-      if (m) {
-        key = (m[1] as string).trimEnd();
-        if ("{[&*!|>%@`?-".includes(key[0] as string) && !/^-[^ ]/.test(key)) return false;
+    } else if (c !== 58 /* : */) {
+      const k = plainKeyEnd(rest);
+      if (k > 0) {
+        key = rest.slice(0, k);
+        if (key.charCodeAt(key.length - 1) === 32) key = key.trimEnd();
         if (!sameInBothSchemas(key) || SAME_WORDS.has(key) || FLOAT.test(key)) return false;
-        afterKey = rest.slice(m[0].length).trimStart();
+        afterKey = rest.slice(k + 1).trimStart();
       }
     }
     if (key === undefined) {
       // A scalar on its own line: only valid as a sequence item.
       if (!isItem || !valueOk(rest)) return false;
-      while (frames.length > 0 && (frames.at(-1) as { col: number }).col > lineCol) frames.pop();
+      while (cols.length > 0 && (cols[cols.length - 1] as number) > lineCol) {
+        cols.pop();
+        keys.pop();
+      }
       continue;
     }
     if (isItem) {
-      while (frames.length > 0 && (frames.at(-1) as { col: number }).col >= col) frames.pop();
-      frames.push({ col, keys: new Set() });
+      while (cols.length > 0 && (cols[cols.length - 1] as number) >= col) {
+        cols.pop();
+        keys.pop();
+      }
+      cols.push(col);
+      keys.push(new Set());
     } else {
-      while (frames.length > 0 && (frames.at(-1) as { col: number }).col > col) frames.pop();
-      const top = frames.at(-1);
-      if (!top || top.col !== col) frames.push({ col, keys: new Set() });
+      while (cols.length > 0 && (cols[cols.length - 1] as number) > col) {
+        cols.pop();
+        keys.pop();
+      }
+      if (cols.length === 0 || cols[cols.length - 1] !== col) {
+        cols.push(col);
+        keys.push(new Set());
+      }
     }
-    const frame = frames.at(-1) as { keys: Set<string> };
-    const k = key.startsWith('"') || key.startsWith("'") ? unquote(key) : key;
-    if (frame.keys.has(k)) return false;
-    frame.keys.add(k);
-    if (!valueOk(afterKey)) return false;
+    const frame = keys[keys.length - 1] as Set<string>;
+    if (frame.has(key)) return false;
+    frame.add(key);
+    if (afterKey !== "" && !valueOk(afterKey)) return false;
   }
   return true;
 }
