@@ -325,14 +325,25 @@ async function importImage(meta: string, rootfs: string, alias: string): Promise
   }
   const old = await aliasTarget(alias);
   if (old === fp) return fp;
-  if (old !== undefined) {
-    await incusRun(["image", "alias", "delete", alias, "--project", "default"]);
-    const oldImage = images.find((i) => i.fingerprint === old);
-    if (oldImage && (oldImage.aliases ?? []).every((a) => a.name === alias)) {
-      await incusRaw(["image", "delete", old, "--project", "default"]);
-    }
+  if (old === undefined) {
+    await incusRun(["image", "alias", "create", alias, fp, "--project", "default"], {
+      input: "\n",
+    });
+    return fp;
   }
-  await incusRun(["image", "alias", "create", alias, fp, "--project", "default"], { input: "\n" });
+  // Re-point the alias in one API call, so a concurrent launch never finds it missing.
+  await incusRun([
+    "query",
+    "-X",
+    "PATCH",
+    `/1.0/images/aliases/${encodeURIComponent(alias)}?project=default`,
+    "-d",
+    JSON.stringify({ target: fp }),
+  ]);
+  const oldImage = images.find((i) => i.fingerprint === old);
+  if (oldImage && (oldImage.aliases ?? []).every((a) => a.name === alias)) {
+    await incusRaw(["image", "delete", old, "--project", "default"]);
+  }
   return fp;
 }
 
