@@ -257,7 +257,7 @@ describe.skipIf(!live)("make apply-infra on a real Incus daemon", () => {
     await incusRun([
       "network",
       "set",
-      bridge[B],
+      bridge[B] as string,
       `ipv4.dhcp.ranges=10.231.${s[1]}.50-10.231.${s[1]}.60`,
     ]);
     write(join(dir, "infra.yml"), infra({ dropGone: true }));
