@@ -293,17 +293,17 @@ test("planImages copies a local alias into each project with --mode relay, and s
     ],
   ]);
   expect(
-    planImages({ images: [{ project: "001-a", ref: "anklume-busybox" }] }, [
-      ...images,
-      { fingerprint: "f1", project: "001-a", aliases: [{ name: "anklume-busybox" }] },
-    ]).steps,
+    planImages(
+      { source_project: "default", images: [{ project: "001-a", ref: "anklume-busybox" }] },
+      [...images, { fingerprint: "f1", project: "001-a", aliases: [{ name: "anklume-busybox" }] }],
+    ).steps,
   ).toEqual([]);
-  expect(() => planImages({ images: [{ project: "001-a", ref: "nope" }] }, images)).toThrow(
-    /Cannot find image "nope".*OS_IMAGE=/,
-  );
+  expect(() =>
+    planImages({ source_project: "default", images: [{ project: "001-a", ref: "nope" }] }, images),
+  ).toThrow(/Cannot find image "nope".*OS_IMAGE=/);
   expect(
     planImages(
-      { images: [{ project: "001-a", ref: "images:debian/13" }] },
+      { source_project: "default", images: [{ project: "001-a", ref: "images:debian/13" }] },
       images,
     ).steps[0]?.args?.slice(0, 4),
   ).toEqual(["image", "copy", "images:debian/13", "local:"]);
