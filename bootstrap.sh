@@ -268,7 +268,7 @@ ensure_backports() {
 step_packages() {
   step "Debian packages"
   local wanted=(incus nftables iproute2 busybox-static debootstrap shellcheck python3 python3-venv
-    ca-certificates make git file)
+    ca-certificates make git file systemd)
   command -v bun >/dev/null 2>&1 || command -v npm >/dev/null 2>&1 || wanted+=(npm)
   local missing=() p
   for p in "${wanted[@]}"; do pkg_installed "$p" || missing+=("$p"); done
