@@ -262,10 +262,12 @@ function contextSteps(plan: Plan, d: DesiredInstance, parent: NestingContext, ke
   const vals = [c.absolute_level, c.relative_level, c.vm_nested, c.yolo].map(String);
   plan.steps.push({
     desc: `${key}: write /etc/anklume nesting context`,
+    group: key,
     args: ["exec", d.name, "--project", d.project, "--", "sh", "-c", CONTEXT_SCRIPT, "sh", ...vals],
   });
   plan.steps.push({
     desc: `${key}: record nesting context`,
+    group: key,
     args: ["config", "set", d.name, `${CONTEXT_KEY}=${contextMarker(c)}`, "--project", d.project],
   });
   plan.changes.push(`${key}: nesting context ${contextMarker(c)}`);

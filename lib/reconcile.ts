@@ -29,6 +29,8 @@ export interface Step {
   args?: string[];
   /** Poll `incus exec <name> -- true` until the VM agent answers. */
   waitAgent?: { name: string; project: string };
+  /** Steps of one group (an instance) are skipped once one of them failed; other groups go on. */
+  group?: string;
 }
 
 /** Incus stores every config value as a string: render YAML scalars as Incus does. */

@@ -222,36 +222,46 @@ async function waitAgent(
   );
 }
 
-/** Run the steps in order; stop at the first failure. */
-export async function execute(steps: Step[], raw: unknown): Promise<void> {
+/**
+ * Run the steps in order. A failed step stops its group (one instance) and
+ * the steps without a group; the other instances still converge. Returns the
+ * failure messages.
+ */
+export async function execute(steps: Step[], raw: unknown): Promise<string[]> {
   const knobs = (raw ?? {}) as {
     vm_agent_retries?: number;
     vm_agent_delay?: number;
     timeout?: number;
   };
+  const failed = new Set<string>();
+  const errors: string[] = [];
   for (const s of steps) {
-    if (s.waitAgent) {
-      await waitAgent(
-        s.waitAgent.name,
-        s.waitAgent.project,
-        knobs.vm_agent_retries ?? 30,
-        knobs.vm_agent_delay ?? 2,
-      );
-      continue;
-    }
-    if (!s.args) continue;
+    if (s.group && failed.has(s.group)) continue;
     try {
-      await incusRun(s.args, { timeout: `${knobs.timeout ?? 600}s` });
+      if (s.waitAgent) {
+        await waitAgent(
+          s.waitAgent.name,
+          s.waitAgent.project,
+          knobs.vm_agent_retries ?? 30,
+          knobs.vm_agent_delay ?? 2,
+        );
+      } else if (s.args) {
+        await incusRun(s.args, { timeout: `${knobs.timeout ?? 600}s` });
+      }
     } catch (e) {
       const msg = (e as Error).message;
-      if (s.args[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
-        throw new Error(
+      if (s.args?.[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
+        errors.push(
           `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
         );
+      } else {
+        errors.push(`Step "${s.desc}" failed: ${msg}`);
       }
-      throw new Error(`Step "${s.desc}" failed: ${msg}`);
+      if (!s.group) break;
+      failed.add(s.group);
     }
   }
+  return errors;
 }
 
 /** The leading comment block of this file, without the comment markers. */
@@ -304,29 +314,24 @@ export async function main(argv: string[]): Promise<number> {
     warnings: p.warnings,
     commands: p.steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
   };
-  let failure: string | undefined;
-  if (!values.check) {
-    try {
-      await execute(p.steps, raw);
-    } catch (e) {
-      failure = (e as Error).message;
-    }
-  }
+  const errors = values.check ? [] : await execute(p.steps, raw);
   for (const w of p.warnings) say(`${paint("yellow", "warning:")} ${w}`);
-  if (values.json)
-    process.stdout.write(`${JSON.stringify(failure ? { ...result, error: failure } : result)}\n`);
+  if (errors.length > 0) {
+    // Ansible shows stderr on failure: keep it readable, stdout empty.
+    for (const c of p.changes) say(`planned: ${c}`);
+    for (const e of errors) say(`${paint("red", "error:")} ${e}`);
+    return 1;
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     const verb = values.check ? "would change" : "changed";
     for (const c of p.changes) say(`${paint("yellow", verb)} ${c}`);
-    for (const o of p.orphans)
+    for (const o of p.orphans) {
       say(
         `${paint("yellow", "orphan")} ${o.kind} ${o.project ? `${o.project}/` : ""}${o.name}: ${o.action}`,
       );
+    }
     if (p.changes.length === 0) say(`${kind}: ${paint("green", "no change")}`);
-  }
-  if (failure) {
-    say(`${paint("red", "error:")} ${failure}`);
-    return 1;
   }
   return 0;
 }
