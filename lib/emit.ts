@@ -266,7 +266,11 @@ function emitAfter(out: string[], v: unknown, indent: number, compact: boolean) 
     out.push(s);
     return;
   }
-  const pad = (PADS[indent] ??= " ".repeat(indent));
+  let pad = PADS[indent];
+  if (pad === undefined) {
+    pad = " ".repeat(indent);
+    PADS[indent] = pad;
+  }
   let lead = compact ? " " : `\n${pad}`;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {

@@ -40,7 +40,11 @@ export async function incusRaw(
   const bin = process.env.ANKLUME_INCUS ?? "incus";
   // Without input, stdin is /dev/null: `incus ... create` reads YAML from a
   // non-terminal stdin and would wait forever on an inherited open pipe.
-  const stdio: ["pipe" | "ignore", "pipe", "pipe"] = [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"];
+  const stdio: ["pipe" | "ignore", "pipe", "pipe"] = [
+    opts.input === undefined ? "ignore" : "pipe",
+    "pipe",
+    "pipe",
+  ];
   let p = $({ quiet: true, nothrow: true, input: opts.input, stdio })`${bin} ${args}`;
   if (opts.timeout) p = p.timeout(opts.timeout as `${number}s`);
   const out = await p;

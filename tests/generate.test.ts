@@ -19,14 +19,15 @@ import { uniq } from "./helpers.ts";
 
 afterAll(cleanup);
 
-const EXAMPLE = join(ROOT, "tests/fixtures/contract-example");
+// generator-contract §14: infra.yml and the eight files it must produce.
+const EXAMPLE = join(ROOT, "tests/fixtures/worked-example");
 const exampleInfra = readFileSync(join(EXAMPLE, "infra.yml"), "utf8");
 
 function expectedTree(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const sub of ["group_vars", "host_vars", "inventory"]) {
-    for (const n of readdirSync(join(EXAMPLE, "expected", sub)).sort()) {
-      out[`${sub}/${n}`] = readFileSync(join(EXAMPLE, "expected", sub, n), "utf8");
+    for (const n of readdirSync(join(EXAMPLE, sub)).sort()) {
+      out[`${sub}/${n}`] = readFileSync(join(EXAMPLE, sub, n), "utf8");
     }
   }
   return out;
