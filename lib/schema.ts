@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { closest, type Issue, typeName, type YamlPath } from "./issues.ts";
+import { compileCheck } from "./schema-check.ts";
 
 const opt = <S extends v.GenericSchema>(s: S) => v.optional(v.nullable(s));
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -185,8 +186,18 @@ function expectedWords(expected: string | null | undefined): string {
     .replace(/^true$/, "true or a mapping");
 }
 
+let infraCheck: ((x: unknown) => boolean) | undefined;
+let policyCheck: ((x: unknown) => boolean) | undefined;
+
 /** Validate the shape of the merged infra; one Issue per offending path. */
 export function checkShape(data: unknown): Issue[] {
+  // The common case, a valid file, answered by the compiled check (valibot only explains errors).
+  const infraOk = (infraCheck ??= compileCheck(InfraSchema));
+  const policyOk = (policyCheck ??= compileCheck(ResourcePolicySchema));
+  const rp0 = (data as { global?: { resource_policy?: unknown } } | null)?.global?.resource_policy;
+  if (infraOk(data) && (rp0 === undefined || rp0 === null || rp0 === true || policyOk(rp0))) {
+    return [];
+  }
   const out: Issue[] = [];
   const result = v.safeParse(InfraSchema, data, { abortEarly: false });
   const issues = result.success ? [] : [...result.issues];
