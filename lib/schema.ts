@@ -186,14 +186,12 @@ function expectedWords(expected: string | null | undefined): string {
     .replace(/^true$/, "true or a mapping");
 }
 
-let infraCheck: ((x: unknown) => boolean) | undefined;
-let policyCheck: ((x: unknown) => boolean) | undefined;
+const infraOk = compileCheck(InfraSchema);
+const policyOk = compileCheck(ResourcePolicySchema);
 
 /** Validate the shape of the merged infra; one Issue per offending path. */
 export function checkShape(data: unknown): Issue[] {
   // The common case, a valid file, answered by the compiled check (valibot only explains errors).
-  const infraOk = (infraCheck ??= compileCheck(InfraSchema));
-  const policyOk = (policyCheck ??= compileCheck(ResourcePolicySchema));
   const rp0 = (data as { global?: { resource_policy?: unknown } } | null)?.global?.resource_policy;
   if (infraOk(data) && (rp0 === undefined || rp0 === null || rp0 === true || policyOk(rp0))) {
     return [];
