@@ -18,13 +18,6 @@ GEN := $(BUN) scripts/generate.ts
 .PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt \
         deno-check bench-sync ci
 
-help: ## Show this help, grouped by topic
-	@awk 'BEGIN {FS = ":.*## "} \
-	  /^# ==== / {sub(/^# ==== /, ""); sub(/ =+$$/, ""); printf "\n\033[1m%s\033[0m\n", $$0; next} \
-	  /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
-	  | { if [ -t 1 ] && [ -z "$$NO_COLOR" ]; then cat; else sed 's/\x1b\[[0-9;]*m//g'; fi }
-	@echo
-
 # ==== Generator (infra.yml -> Ansible files) ====
 
 infra.yml:
@@ -41,6 +34,13 @@ sync-clean: $(INFRA_SRC) ## Sync, then delete orphan files (asks first on a term
 	@$(GEN) $(INFRA_SRC) --clean-orphans $(if $(YES),--yes)
 
 # ==== Development and tests ====
+
+help: ## Show this help, grouped by topic
+	@awk 'BEGIN {FS = ":.*## "} \
+	  /^# ==== / {sub(/^# ==== /, ""); sub(/ =+$$/, ""); printf "\n\033[1m%s\033[0m\n", $$0; next} \
+	  /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
+	  | { if [ -t 1 ] && [ -z "$$NO_COLOR" ]; then cat; else sed 's/\x1b\[[0-9;]*m//g'; fi }
+	@echo
 
 test: ## Run every test (unit, property, CLI, integration on a real Incus)
 	$(BUN) test --timeout 600000
