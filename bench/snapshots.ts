@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /*
-Usage: bun bench/snapshots.ts [--runs N]
+Usage: bun bench/snapshots.ts [--runs N]   (default 5)
 
 Time `snapshot-apply.ts create` (the whole process, as make apply runs it)
 for 6 and 18 running busybox containers, one at a time (--jobs 1) versus
@@ -25,7 +25,7 @@ import {
 } from "../tests/fixtures/snap-fixture.ts";
 
 const runsArg = process.argv.indexOf("--runs");
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
 if (!(await incusAvailable())) {
   console.error("bench/snapshots.ts: no Incus daemon answers; start one first");
   process.exit(1);
@@ -75,8 +75,12 @@ try {
   for (let i = 0; i < names.length; i += 6) {
     await Promise.all(names.slice(i, i + 6).map((n) => launch(image, n, project)));
   }
-  console.log(`snapshot-apply create, median of ${RUNS} runs (whole process, dir storage driver)`);
-  console.log("containers  one-at-a-time  concurrent(4)  ratio  s/container(conc.)  incus calls");
+  console.log(
+    `snapshot-apply create, ${RUNS} runs each, interleaved (whole process, dir storage driver)`,
+  );
+  console.log(
+    "containers  one-at-a-time median (min)  concurrent(4) median (min)  ratio  incus calls",
+  );
   for (const [count, limit] of [
     [6, small],
     [18, undefined],
@@ -92,9 +96,10 @@ try {
     }
     const a = median(seq);
     const b = median(conc);
+    const f = (x: number) => `${x.toFixed(2)}s`;
     console.log(
-      `${String(count).padStart(10)}  ${a.toFixed(2).padStart(12)}s  ${b.toFixed(2).padStart(12)}s  ` +
-        `${(a / b).toFixed(2).padStart(5)}x  ${(b / count).toFixed(3).padStart(17)}s  ${String(calls).padStart(11)}`,
+      `${String(count).padStart(10)}  ${`${f(a)} (${f(Math.min(...seq))})`.padStart(26)}  ` +
+        `${`${f(b)} (${f(Math.min(...conc))})`.padStart(26)}  ${(a / b).toFixed(2).padStart(4)}x  ${String(calls).padStart(11)}`,
     );
   }
   console.log(
