@@ -63,6 +63,8 @@ export const InstancesDesiredSchema = v.looseObject({
   default_pool: v.nullish(v.string(), "default"),
   restart_on_device_change: v.nullish(v.boolean(), true),
   context: v.nullish(v.boolean(), true),
+  /** Without --limit: the projects and bridges the inventory declares (see planDomainOrphans). */
+  orphan_domains: v.nullish(v.unknown()),
 });
 export type InstancesDesired = v.InferOutput<typeof InstancesDesiredSchema>;
 

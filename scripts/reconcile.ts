@@ -169,19 +169,25 @@ export async function plan(kind: Kind, raw: unknown, contextDir: string): Promis
     }
     case "instances":
       return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir);
-    case "orphans": {
-      const want = parseDesired(DomainOrphansDesiredSchema, raw, kind);
-      const [projects, networks] = await Promise.all([listProjects(), listNetworks()]);
-      const orphanProjects = projects.filter(
-        (p) => p.config["user.anklume.infra"] === want.infra && !want.projects.includes(p.name),
-      );
-      const needMore = orphanProjects.length > 0;
-      const [instances, images, profiles] = needMore
-        ? await Promise.all([listInstances(), listImages(), listProfiles()])
-        : [[], [], []];
-      return planDomainOrphans(want, { projects, networks, instances, images, profiles });
-    }
+    case "orphans":
+      return planOrphanDomains(parseDesired(DomainOrphansDesiredSchema, raw, kind));
   }
+}
+
+/** Projects and bridges of removed domains; instances are read only when such a project exists. */
+async function planOrphanDomains(
+  want: v.InferOutput<typeof DomainOrphansDesiredSchema>,
+  known?: Instance[],
+): Promise<Plan> {
+  const [projects, networks] = await Promise.all([listProjects(), listNetworks()]);
+  const orphanProjects = projects.filter(
+    (p) => p.config["user.anklume.infra"] === want.infra && !want.projects.includes(p.name),
+  );
+  const needMore = orphanProjects.length > 0;
+  const [instances, images, profiles] = needMore
+    ? await Promise.all([known ?? listInstances(), listImages(), listProfiles()])
+    : [[], [], []];
+  return planDomainOrphans(want, { projects, networks, instances, images, profiles });
 }
 
 async function planInstancesLive(
@@ -215,7 +221,20 @@ async function planInstancesLive(
       if (vol.type === "custom") volumes.add(`${vol.project}/${pool}/${vol.name}`);
   }
   const parent: NestingContext = readContext(contextDir);
-  return planInstances(want, current, parent, imageFor, volumes);
+  const plan = planInstances(want, current, parent, imageFor, volumes);
+  // Orphan projects and bridges (removed domains) in the same process: one
+  // Ansible task and one process fewer per apply.
+  if (want.orphan_domains) {
+    const od = await planOrphanDomains(
+      parseDesired(DomainOrphansDesiredSchema, want.orphan_domains, "orphan domains"),
+      current,
+    );
+    plan.steps.push(...od.steps);
+    plan.changes.push(...od.changes);
+    plan.orphans.push(...od.orphans);
+    plan.warnings.push(...od.warnings);
+  }
+  return plan;
 }
 
 async function waitAgent(

@@ -38,7 +38,13 @@ const nftArgs = () => `ARGS=-e incus_nftables_output_path=${join(dir, "isolation
 
 /** infra.yml of the test; `opts` toggles the edits the later tests make. */
 function infra(
-  opts: { dropGone?: boolean; dropOrphans?: boolean; autoCleanup?: boolean; extra?: boolean } = {},
+  opts: {
+    dropGone?: boolean;
+    dropOrphans?: boolean;
+    autoCleanup?: boolean;
+    extra?: boolean;
+    dropC?: boolean;
+  } = {},
 ) {
   const a1Config = opts.dropGone
     ? `{user.note: "declared"}`
@@ -70,12 +76,16 @@ ${opts.dropOrphans ? "" : `      ${u}-a2:\n        ephemeral: true\n`}  ${B}:
     machines:
       ${u}-b1: {ip: "10.231.${s[1]}.11"}
       ${u}-b2: {}
-${opts.dropOrphans ? "" : `      ${u}-b3: {ephemeral: false}\n`}  ${C}:
+${opts.dropOrphans ? "" : `      ${u}-b3: {ephemeral: false}\n`}${
+  opts.dropC
+    ? ""
+    : `  ${C}:
     subnet_id: ${s[2]}
     machines:
       ${u}-c1: {ip: "10.231.${s[2]}.12"}
       ${u}-c2: {}
-${opts.extra ? `      ${u}-c3: {}\n` : ""}`;
+${opts.extra ? `      ${u}-c3: {}\n` : ""}`
+}`;
 }
 
 async function syncAndApply(target: string, extra: string[] = []) {
@@ -295,5 +305,21 @@ describe.skipIf(!live)("make apply-infra on a real Incus daemon", () => {
     expect(await instance(proj(A), name(`${u}-a2`))).toBeUndefined();
     expect(await instance(proj(B), name(`${u}-b3`))).toBeDefined();
     expect(r.out).toContain("kept (protected)");
+  }, 120_000);
+
+  test("a removed domain: its project and bridge are orphans, kept while a protected instance lives there", async () => {
+    write(
+      join(dir, "infra.yml"),
+      infra({ dropGone: true, dropOrphans: true, autoCleanup: true, dropC: true }),
+    );
+    // sync-clean removes the domain's inventory file (its protected group_vars stay).
+    const clean = await make(dir, ["sync-clean", "YES=1"]);
+    expect(clean.code, clean.out).toBe(0);
+    const r = await syncAndApply("apply-infra");
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(new RegExp(`kind: project\\s+name: ${proj(C)}`));
+    expect(await instance(proj(C), name(`${u}-c1`))).toBeDefined();
+    const projects = await incusJson(["project", "list"], v.array(AnySchema));
+    expect(projects.some((p: { name: string }) => p.name === proj(C))).toBe(true);
   }, 120_000);
 });
