@@ -321,18 +321,27 @@ async function cleanup(o: Opts, keepRaw: string | undefined): Promise<number> {
     for (const name of plan.remove) say(`  [dry-run] would delete ${name}`);
     return 0;
   }
-  const results = await runPool(work, o.jobs, (w) =>
-    snapshotCall("delete", w.inst.name, w.name, w.inst.project),
-  );
-  const failedNames = new Set<string>();
-  for (const r of results) {
-    if (!r.ok) {
-      failedNames.add(r.item.name);
-      say(
-        `  ${paint("yellow", "WARN")} could not delete ${r.item.name} of ${r.item.inst.name} (project=${r.item.inst.project}): ${r.error}`,
-      );
-    }
+  // Instances run concurrently, but one instance's snapshots are deleted one
+  // after the other: concurrent deletes on one instance make Incus fail with
+  // "snapshot record count doesn't match snapshot volume record count".
+  const perInstance = new Map<string, { name: string; inst: SnapInstance }[]>();
+  for (const w of work) {
+    const k = key(w.inst.name, w.inst.project);
+    perInstance.set(k, [...(perInstance.get(k) ?? []), w]);
   }
+  const failedNames = new Set<string>();
+  await runPool([...perInstance.values()], o.jobs, async (items) => {
+    for (const w of items) {
+      try {
+        await snapshotCall("delete", w.inst.name, w.name, w.inst.project);
+      } catch (e) {
+        failedNames.add(w.name);
+        say(
+          `  ${paint("yellow", "WARN")} could not delete ${w.name} of ${w.inst.name} (project=${w.inst.project}): ${(e as Error).message}`,
+        );
+      }
+    }
+  });
   for (const name of plan.remove) {
     if (failedNames.has(name)) continue;
     const n = work.filter((w) => w.name === name).length;

@@ -171,7 +171,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     await run([...SA, "create"], env);
     const apply = await run(makeCmd("-f", wrapMk, "fake-apply", "KEEP=2"), env);
     expect(apply.code).toBe(0);
-    expect(history()).toHaveLength(2);
+    expect(history(), apply.stderr).toHaveLength(2);
     await run([...SA, "create"], env);
     await run([...SA, "create"], env);
     await run([...SA, "--state-dir", state, "--base-dir", base, "create"]);
