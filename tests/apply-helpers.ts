@@ -84,6 +84,7 @@ const ProjSchema = v.array(
 const ImgSchema = v.array(
   v.looseObject({ fingerprint: v.string(), project: v.optional(v.string(), "default") }),
 );
+const VolSchema = v.array(v.looseObject({ name: v.string(), type: v.string() }));
 const ProfSchema = v.array(
   v.looseObject({ name: v.string(), project: v.optional(v.string(), "default") }),
 );
@@ -105,17 +106,32 @@ export async function cleanupInfra(infraId: string, extraProjects: string[] = []
     ]);
     await incusRaw(["delete", i.name, "--project", i.project, "--force"]);
   }
-  for (const img of (await incusJson(["image", "list", "--all-projects"], ImgSchema)).filter((x) =>
-    set.has(x.project),
-  )) {
-    await incusRaw(["image", "delete", img.fingerprint, "--project", img.project]);
+  // Images, custom volumes and profiles block a project's deletion; retry a
+  // few times in case a copy was still landing.
+  for (let attempt = 0; attempt < 3 && set.size > 0; attempt++) {
+    for (const img of (await incusJson(["image", "list", "--all-projects"], ImgSchema)).filter(
+      (x) => set.has(x.project),
+    )) {
+      await incusRaw(["image", "delete", img.fingerprint, "--project", img.project]);
+    }
+    for (const p of set) {
+      const vols = await incusJson(
+        ["storage", "volume", "list", "default", "--project", p],
+        VolSchema,
+      );
+      for (const vol of vols.filter((x) => x.type === "custom")) {
+        await incusRaw(["storage", "volume", "delete", "default", vol.name, "--project", p]);
+      }
+    }
+    for (const p of (await incusJson(["profile", "list", "--all-projects"], ProfSchema)).filter(
+      (x) => set.has(x.project) && x.name !== "default",
+    )) {
+      await incusRaw(["profile", "delete", p.name, "--project", p.project]);
+    }
+    for (const p of [...set]) {
+      if ((await incusRaw(["project", "delete", p])).exitCode === 0) set.delete(p);
+    }
   }
-  for (const p of (await incusJson(["profile", "list", "--all-projects"], ProfSchema)).filter(
-    (x) => set.has(x.project) && x.name !== "default",
-  )) {
-    await incusRaw(["profile", "delete", p.name, "--project", p.project]);
-  }
-  for (const p of projects) await incusRaw(["project", "delete", p]);
   for (const n of (await incusJson(["network", "list"], NetSchema)).filter(
     (x) => x.config["user.anklume.infra"] === infraId,
   )) {

@@ -69,6 +69,8 @@ ${opts.autoCleanup ? "  auto_cleanup: true\n" : ""}domains:
         boot_priority: 10
         snapshots_schedule: "0 3 * * *"
         snapshots_expiry: "7d"
+        storage_volumes:
+          ${"data" + u}: {path: /srv/data}
 ${opts.dropOrphans ? "" : `      ${u}-a2:\n        ephemeral: true\n`}  ${B}:
     description: "Domain B"
     subnet_id: ${s[1]}
@@ -182,6 +184,21 @@ describe.skipIf(!live)("make apply-infra on a real Incus daemon", () => {
       "security.protection.delete": "true",
     });
     expect(a1?.devices.eth0?.["ipv4.address"]).toBe(`10.231.${s[0]}.10`);
+    expect(a1?.devices[`data${u}`]).toEqual({
+      type: "disk",
+      pool: "default",
+      source: `data${u}`,
+      path: "/srv/data",
+    });
+    const vols = await incusJson(
+      ["storage", "volume", "list", "default", "--project", proj(A)],
+      v.array(AnySchema),
+    );
+    expect(
+      vols.some(
+        (x: { name: string; type: string }) => x.name === `data${u}` && x.type === "custom",
+      ),
+    ).toBe(true);
     const prot = (m: string) =>
       all.find((i) => i.name === name(`${u}-${m}`))?.config["security.protection.delete"];
     expect(prot("a2")).toBe("false"); // ephemeral machine
@@ -322,4 +339,34 @@ describe.skipIf(!live)("make apply-infra on a real Incus daemon", () => {
     const projects = await incusJson(["project", "list"], v.array(AnySchema));
     expect(projects.some((p: { name: string }) => p.name === proj(C))).toBe(true);
   }, 120_000);
+
+  test("apply-limit G=<domain> runs only that domain's hosts", async () => {
+    const r = await make(dir, [
+      "apply-limit",
+      `G=${B}`,
+      "NAT=false",
+      "SKIP_SNAPSHOT=1",
+      `CONTEXT_DIR=${ctxDir()}`,
+      nftArgs(),
+    ]);
+    expect(r.code, r.out).toBe(0);
+    const hosts = Object.keys(recap(r.out)).filter((h) => h !== "localhost");
+    expect(hosts.length).toBeGreaterThan(0);
+    for (const h of hosts) expect(h.includes("-b")).toBe(true);
+    expect(totalChanged(r.out)).toBe(0);
+  }, 120_000);
+});
+
+describe("make apply without a generated inventory", () => {
+  test("refuses with a message that says to run make sync", async () => {
+    const empty = makeWorkdir("anklume-apply-empty");
+    try {
+      const r = await make(empty, ["apply"]);
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain("run make sync first");
+      expect(r.out).not.toContain("PLAY");
+    } finally {
+      removeWorkdir(empty);
+    }
+  });
 });
