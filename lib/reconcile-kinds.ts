@@ -64,7 +64,12 @@ export function planProjects(want: ProjectsDesired, current: CurrentProject[]): 
       plan.changes.push(`project ${p.name}: create`);
       continue;
     }
-    if (cur.config[INFRA_KEY] !== want.infra) {
+    const owner = cur.config[INFRA_KEY];
+    if (owner && owner !== want.infra) {
+      plan.warnings.push(
+        `project ${p.name}: belongs to infra "${owner}", not "${want.infra}"; left unmarked (rename a domain or the project_name to avoid sharing it)`,
+      );
+    } else if (owner !== want.infra) {
       plan.steps.push({
         desc: `project ${p.name}: mark`,
         args: ["project", "set", p.name, `${INFRA_KEY}=${want.infra}`],
@@ -136,6 +141,13 @@ export function planNetworks(want: NetworksDesired, current: CurrentNetwork[]): 
       continue;
     }
     const diff: Config = {};
+    const owner = cur.config[INFRA_KEY];
+    if (owner && owner !== want.infra) {
+      plan.warnings.push(
+        `bridge ${n.name}: belongs to infra "${owner}", not "${want.infra}"; its marker is left alone`,
+      );
+      delete cfg[INFRA_KEY];
+    }
     for (const [k, val] of Object.entries(cfg)) {
       if (cur.config[k] !== val) {
         diff[k] = val;

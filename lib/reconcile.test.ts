@@ -505,3 +505,55 @@ test("the firewall VM profile has one NIC per bridge, admin first, and drops NIC
     "profile device remove firewall-multi-nic eth2 --project 001-anklume",
   ]);
 });
+
+test("a project or bridge marked by another infra is not taken over (a warning says so)", () => {
+  const p = planProjects(
+    { infra: "001-mine", features: {}, projects: [{ name: "001-a", description: "" }] },
+    [
+      {
+        name: "001-a",
+        description: "",
+        config: {
+          "user.anklume.infra": "001-other",
+          "features.images": "true",
+          "features.profiles": "true",
+          "features.storage.volumes": "true",
+        },
+      },
+    ],
+  );
+  expect(p.steps).toEqual([]);
+  expect(p.warnings[0]).toContain('belongs to infra "001-other"');
+  const cfg = {
+    "ipv4.address": "10.1.2.254/24",
+    "ipv4.nat": "true",
+    "ipv4.firewall": "true",
+    "ipv4.dhcp.ranges": "10.1.2.100-10.1.2.249",
+    "ipv6.address": "none",
+    "user.anklume.infra": "001-other",
+  };
+  const n = planNetworks(
+    { infra: "001-mine", nat: true, networks: [{ name: "br", gateway: "10.1.2.254" }] },
+    [{ name: "br", config: cfg }],
+  );
+  expect(n.steps).toEqual([]);
+  expect(n.warnings.length).toBe(1);
+  // An unmarked project (a v1 install) is adopted.
+  const v1 = planProjects(
+    { infra: "001-mine", features: {}, projects: [{ name: "001-a", description: "" }] },
+    [
+      {
+        name: "001-a",
+        description: "",
+        config: {
+          "features.images": "true",
+          "features.profiles": "true",
+          "features.storage.volumes": "true",
+        },
+      },
+    ],
+  );
+  expect(v1.steps.map((s) => s.args)).toEqual([
+    ["project", "set", "001-a", "user.anklume.infra=001-mine"],
+  ]);
+});
