@@ -91,16 +91,25 @@ export async function incusAvailable(): Promise<boolean> {
 }
 
 /** One instance as `incus list --format json` prints it (the fields anklume reads). */
+/** A map Incus may print as null (an instance being created or deleted): read as empty. */
+const maybe = <S extends v.GenericSchema>(s: S, empty: v.InferInput<S>) =>
+  v.pipe(
+    v.unknown(),
+    v.transform((x) => x ?? empty),
+    s,
+  );
+const stringMap = v.record(v.string(), v.string());
+
 export const InstanceSchema = v.looseObject({
   name: v.string(),
   project: v.optional(v.string(), "default"),
   status: v.string(),
   type: v.string(),
-  config: v.optional(v.record(v.string(), v.string()), {}),
-  devices: v.optional(v.record(v.string(), v.record(v.string(), v.string())), {}),
-  expanded_config: v.optional(v.record(v.string(), v.string()), {}),
-  expanded_devices: v.optional(v.record(v.string(), v.record(v.string(), v.string())), {}),
-  profiles: v.optional(v.array(v.string()), []),
+  config: maybe(stringMap, {}),
+  devices: maybe(v.record(v.string(), stringMap), {}),
+  expanded_config: maybe(stringMap, {}),
+  expanded_devices: maybe(v.record(v.string(), stringMap), {}),
+  profiles: maybe(v.array(v.string()), []),
   snapshots: v.optional(v.nullable(v.array(v.looseObject({ name: v.string() }))), null),
 });
 export type Instance = v.InferOutput<typeof InstanceSchema>;
