@@ -24,7 +24,10 @@ import { incusOrSkip, uniq } from "./helpers.ts";
 setDefaultTimeout(600_000);
 const live = await incusOrSkip("tests/snap-apply-infra.test.ts");
 const u = uniq();
-const D = [`sai${u}a`, `sai${u}b`];
+// Domain names short enough that the bridge keeps its unique v1 name
+// (<prefix>net-<domain> fits in 15 characters), on a /16 no other suite uses.
+const D = [`s${u}a`, `s${u}b`];
+const BASE = "10.236";
 let dir = "";
 let prefix = "";
 let infraId = "";
@@ -39,19 +42,19 @@ const M = () => [
 beforeAll(async () => {
   if (!live) return;
   dir = makeWorkdir("anklume-snap-apply");
-  const s = await freeSubnets("10.231", 2);
+  const s = await freeSubnets(BASE, 2);
   const image = await testImage();
   write(
     join(dir, "infra.yml"),
     `project_name: sai${u}
 global:
-  base_subnet: "10.231"
+  base_subnet: "${BASE}"
   default_os_image: ${image}
 domains:
   ${D[0]}:
     subnet_id: ${s[0]}
     machines:
-      ${D[0]}-web: {ip: "10.231.${s[0]}.10"}
+      ${D[0]}-web: {ip: "${BASE}.${s[0]}.10"}
   ${D[1]}:
     subnet_id: ${s[1]}
     machines:
