@@ -283,6 +283,13 @@ export async function execute(steps: Step[], raw: unknown): Promise<string[]> {
       }
     } catch (e) {
       const msg = (e as Error).message;
+      // Another apply created it meanwhile (v1 tolerated this race too): the next run reconciles it.
+      if (s.args?.[1] === "create" && /already exists/.test(msg)) {
+        say(
+          `${paint("yellow", "warning:")} ${s.desc}: already exists (created concurrently); re-run apply to reconcile it`,
+        );
+        continue;
+      }
       if (s.args?.[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
         errors.push(
           `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
