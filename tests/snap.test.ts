@@ -243,6 +243,18 @@ describe.if(live)("snap on the real daemon", () => {
       }
     });
 
+    test("--dry-run changes nothing", async () => {
+      for (const args of [
+        ["create", A.name, "drysnap"],
+        ["restore", A.name, "round"],
+        ["delete", A.name, "round"],
+      ]) {
+        const r = await run([...SNAP, ...args, "--dry-run"]);
+        expect(r.code).toBe(0);
+        expect(r.stderr).toContain("[dry-run]");
+      }
+    });
+
     test("--help exits 0 and prints the top comment of the script", async () => {
       const r = await run([...SNAP, "--help"]);
       expect(r.code).toBe(0);

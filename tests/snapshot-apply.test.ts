@@ -148,6 +148,15 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(await sh(H.a.name, P1, "ls /data")).toBe("a\nc\n");
   });
 
+  test("rollback restores the instance it runs in last (hostname faked through ANKLUME_HOSTNAME)", async () => {
+    const rb = await run([...SA, "rollback", first], { ...env, ANKLUME_HOSTNAME: H.a.name });
+    expect(rb.code).toBe(0);
+    expect(rb.stderr).toContain(`NOTE restoring ${H.a.name} (project=${P1}) last`);
+    const oks = rb.stderr.split("\n").filter((l) => l.startsWith("  OK "));
+    expect(oks).toHaveLength(3);
+    expect(oks.at(-1)).toBe(`  OK ${H.a.name} (project=${P1})`);
+  });
+
   test("rollback-list shows the history oldest first with the latest marked", async () => {
     const r = await run(makeCmd("rollback-list"), env);
     expect(r.code).toBe(0);
@@ -188,6 +197,22 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     const again = await run([...SA, "cleanup", "--keep", "1"], env);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("nothing to clean up");
+  });
+
+  test("--dry-run says what create, rollback and cleanup would do and changes nothing", async () => {
+    const before = await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)));
+    const hist = readFileSync(join(state, "history"), "utf8");
+    const c = await run([...SA, "create", "--dry-run"], env);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toContain(`would snapshot ${H.a.name} (project=${P1})`);
+    const r = await run([...SA, "rollback", "--dry-run"], env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("would restore");
+    const k = await run([...SA, "cleanup", "--keep", "0", "--dry-run"], env);
+    expect(k.code).toBe(0);
+    expect(k.stderr).toContain("would delete");
+    expect(await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)))).toEqual(before);
+    expect(readFileSync(join(state, "history"), "utf8")).toBe(hist);
   });
 
   describe("errors", () => {
