@@ -1,0 +1,116 @@
+/**
+ * make apply, play 2 on the real daemon: a Debian container (anklume-debian12,
+ * python3 inside) with a role from roles_custom/ is provisioned through the
+ * community.general.incus connection, addressed by its prefixed Incus name in
+ * its project (decision 1); a busybox container without roles is skipped; a
+ * second apply changes nothing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { parse } from "yaml";
+import { incusRaw, incusRun } from "../lib/incus.ts";
+import {
+  cleanupInfra,
+  freeSubnets,
+  make,
+  makeWorkdir,
+  recap,
+  removeWorkdir,
+  write,
+} from "./apply-helpers.ts";
+import { incusOrSkip, uniq } from "./helpers.ts";
+
+const live = await incusOrSkip("apply-provision");
+const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
+const hasDebian =
+  live &&
+  (await incusRaw(["image", "alias", "list", "--format", "json"])).stdout.includes(`"${DEBIAN}"`);
+if (live && !hasDebian && process.env.CI === "true") {
+  throw new Error(
+    `apply-provision: image ${DEBIAN} is missing and CI=true requires it (bootstrap.sh --dev builds it)`,
+  );
+}
+const u = uniq();
+const D = `pv${u}`;
+let dir = "";
+let infraId = "";
+const runs: { code: number; out: string }[] = [];
+
+describe.skipIf(!hasDebian)("make apply with provisioning roles", () => {
+  beforeAll(async () => {
+    dir = makeWorkdir("anklume-apply-provision");
+    const [sid] = await freeSubnets("10.233", 1);
+    mkdirSync(join(dir, "roles_custom", "touch_file", "tasks"), { recursive: true });
+    write(
+      join(dir, "roles_custom", "touch_file", "tasks", "main.yml"),
+      `---
+- name: Touch file | Write a marker
+  ansible.builtin.copy:
+    content: "provisioned {{ inventory_hostname }} in {{ ansible_incus_project }}\\n"
+    dest: /root/anklume-provisioned
+    mode: "0644"
+`,
+    );
+    write(
+      join(dir, "infra.yml"),
+      `project_name: pv${u}
+global:
+  base_subnet: "10.233"
+  default_os_image: ${DEBIAN}
+domains:
+  ${D}:
+    subnet_id: ${sid}
+    ephemeral: true
+    machines:
+      ${u}-deb:
+        roles: [touch_file]
+      ${u}-box:
+        os_image: anklume-busybox
+`,
+    );
+    expect((await make(dir, ["sync"])).code).toBe(0);
+    const gv = parse(readFileSync(join(dir, "group_vars", `${D}.yml`), "utf8"));
+    infraId = `${(gv.incus_project as string).slice(0, -D.length)}pv${u}`;
+    const args = [
+      "apply",
+      "NAT=false",
+      "SKIP_SNAPSHOT=1",
+      `CONTEXT_DIR=${dir}`,
+      `ARGS=-e incus_nftables_output_path=${dir}/x.nft`,
+    ];
+    runs.push(await make(dir, args));
+    runs.push(await make(dir, args));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (infraId) await cleanupInfra(infraId);
+    if (dir) removeWorkdir(dir);
+  }, 120_000);
+
+  test("the role runs inside the prefixed instance, in its project", async () => {
+    expect(runs[0]?.code, runs[0]?.out).toBe(0);
+    const gv = parse(readFileSync(join(dir, "group_vars", `${D}.yml`), "utf8"));
+    const hv = parse(readFileSync(join(dir, "host_vars", `${u}-deb.yml`), "utf8"));
+    const r = await incusRun([
+      "exec",
+      hv.instance_name,
+      "--project",
+      gv.incus_project,
+      "--",
+      "cat",
+      "/root/anklume-provisioned",
+    ]);
+    expect(r.stdout.trim()).toBe(`provisioned ${u}-deb in ${gv.incus_project}`);
+  });
+
+  test("a machine without roles is skipped (busybox has no python)", () => {
+    expect(runs[0]?.out).not.toMatch(new RegExp(`(fatal|unreachable): \\[${u}-box\\]`));
+  });
+
+  test("a second apply reports changed=0 for every host", () => {
+    expect(runs[1]?.code, runs[1]?.out).toBe(0);
+    for (const [h, c] of Object.entries(recap(runs[1]?.out ?? ""))) expect(c.changed, h).toBe(0);
+  });
+});
