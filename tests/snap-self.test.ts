@@ -5,7 +5,8 @@
  * its project are deleted in afterAll.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { incusRaw, incusRun } from "../lib/incus.ts";
 import { createProject, destroy, REPO, snapshotsOf } from "./fixtures/snap-fixture.ts";
@@ -59,7 +60,12 @@ beforeAll(async () => {
     "mode=0660",
   );
   await dev("bun", "disk", `source=${realpathSync(process.execPath)}`, "path=/usr/local/bin/bun");
-  const incusBin = realpathSync("/usr/bin/incus");
+  const incusBin = realpathSync(
+    (process.env.PATH ?? "/usr/bin")
+      .split(":")
+      .map((d) => join(d, "incus"))
+      .find((p) => existsSync(p)) ?? "/usr/bin/incus",
+  );
   await dev("incusbin", "disk", `source=${incusBin}`, "path=/usr/local/bin/incus");
   await dev("repo", "disk", `source=${REPO}`, "path=/repo", "readonly=true");
   await incusRun(["start", C, "--project", P], { input: "\n", timeout: "60s" });
