@@ -174,6 +174,8 @@ export const ProfilesDesiredSchema = v.looseObject({
   infra: v.string(),
   pool: v.nullish(v.string(), "default"),
   nic_filtering: v.nullish(v.boolean(), true),
+  /** Profiles never reported as orphans (the firewall VM's, built by its own role). */
+  keep: v.nullish(v.array(v.string()), []),
   domains: v.array(
     v.object({
       project: v.string(),
@@ -292,7 +294,7 @@ export function planProfiles(
         cur.name in declared
       )
         continue;
-      if (cur.config[INFRA_KEY] !== want.infra) continue;
+      if (cur.config[INFRA_KEY] !== want.infra || (want.keep ?? []).includes(cur.name)) continue;
       const inUse = (cur.used_by ?? []).length > 0;
       const del = autoCleanup && !inUse;
       plan.orphans.push({

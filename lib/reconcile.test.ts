@@ -238,6 +238,7 @@ test("planProfiles puts eth0 (filtering on) and root on a new project's default 
     {
       infra: "i",
       pool: "default",
+      keep: [],
       nic_filtering: true,
       domains: [
         {

@@ -8,7 +8,10 @@
 // only the writes needed. Prints what changed; with --json, a JSON result
 // {kind, changed, changes, orphans, warnings, commands} alone on stdout.
 //
-// Kinds: projects, networks, profiles, images, firewall, instances, orphans.
+// Kinds: projects, networks, profiles, images, firewall, instances, orphans;
+// and `plan`, which takes {<kind>: <desired>, ...}, plans every kind at once
+// and writes nothing: site.yml runs it first, so that on a no-op apply every
+// role's reconcile task is skipped (one process instead of six).
 //
 //   --desired FILE   the desired-state JSON (default "-": standard input)
 //   --check          compute and show the changes, write nothing (make check)
@@ -47,7 +50,7 @@ import {
 } from "../lib/reconcile-kinds.ts";
 
 const USAGE = `Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
-Kinds: projects, networks, profiles, images, firewall, instances, orphans.`;
+Kinds: projects, networks, profiles, images, firewall, instances, orphans, plan.`;
 
 const KINDS = [
   "projects",
@@ -57,6 +60,7 @@ const KINDS = [
   "firewall",
   "instances",
   "orphans",
+  "plan",
 ] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -171,7 +175,41 @@ export async function plan(kind: Kind, raw: unknown, contextDir: string): Promis
       return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir);
     case "orphans":
       return planOrphanDomains(parseDesired(DomainOrphansDesiredSchema, raw, kind));
+    case "plan":
+      throw new UsageError("plan is not a kind of resource");
   }
+}
+
+/** Plan every kind present in `raw` (read-only, in parallel). */
+export async function planAll(raw: unknown, contextDir: string) {
+  if (typeof raw !== "object" || raw === null) {
+    throw new Error("Cannot plan: the desired state must be a mapping of kind to desired state");
+  }
+  const kinds = Object.keys(raw).filter(
+    (k): k is Kind => KINDS.includes(k as Kind) && k !== "plan",
+  );
+  const plans = await Promise.all(
+    kinds.map((k) => plan(k, (raw as Record<string, unknown>)[k], contextDir)),
+  );
+  const out: Record<
+    string,
+    { changed: boolean; changes: string[]; orphans: unknown[]; warnings: string[] }
+  > = {};
+  kinds.forEach((k, i) => {
+    const p = plans[i] as Plan;
+    out[k] = {
+      changed: p.steps.length > 0,
+      changes: p.changes,
+      orphans: p.orphans,
+      warnings: p.warnings,
+    };
+  });
+  return {
+    kind: "plan",
+    check: true,
+    changed: Object.values(out).some((k) => k.changed),
+    kinds: out,
+  };
 }
 
 /** Projects and bridges of removed domains; instances are read only when such a project exists. */
@@ -343,6 +381,19 @@ export async function main(argv: string[]): Promise<number> {
     raw = JSON.parse(text);
   } catch (e) {
     throw new Error(`Cannot parse the desired state of ${kind} as JSON: ${(e as Error).message}`);
+  }
+  if (kind === "plan") {
+    const all = await planAll(raw, values["context-dir"] as string);
+    if (values.json) process.stdout.write(`${JSON.stringify(all)}\n`);
+    else {
+      for (const [k, r] of Object.entries(all.kinds)) {
+        say(
+          `${k}: ${r.changed ? paint("yellow", `${r.changes.length} change(s)`) : paint("green", "no change")}`,
+        );
+        for (const c of r.changes) say(`  ${c}`);
+      }
+    }
+    return 0;
   }
   const p = await plan(kind, raw, values["context-dir"] as string);
   const result = {
