@@ -122,7 +122,8 @@ export function planInstances(
   current: Instance[],
   parent: NestingContext,
   imageFor: (d: DesiredInstance) => string,
-  volumesPresent: Set<string>,
+  /** Existing custom volumes: "<project>/<pool>/<name>" → their config. */
+  volumesPresent: Map<string, Record<string, string>>,
 ): Plan {
   const plan: Plan = { steps: [], changes: [], orphans: [], warnings: [] };
   const byKey = new Map(current.map((i) => [`${i.project}/${i.name}`, i]));
@@ -151,6 +152,20 @@ export function planInstances(
           ...p,
         ]);
         note(`create storage volume ${vpool}/${vol}`);
+      }
+      const have = volumesPresent.get(`${d.project}/${vpool}/${vol}`);
+      const size = spec?.size ? incusString(spec.size) : undefined;
+      if (have && size && have.size !== size) {
+        step(`resize storage volume ${vpool}/${vol}`, [
+          "storage",
+          "volume",
+          "set",
+          vpool,
+          vol,
+          `size=${size}`,
+          ...p,
+        ]);
+        note(`storage volume ${vpool}/${vol}: size ${have.size ?? "unset"} -> ${size}`);
       }
     }
 

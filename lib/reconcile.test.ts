@@ -337,7 +337,7 @@ const want = (over: Partial<InstancesDesired["instances"][number]> = {}): Instan
 const ctx = { absolute_level: 0, relative_level: 0, vm_nested: false, yolo: false };
 
 test("type vm produces `incus init --vm`, waits for the agent, and resets relative_level (fake: VMs cannot start here)", () => {
-  const p = planInstances(want({ type: "vm", ip: "10.1.2.3" }), [], ctx, (d) => d.image, new Set());
+  const p = planInstances(want({ type: "vm", ip: "10.1.2.3" }), [], ctx, (d) => d.image, new Map());
   const init = p.steps[0]?.args ?? [];
   expect(init.slice(0, 5)).toEqual(["init", "img", "001-v", "--vm", "--project"]);
   expect(init).toContain("security.protection.delete=true");
@@ -387,7 +387,7 @@ test("an existing instance: config, profiles, eth0 address and stopped state are
     [cur],
     ctx,
     (d) => d.image,
-    new Set(),
+    new Map(),
   );
   expect(p.steps.map((s) => s.args?.join(" "))).toEqual([
     "config set 001-v security.protection.delete=false --project 001-p",
@@ -400,7 +400,7 @@ test("an existing instance: config, profiles, eth0 address and stopped state are
     [{ ...cur, status: "Running" }],
     ctx,
     (d) => d.image,
-    new Set(),
+    new Map(),
   );
   expect(same.steps).toEqual([]);
 });
@@ -426,11 +426,11 @@ test("orphan instances: reported, deleted only with auto_cleanup and when unprot
   ];
   const w = { ...want(), instances: [] };
   expect(
-    planInstances(w, cur, ctx, (d) => d.image, new Set()).orphans.map(
+    planInstances(w, cur, ctx, (d) => d.image, new Map()).orphans.map(
       (o) => `${o.name}:${o.action}`,
     ),
   ).toEqual(["001-eph:reported", "001-keep:reported"]);
-  const p = planInstances({ ...w, auto_cleanup: true }, cur, ctx, (d) => d.image, new Set());
+  const p = planInstances({ ...w, auto_cleanup: true }, cur, ctx, (d) => d.image, new Map());
   expect(p.orphans.map((o) => `${o.name}:${o.action}`)).toEqual([
     "001-eph:deleted",
     "001-keep:kept (protected)",
@@ -556,5 +556,40 @@ test("a project or bridge marked by another infra is not taken over (a warning s
   );
   expect(v1.steps.map((s) => s.args)).toEqual([
     ["project", "set", "001-a", "user.anklume.infra=001-mine"],
+  ]);
+});
+
+test("storage volumes: created with their size, resized when the size changes, attached when they have a path", () => {
+  const w = want({ storage_volumes: { data: { pool: null, size: "1GiB", path: "/srv" } } });
+  const created = planInstances(w, [], ctx, (d) => d.image, new Map());
+  expect(created.steps[0]?.args).toEqual([
+    "storage",
+    "volume",
+    "create",
+    "default",
+    "data",
+    "size=1GiB",
+    "--project",
+    "001-p",
+  ]);
+  expect(created.steps.map((s) => s.args?.join(" "))).toContain(
+    "config device add 001-v data disk path=/srv pool=default source=data --project 001-p",
+  );
+  const resized = planInstances(
+    w,
+    [],
+    ctx,
+    (d) => d.image,
+    new Map([["001-p/default/data", { size: "512MiB" }]]),
+  );
+  expect(resized.steps[0]?.args).toEqual([
+    "storage",
+    "volume",
+    "set",
+    "default",
+    "data",
+    "size=1GiB",
+    "--project",
+    "001-p",
   ]);
 });

@@ -110,6 +110,10 @@ const VolumeSchema = v.looseObject({
   name: v.string(),
   type: Str,
   project: v.optional(v.string(), "default"),
+  config: v.pipe(
+    StrMap,
+    v.transform((x) => x ?? {}),
+  ),
 });
 
 const listProjects = () => incusJson(["project", "list"], v.array(ProjectSchema));
@@ -249,14 +253,14 @@ async function planInstancesLive(
     for (const spec of Object.values(d.storage_volumes ?? {}))
       pools.add(spec?.pool ?? want.default_pool ?? "default");
   }
-  const volumes = new Set<string>();
+  const volumes = new Map<string, Record<string, string>>();
   for (const pool of pools) {
     const vols = await incusJson(
       ["storage", "volume", "list", pool, "--all-projects"],
       v.array(VolumeSchema),
     );
     for (const vol of vols)
-      if (vol.type === "custom") volumes.add(`${vol.project}/${pool}/${vol.name}`);
+      if (vol.type === "custom") volumes.set(`${vol.project}/${pool}/${vol.name}`, vol.config);
   }
   const parent: NestingContext = readContext(contextDir);
   const plan = planInstances(want, current, parent, imageFor, volumes);
