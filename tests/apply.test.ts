@@ -59,7 +59,7 @@ ${opts.autoCleanup ? "  auto_cleanup: true\n" : ""}domains:
     subnet_id: ${s[0]}
     profiles:
       tuned:
-        config: {limits.cpu: "1"}
+        config: {limits.cpu: "${opts.dropGone ? 2 : 1}"}
     machines:
       ${u}-a1:
         ip: "10.231.${s[0]}.10"
@@ -76,7 +76,7 @@ ${opts.dropOrphans ? "" : `      ${u}-a2:\n        ephemeral: true\n`}  ${B}:
     subnet_id: ${s[1]}
     ephemeral: true
     machines:
-      ${u}-b1: {ip: "10.231.${s[1]}.11"}
+      ${u}-b1: {ip: "10.231.${s[1]}.${opts.dropGone ? 21 : 11}"}
       ${u}-b2: {}
 ${opts.dropOrphans ? "" : `      ${u}-b3: {ephemeral: false}\n`}${
   opts.dropC
@@ -298,6 +298,15 @@ describe.skipIf(!live)("make apply-infra on a real Incus daemon", () => {
     expect(cfg["user.note"]).toBe("declared");
     expect(cfg["user.gone"]).toBeUndefined();
     expect(cfg["user.mine"]).toBe("by-hand");
+    // infra.yml edits: a profile's config and a static IP (a device) follow.
+    const tuned = (
+      await incusJson(["profile", "list", "--project", proj(A)], v.array(AnySchema))
+    ).find((p: { name: string }) => p.name === "tuned");
+    expect(tuned.config["limits.cpu"]).toBe("2");
+    const b1 = await instance(proj(B), name(`${u}-b1`));
+    expect(b1?.devices.eth0?.["ipv4.address"]).toBe(`10.231.${s[1]}.21`);
+    expect(b1?.status).toBe("Running");
+    expect(r.out).toContain("restart (devices changed)");
     const net = (await incusJson(["network", "list"], v.array(AnySchema))).find(
       (n: { name: string }) => n.name === bridge[B],
     );
