@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { Instance } from "./incus.ts";
 import {
+  batches,
   type Config,
   childContext,
   type Devices,
@@ -591,5 +592,15 @@ test("storage volumes: created with their size, resized when the size changes, a
     "size=1GiB",
     "--project",
     "001-p",
+  ]);
+});
+
+test("batches: each instance's steps stay in order, instances side by side, ungrouped steps alone", () => {
+  const st = (desc: string, group?: string) => ({ desc, ...(group ? { group } : {}) });
+  const b = batches([st("a1", "a"), st("b1", "b"), st("a2", "a"), st("x"), st("c1", "c")]);
+  expect(b).toEqual([
+    { groups: [[st("a1", "a"), st("a2", "a")], [st("b1", "b")]] },
+    { step: st("x") },
+    { groups: [[st("c1", "c")]] },
   ]);
 });

@@ -218,3 +218,34 @@ export function contextMarker(c: NestingContext): string {
 /** The POSIX sh program (run with `sh -c`) that writes the four context files. */
 export const CONTEXT_SCRIPT =
   'mkdir -p /etc/anklume && printf "%s\\n" "$1" > /etc/anklume/absolute_level && printf "%s\\n" "$2" > /etc/anklume/relative_level && printf "%s\\n" "$3" > /etc/anklume/vm_nested && printf "%s\\n" "$4" > /etc/anklume/yolo';
+
+/** A run of steps: one ungrouped step, or several groups that may run side by side. */
+export type Batch = { step: Step } | { groups: Step[][] };
+
+/**
+ * Cut a plan into batches for execution: consecutive grouped steps (one group
+ * per instance) form one batch of independent groups, each kept in order; an
+ * ungrouped step is a batch of its own, run after everything before it.
+ */
+export function batches(steps: Step[]): Batch[] {
+  const out: Batch[] = [];
+  let current: Map<string, Step[]> | null = null;
+  for (const s of steps) {
+    if (!s.group) {
+      current = null;
+      out.push({ step: s });
+      continue;
+    }
+    if (!current) {
+      current = new Map();
+      out.push({ groups: [] });
+    }
+    const list = current.get(s.group) ?? [];
+    if (list.length === 0) {
+      current.set(s.group, list);
+      (out[out.length - 1] as { groups: Step[][] }).groups.push(list);
+    }
+    list.push(s);
+  }
+  return out;
+}

@@ -26,7 +26,7 @@ import * as v from "valibot";
 import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
 import { type Instance, InstanceSchema, incusJson, incusRaw, incusRun } from "../lib/incus.ts";
 import type { NestingContext, Step } from "../lib/reconcile.ts";
-import { splitImageRef } from "../lib/reconcile.ts";
+import { batches, splitImageRef } from "../lib/reconcile.ts";
 import { readContext } from "../lib/reconcile-context.ts";
 import {
   type DesiredInstance,
@@ -297,51 +297,75 @@ async function waitAgent(
   );
 }
 
+interface Knobs {
+  vm_agent_retries?: number;
+  vm_agent_delay?: number;
+  timeout?: number;
+  parallel?: number;
+}
+
+/** Run one step; return an error message, or null when it succeeded (or was tolerated). */
+async function runStep(s: Step, knobs: Knobs): Promise<string | null> {
+  try {
+    if (s.waitAgent) {
+      await waitAgent(
+        s.waitAgent.name,
+        s.waitAgent.project,
+        knobs.vm_agent_retries ?? 30,
+        knobs.vm_agent_delay ?? 2,
+      );
+    } else if (s.args) {
+      await incusRun(s.args, { timeout: `${knobs.timeout ?? 600}s` });
+    }
+    return null;
+  } catch (e) {
+    const msg = (e as Error).message;
+    // Another apply created it meanwhile (v1 tolerated this race too): the next run reconciles it.
+    if (s.args?.[1] === "create" && /already exists/.test(msg)) {
+      say(
+        `${paint("yellow", "warning:")} ${s.desc}: already exists (created concurrently); re-run apply to reconcile it`,
+      );
+      return null;
+    }
+    if (s.args?.[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
+      return `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`;
+    }
+    return `Step "${s.desc}" failed: ${msg}`;
+  }
+}
+
 /**
- * Run the steps in order. A failed step stops its group (one instance) and
- * the steps without a group; the other instances still converge. Returns the
- * failure messages.
+ * Run the plan. The steps of one instance run in order; different instances
+ * run side by side (at most `parallel`, default 4); a failed step stops its
+ * own instance only, and an ungrouped failure stops everything after it.
+ * Returns the failure messages.
  */
 export async function execute(steps: Step[], raw: unknown): Promise<string[]> {
-  const knobs = (raw ?? {}) as {
-    vm_agent_retries?: number;
-    vm_agent_delay?: number;
-    timeout?: number;
-  };
-  const failed = new Set<string>();
+  const knobs = (raw ?? {}) as Knobs;
   const errors: string[] = [];
-  for (const s of steps) {
-    if (s.group && failed.has(s.group)) continue;
-    try {
-      if (s.waitAgent) {
-        await waitAgent(
-          s.waitAgent.name,
-          s.waitAgent.project,
-          knobs.vm_agent_retries ?? 30,
-          knobs.vm_agent_delay ?? 2,
-        );
-      } else if (s.args) {
-        await incusRun(s.args, { timeout: `${knobs.timeout ?? 600}s` });
+  for (const b of batches(steps)) {
+    if ("step" in b) {
+      const err = await runStep(b.step, knobs);
+      if (err) {
+        errors.push(err);
+        break;
       }
-    } catch (e) {
-      const msg = (e as Error).message;
-      // Another apply created it meanwhile (v1 tolerated this race too): the next run reconciles it.
-      if (s.args?.[1] === "create" && /already exists/.test(msg)) {
-        say(
-          `${paint("yellow", "warning:")} ${s.desc}: already exists (created concurrently); re-run apply to reconcile it`,
-        );
-        continue;
-      }
-      if (s.args?.[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
-        errors.push(
-          `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
-        );
-      } else {
-        errors.push(`Step "${s.desc}" failed: ${msg}`);
-      }
-      if (!s.group) break;
-      failed.add(s.group);
+      continue;
     }
+    const queue = [...b.groups];
+    const worker = async () => {
+      for (let g = queue.shift(); g; g = queue.shift()) {
+        for (const s of g) {
+          const err = await runStep(s, knobs);
+          if (err) {
+            errors.push(err);
+            break;
+          }
+        }
+      }
+    };
+    const n = Math.max(1, Math.min(knobs.parallel ?? 4, queue.length));
+    await Promise.all(Array.from({ length: n }, worker));
   }
   return errors;
 }
