@@ -232,12 +232,42 @@ async function planOrphanDomains(
   return planDomainOrphans(want, { projects, networks, instances, images, profiles });
 }
 
+/** The daemon's instance drivers, e.g. "lxc | qemu" ("lxc" alone: no VMs). */
+async function daemonDriver(): Promise<string> {
+  const r = await incusRun(["query", "/1.0"]);
+  const parsed = v.safeParse(
+    v.looseObject({ environment: v.looseObject({ driver: v.optional(v.string(), "") }) }),
+    JSON.parse(r.stdout),
+  );
+  return parsed.success ? parsed.output.environment.driver : "";
+}
+
 async function planInstancesLive(
   want: v.InferOutput<typeof InstancesDesiredSchema>,
   contextDir: string,
 ): Promise<Plan> {
   const current = await listInstances();
   const existing = new Set(current.map((i) => `${i.project}/${i.name}`));
+  const skipped: string[] = [];
+  if (want.instances.some((d) => d.type === "vm" && !existing.has(`${d.project}/${d.name}`))) {
+    // A host without KVM (Incus driver "lxc" only) cannot create VMs: skip them
+    // with a warning instead of failing the whole apply.
+    const driver = await daemonDriver();
+    if (!driver.split("|").some((x) => x.trim() === "qemu")) {
+      want = {
+        ...want,
+        instances: want.instances.filter((d) => {
+          const skip = d.type === "vm" && !existing.has(`${d.project}/${d.name}`);
+          if (skip) {
+            skipped.push(
+              `${d.project}/${d.name}: VM not created: this Incus host cannot run virtual machines (driver "${driver}": no KVM); run it on a host with KVM, or set type: lxc`,
+            );
+          }
+          return !skip;
+        }),
+      };
+    }
+  }
   const creating = want.instances.filter((d) => !existing.has(`${d.project}/${d.name}`));
   const images = creating.length > 0 ? await listImages() : [];
   const imageFor = (d: DesiredInstance) => {
@@ -264,6 +294,7 @@ async function planInstancesLive(
   }
   const parent: NestingContext = readContext(contextDir);
   const plan = planInstances(want, current, parent, imageFor, volumes);
+  plan.warnings.push(...skipped);
   // Orphan projects and bridges (removed domains) in the same process: one
   // Ansible task and one process fewer per apply.
   if (want.orphan_domains) {
