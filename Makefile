@@ -96,7 +96,12 @@ ANSIBLE_PLAYBOOK ?= ansible-playbook
 APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \
   $(if $(OS_IMAGE),-e "anklume_os_image_override=$(OS_IMAGE)") \
   $(if $(CONTEXT_DIR),-e "incus_instances_context_dir=$(CONTEXT_DIR)") $(ARGS)
-PLAYBOOK := $(ANSIBLE_PLAYBOOK) site.yml
+# Bun leaves a stdout/stderr pipe it shares with us in non-blocking mode, and
+# ansible-playbook then refuses to start ("Ansible requires blocking IO"), e.g.
+# in `make sync apply-infra | tee log`. The flag lives on the shared pipe, so
+# Ansible's own interpreter clears it just before the playbook runs.
+BLOCKING_IO := python3 -c "import os; [os.set_blocking(fd, True) for fd in (1, 2)]"
+PLAYBOOK := $(BLOCKING_IO) && $(ANSIBLE_PLAYBOOK) site.yml
 
 define require_inventory
 	@ls inventory/*.yml >/dev/null 2>&1 || { echo "Cannot apply: no generated inventory in inventory/; run make sync first (it writes inventory/, group_vars/ and host_vars/ from $(INFRA_SRC))" >&2; exit 1; }
@@ -140,7 +145,7 @@ NFT_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/
 
 .PHONY: nftables nftables-deploy
 nftables: ## Write the inter-bridge isolation ruleset (site.yml --tags nftables) [NFT_FILE=path]
-	ansible-playbook site.yml --tags nftables $(if $(NFT_FILE),-e "incus_nftables_output_path=$(NFT_FILE)")
+	$(BLOCKING_IO) && $(ANSIBLE_PLAYBOOK) site.yml --tags nftables $(if $(NFT_FILE),-e "incus_nftables_output_path=$(NFT_FILE)")
 
 nftables-deploy: ## Check (nft -c) and load the isolation ruleset on the host [DRY_RUN=1 NFT_FILE= NFT_DEST= NFT_SOURCE=]
 	@$(BUN) $(NFT_SCRIPTS)/nftables-deploy.ts $(if $(DRY_RUN),--dry-run) $(if $(NFT_FILE),--file "$(NFT_FILE)") \
