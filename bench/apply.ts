@@ -53,7 +53,8 @@ async function run(domains: number, perDomain: number) {
   chmodSync(join(shim, "incus"), 0o755);
   // BENCH_PROFILE=1 prints Ansible's per-task timings of the no-op run.
   const env: Record<string, string> = { PATH: `${shim}:${process.env.PATH}` };
-  if (process.env.BENCH_PROFILE === "1") env.ANSIBLE_CALLBACKS_ENABLED = "ansible.posix.profile_tasks";
+  if (process.env.BENCH_PROFILE === "1")
+    env.ANSIBLE_CALLBACKS_ENABLED = "ansible.posix.profile_tasks";
   const args = ["apply-infra", "NAT=false", "SKIP_SNAPSHOT=1", `CONTEXT_DIR=${dir}`];
   const gv = () => parse(readFileSync(join(dir, "group_vars", `b${id}d0.yml`), "utf8"));
   try {
@@ -69,7 +70,8 @@ async function run(domains: number, perDomain: number) {
     const noop = await make(dir, args, env);
     const t3 = performance.now();
     if (noop.code !== 0) throw new Error(noop.out);
-    if (process.env.BENCH_PROFILE === "1") console.error(noop.out.slice(noop.out.lastIndexOf("=====")));
+    if (process.env.BENCH_PROFILE === "1")
+      console.error(noop.out.slice(noop.out.lastIndexOf("=====")));
     const calls = readFileSync(log, "utf8")
       .split("\n")
       .filter(Boolean)
