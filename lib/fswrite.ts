@@ -70,9 +70,11 @@ export function writeIfChanged(
     if (lstatSync(path).isSymbolicLink()) target = realpathSync(path);
     mode = statSync(target).mode & 0o7777;
   }
-  const dir = dirname(target);
+  // String slicing, not path.dirname/join: this runs once per generated file.
   // Unique enough with "wx" (which refuses an existing name); no crypto import on the hot path.
-  const tmp = join(dir, `.${basename(target)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`);
+  const slash = target.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : target.slice(0, slash);
+  const tmp = `${target.slice(0, slash + 1)}.${target.slice(slash + 1)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`;
   try {
     const write = () =>
       writeFileSync(tmp, content, { encoding: "utf8", flag: "wx", mode: mode ?? 0o666 });
