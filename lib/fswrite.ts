@@ -17,7 +17,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
 
 export type WriteOutcome = "created" | "updated" | "unchanged";
 
