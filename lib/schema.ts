@@ -8,7 +8,12 @@ import * as v from "valibot";
 import { closest, type Issue, typeName, type YamlPath } from "./issues.ts";
 import { compileCheck } from "./schema-check.ts";
 
-const opt = <S extends v.GenericSchema>(s: S) => v.optional(v.nullable(s));
+// Shared nodes and nullish (one wrapper, not optional(nullable())): valibot
+// builds message strings for every schema node at import (~6 ms for this file
+// with one node per use). A no-op sync never loads this module.
+const opt = <S extends v.GenericSchema>(s: S) => v.nullish(s);
+const optString = v.nullish(v.string());
+const optBool = v.nullish(v.boolean());
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const scalar = v.union([v.string(), v.number(), v.boolean()]);
@@ -37,22 +42,22 @@ export const ResourcePolicySchema = v.strictObject({
   mode: opt(v.picklist(["proportional", "equal"])),
   cpu_mode: opt(v.picklist(["allowance", "count"])),
   memory_enforce: opt(v.picklist(["soft", "hard"])),
-  overcommit: opt(v.boolean()),
+  overcommit: optBool,
 });
 
 export const GlobalSchema = v.strictObject({
   // base_subnet is checked in validate.ts, to explain an unquoted 10.100.
   base_subnet: v.optional(v.unknown()),
-  default_os_image: opt(v.string()),
-  default_connection: opt(v.string()),
-  default_user: opt(v.string()),
-  nesting_prefix: opt(v.boolean()),
+  default_os_image: optString,
+  default_connection: optString,
+  default_user: optString,
+  nesting_prefix: optBool,
   firewall_mode: opt(v.picklist(["host", "vm"])),
   gpu_policy: opt(v.picklist(["exclusive", "shared"])),
   ai_access_policy: opt(v.picklist(["exclusive", "open"])),
-  ai_access_default: opt(v.string()),
-  ai_vram_flush: opt(v.boolean()),
-  auto_cleanup: opt(v.boolean()),
+  ai_access_default: optString,
+  ai_vram_flush: optBool,
+  auto_cleanup: optBool,
   // true, or a mapping checked against ResourcePolicySchema in checkShape.
   resource_policy: v.optional(v.unknown()),
 });
@@ -64,53 +69,50 @@ const ServiceSchema = v.looseObject({
 });
 
 export const MachineSchema = v.strictObject({
-  description: opt(v.string()),
+  description: optString,
   type: opt(v.picklist(["lxc", "vm"])),
   // ip is checked in validate.ts (parsed, inside the domain's subnet).
   ip: v.optional(v.unknown()),
-  os_image: opt(v.string()),
-  ephemeral: opt(v.boolean()),
-  gpu: opt(v.boolean()),
+  os_image: optString,
+  ephemeral: optBool,
+  gpu: optBool,
   profiles: opt(v.array(v.string())),
   weight: opt(int(1)),
-  boot_autostart: opt(v.boolean()),
+  boot_autostart: optBool,
   boot_priority: opt(int(0, 100)),
-  snapshots_schedule: opt(v.string()),
-  snapshots_expiry: opt(v.string()),
+  snapshots_schedule: optString,
+  snapshots_expiry: optString,
   config: opt(configMap),
   devices: opt(deviceMap),
   storage_volumes: opt(
-    v.record(
-      v.string(),
-      v.strictObject({ pool: opt(v.string()), size: opt(v.string()), path: opt(v.string()) }),
-    ),
+    v.record(v.string(), v.strictObject({ pool: optString, size: optString, path: optString })),
   ),
   services: opt(v.array(ServiceSchema)),
   roles: opt(v.array(v.string())),
 });
 
 export const ProfileSchema = v.strictObject({
-  description: opt(v.string()),
+  description: optString,
   config: opt(configMap),
   devices: opt(deviceMap),
 });
 
 export const DomainSchema = v.strictObject({
-  description: opt(v.string()),
+  description: optString,
   subnet_id: int(0, 254),
-  ephemeral: opt(v.boolean()),
+  ephemeral: optBool,
   trust_level: opt(v.picklist(TRUST_LEVELS)),
   profiles: opt(v.record(v.string(), v.nullable(ProfileSchema))),
   machines: opt(v.record(v.string(), MachineSchema)),
 });
 
 export const PolicySchema = v.strictObject({
-  description: opt(v.string()),
+  description: optString,
   from: v.union([v.string()]),
   to: v.union([v.string()]),
   ports: opt(v.union([v.literal("all"), v.array(int(1, 65535))])),
   protocol: opt(v.picklist(["tcp", "udp"])),
-  bidirectional: opt(v.boolean()),
+  bidirectional: optBool,
 });
 
 export const InfraSchema = v.strictObject({
@@ -158,7 +160,7 @@ function schemaAt(path: YamlPath): v.GenericSchema | undefined {
     if (p[1] === "resource_policy") {
       return p.length === 2
         ? ResourcePolicySchema
-        : (ResourcePolicySchema.entries.host_reserve.wrapped.wrapped as v.GenericSchema);
+        : (ResourcePolicySchema.entries.host_reserve.wrapped as v.GenericSchema);
     }
   }
   if (p[0] === "network_policies" && p.length === 2) return PolicySchema;
