@@ -3,6 +3,7 @@
  * (exit 2), colour decided in one place, and running `main()` as an entry point.
  */
 
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
@@ -64,4 +65,26 @@ export async function runMain(
     }
   }
   process.exit(code);
+}
+
+/**
+ * A script's help text: its top comment, after the shebang (`//` lines, or one
+ * slash-star block), so the comment a reader sees first is what `--help`
+ * prints. Not for compiled binaries, which carry no source.
+ */
+export function topComment(url: string): string {
+  const lines = readFileSync(new URL(url), "utf8").split("\n").slice(1);
+  if (lines[0]?.startsWith("/*")) {
+    const end = lines.findIndex((l) => l.trimEnd().endsWith("*/"));
+    return lines
+      .slice(1, end)
+      .map((l) => l.replace(/^ ?\* ?/, ""))
+      .join("\n")
+      .trim();
+  }
+  const end = lines.findIndex((l) => !l.startsWith("//"));
+  return lines
+    .slice(0, end)
+    .map((l) => l.replace(/^\/\/ ?/, ""))
+    .join("\n");
 }

@@ -17,21 +17,11 @@
 //   -h, --help       show this help
 //
 // Exit: 0 success (also when nothing had to change), 1 failure, 2 usage error.
-import { readFileSync } from "node:fs";
 import process from "node:process";
 import * as v from "valibot";
-import { paint, parseCli, runMain, say } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment } from "../lib/cli.ts";
 import { incusAvailable, incusJson, incusRun } from "../lib/incus.ts";
 
-/** The help text: the comment block at the top of this file. */
-function topComment(url: string): string {
-  const lines = readFileSync(new URL(url), "utf8").split("\n").slice(1);
-  const end = lines.findIndex((l) => !l.startsWith("//"));
-  return lines
-    .slice(0, end)
-    .map((l) => l.replace(/^\/\/ ?/, ""))
-    .join("\n");
-}
 const USAGE = topComment(import.meta.url);
 
 const PoolsSchema = v.array(v.looseObject({ name: v.string(), driver: v.string() }));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 /**
- * generate — turn infra.yml (or an infra/ directory) into the Ansible tree.
- *
  * Usage: generate.ts [options] <infra_file>
+ *
+ * Turn infra.yml (or an infra/ directory) into the Ansible tree.
  *
  *   <infra_file>          infra.yml, or an infra/ directory (base.yml, domains/*.yml,
  *                         policies.yml)
@@ -32,7 +32,7 @@ import { Buffer } from "node:buffer";
 import { readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { paint, parseCli, runMain, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, topComment, UsageError } from "../lib/cli.ts";
 // Light modules only at the top: a sync with nothing to do never loads the rest.
 import { type LoadedInfra, readInputFiles } from "../lib/infra-load.ts";
 import { formatIssue, type Issue } from "../lib/issues.ts";
@@ -43,22 +43,6 @@ import { freshStamp, writeStamp } from "../lib/sync-stamp.ts";
 
 const USAGE =
   "Usage: generate.ts [--dry-run] [--clean-orphans] [--yes] [--json] [--base-dir DIR] <infra_file>";
-const HELP = `${USAGE}
-
-Turn infra.yml (or an infra/ directory) into inventory/, group_vars/ and host_vars/.
-
-  --dry-run         validate and show what would change; write and delete nothing
-  --clean-orphans   delete generated files infra.yml no longer describes
-                    (asks first on a terminal; protected files are never deleted)
-  -y, --yes         do not ask before deleting orphans
-  --json            print a JSON summary on stdout
-  --base-dir DIR    root of the generated tree (default: .)
-  -h, --help        show this help
-
-Only the block between "# === MANAGED BY infra.yml ===" and "# === END MANAGED ==="
-is generated; the rest of each file is yours and is kept byte for byte.
-ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips the host subnet check.
-Exit: 0 success, 1 invalid input (nothing written), 2 usage error.`;
 
 /** The JSON summary printed by --json. */
 interface Summary {
@@ -133,7 +117,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
-    io.stdout(`${HELP}\n`);
+    io.stdout(`${topComment(import.meta.url)}\n`);
     return 0;
   }
   if (positionals.length !== 1) {

@@ -33,20 +33,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
 import { incusRaw, listAllInstances } from "../lib/incus.ts";
 import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables.ts";
 import { writeIfChanged } from "./nftables.ts";
 
-/** The help text: the comment block at the top of this file. */
-function topComment(url: string): string {
-  const lines = readFileSync(new URL(url), "utf8").split("\n").slice(1);
-  const end = lines.findIndex((l) => !l.startsWith("//"));
-  return lines
-    .slice(0, end)
-    .map((l) => l.replace(/^\/\/ ?/, ""))
-    .join("\n");
-}
 const USAGE = topComment(import.meta.url);
 
 const ADMIN_INSTANCE = "anklume-instance";

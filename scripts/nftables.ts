@@ -35,7 +35,7 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
 import { parse } from "yaml";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
 import { incusAvailable, incusJson } from "../lib/incus.ts";
 import {
   buildRuleset,
@@ -46,15 +46,6 @@ import {
   NftSpecError,
 } from "../lib/nftables.ts";
 
-/** The help text: the comment block at the top of this file. */
-function topComment(url: string): string {
-  const lines = readFileSync(new URL(url), "utf8").split("\n").slice(1);
-  const end = lines.findIndex((l) => !l.startsWith("//"));
-  return lines
-    .slice(0, end)
-    .map((l) => l.replace(/^\/\/ ?/, ""))
-    .join("\n");
-}
 const USAGE = topComment(import.meta.url);
 
 type Vars = Record<string, unknown>;

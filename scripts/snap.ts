@@ -25,7 +25,7 @@ Exit status: 0 success, 1 failure or aborted confirmation, 2 usage error.
 */
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
 import {
   currentHostname,
   listInstancesWithSnapshots,
@@ -40,28 +40,7 @@ const USAGE = `Usage: snap.ts <create|restore|list|delete> [options] [<instance|
 Commands: create <instance|self> [name], restore <instance|self> <name>, list [instance|self], delete <instance|self> <name>
 Options: --project <p>, --force, --json, --dry-run, -h/--help`;
 
-const HELP = `Usage: snap.ts <command> [options] [arguments]
-
-Imperative snapshots of one Incus instance (make snap, snap-restore, snap-list, snap-delete).
-
-Commands:
-  create  <instance|self> [name]   Take a snapshot (default name snap-YYYYMMDD-HHMMSS)
-  restore <instance|self> <name>   Restore a snapshot (asks first when it is this very instance)
-  list    [instance|self]          List snapshots (of every instance when omitted)
-  delete  <instance|self> <name>   Delete a snapshot
-
-<instance> is the real Incus name (001-pro-dev) or the machine name from
-infra.yml (pro-dev); its project is found in every Incus project. \`self\` is
-this host's name (the instance you run in).
-
-Options:
-  --project <p>   Only look for the instance in this project
-  --force         restore: do not ask, even when restoring the instance you run in
-  --json          list: print a JSON array on stdout
-  --dry-run       Say what would be done, change nothing
-  -h, --help      Show this help
-
-Exit status: 0 success, 1 failure or aborted confirmation, 2 usage error.`;
+const HELP = topComment(import.meta.url);
 
 const OPTIONS = {
   project: { type: "string" },

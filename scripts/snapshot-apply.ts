@@ -31,7 +31,7 @@ Exit status: 0 success (create also when some snapshots failed: it warns, and th
 apply goes on), 1 failure (nothing to roll back, nothing restored), 2 usage error.
 */
 import process from "node:process";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
 import { type InventoryHost, readInventory, selectHosts } from "../lib/inventory.ts";
 import {
   currentHostname,
@@ -58,35 +58,7 @@ import {
 const USAGE = `Usage: snapshot-apply.ts <create|rollback|list|cleanup> [options]
 Commands: create [--limit <group>], rollback [<timestamp>], list, cleanup [--keep <N>]`;
 
-const HELP = `Usage: snapshot-apply.ts <command> [options]
-
-The pre-apply safety net: make apply snapshots every instance first, and
-make rollback brings them all back.
-
-Commands:
-  create [--limit <group>]   Snapshot every instance of the inventory (or of the
-                             group / host / comma list) as pre-apply-YYYYMMDD-HHMMSS
-  rollback [<timestamp>]     Restore the latest pre-apply snapshot, or the one given
-                             (YYYYMMDD-HHMMSS or pre-apply-YYYYMMDD-HHMMSS)
-  list                       List the pre-apply snapshots, oldest first
-  cleanup [--keep <N>]       Delete all but the newest N pre-apply snapshots (default 3)
-
-Instances and their projects come from the generated tree: inventory/,
-group_vars/ and host_vars/ under the base directory.
-
-Options:
-  --limit <group>     create: only this group, host, or comma-separated list
-  --keep <N>          cleanup: how many to keep (default 3)
-  --jobs <N>          How many incus calls run at once (default 4)
-  --base-dir <dir>    Where inventory/ lives (default: $ANKLUME_BASE_DIR, else .)
-  --state-dir <dir>   State files (default: $ANKLUME_SNAPSHOT_STATE_DIR,
-                      else ~/.anklume/pre-apply-snapshots)
-  --json              list: print a JSON array on stdout
-  --dry-run           Say what would be done, change nothing
-  -h, --help          Show this help
-
-Exit status: 0 success (create also when some snapshots failed: it warns, and the
-apply goes on), 1 failure (nothing to roll back, nothing restored), 2 usage error.`;
+const HELP = topComment(import.meta.url);
 
 const OPTIONS = {
   limit: { type: "string" },
