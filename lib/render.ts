@@ -24,7 +24,10 @@ export function bridgeName(prefix: string, domain: string, subnetId: number): st
 /** Copy an object without its null/undefined values. */
 function compact(obj: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== null && v !== undefined) out[k] = v;
+  for (const k in obj) {
+    const v = obj[k];
+    if (v !== null && v !== undefined) out[k] = v;
+  }
   return out;
 }
 
