@@ -88,8 +88,22 @@ function isPrintable(c: number): boolean {
 // Strings made only of these characters need none of the general analysis.
 const SIMPLE = /^[-A-Za-z0-9_./: ]+$/;
 
-/** Choose the scalar style PyYAML would, with the differences above. */
+// Keys and many values repeat across the 1,501 files of a large tree: the
+// style of a short string is computed once.
+const analysed = new Map<string, Analysis>();
+
+/** Choose the scalar style PyYAML would, with the differences above (memoised). */
 function analyze(s: string): Analysis {
+  if (s.length > 64) return analyzeString(s);
+  let a = analysed.get(s);
+  if (a === undefined) {
+    a = analyzeString(s);
+    if (analysed.size < 50_000) analysed.set(s, a);
+  }
+  return a;
+}
+
+function analyzeString(s: string): Analysis {
   if (SIMPLE.test(s)) {
     const n = s.length;
     const last = s.charCodeAt(n - 1);
