@@ -69,14 +69,11 @@ async function liveTable(): Promise<string | null> {
 
 /** `make -f <repo>/Makefile <args>` run from the test's own project directory. */
 function make(args: string[]) {
-  const venv = existsSync("/opt/anklume/venv/bin/ansible-playbook")
-    ? "/opt/anklume/venv"
-    : "/opt/anklume-venv-tmp";
   return $({
     cwd: work,
     quiet: true,
     nothrow: true,
-    env: { ...process.env, ANKLUME_VENV: process.env.ANKLUME_VENV ?? venv, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1" },
   })`make --no-print-directory -f ${join(ROOT, "Makefile")} ${args}`.timeout("300s");
 }
 
