@@ -71,12 +71,7 @@ export async function freeSubnets(base: string, count: number): Promise<number[]
   return out;
 }
 
-/** The image tests use: ANKLUME_TEST_IMAGE, else anklume-busybox when imported, else anklume-busybox-dev. */
-export async function testImage(): Promise<string> {
-  if (process.env.ANKLUME_TEST_IMAGE) return process.env.ANKLUME_TEST_IMAGE;
-  const r = await incusRaw(["image", "alias", "list", "--format", "json"]);
-  return r.stdout.includes('"anklume-busybox"') ? "anklume-busybox" : "anklume-busybox-dev";
-}
+export { testImage } from "./helpers.ts";
 
 const ProjSchema = v.array(
   v.looseObject({ name: v.string(), config: v.optional(v.record(v.string(), v.string()), {}) }),

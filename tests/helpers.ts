@@ -23,3 +23,11 @@ export async function incusOrSkip(suite: string): Promise<boolean> {
 export function uniq(): string {
   return Math.random().toString(36).slice(2, 7);
 }
+
+/**
+ * The image test containers use: $ANKLUME_TEST_IMAGE, else anklume-busybox,
+ * which bootstrap.sh builds (no image server is reachable here).
+ */
+export function testImage(): string {
+  return process.env.ANKLUME_TEST_IMAGE ?? "anklume-busybox";
+}

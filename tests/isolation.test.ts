@@ -18,7 +18,7 @@ import { parse } from "yaml";
 import { $ } from "zx";
 import { incusJson, incusRaw, incusRun } from "../lib/incus.ts";
 import { specFromTree } from "../scripts/nftables.ts";
-import { incusOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, testImage, uniq } from "./helpers.ts";
 
 const live = await incusOrSkip("tests/isolation.test.ts");
 const ROOT = resolve(import.meta.dir, "..");
@@ -190,12 +190,7 @@ describe.skipIf(!live)("network isolation between domains (real Incus, real nfta
       );
       created.projects.push(p);
     }
-    const images = await incusJson(
-      ["image", "list"],
-      v.array(v.looseObject({ aliases: v.array(v.looseObject({ name: v.string() })) })),
-    );
-    const aliases = new Set(images.flatMap((i) => i.aliases.map((a) => a.name)));
-    const image = aliases.has("anklume-busybox") ? "anklume-busybox" : "anklume-busybox-dev";
+    const image = testImage();
     for (const m of MACHINES) {
       const br = m === b1 ? bridgeB : bridgeA;
       await incusRun(["launch", image, inst[m] ?? m, "--project", proj[m] ?? "", "--network", br], {
