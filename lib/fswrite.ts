@@ -6,16 +6,20 @@
  * its target replaced. Data is not fsynced: every generated file can be
  * produced again by `make sync`.
  */
+import { Buffer } from "node:buffer";
 import {
   chmodSync,
+  closeSync,
+  fstatSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readFileSync,
   realpathSync,
   renameSync,
   statSync,
   unlinkSync,
-  writeFileSync,
+  writeSync,
 } from "node:fs";
 
 export type WriteOutcome = "created" | "updated" | "unchanged";
@@ -55,7 +59,12 @@ export function readIfExists(path: string): string | null {
 export function writeIfChanged(
   path: string,
   content: string,
-  opts: { dryRun?: boolean; existing?: string | null } = {},
+  opts: {
+    dryRun?: boolean;
+    existing?: string | null;
+    /** Receives the written file's size, mtime and inode (fstat: no second path lookup). */
+    onStat?: (s: { size: number; mtimeMs: number; ino: number }) => void;
+  } = {},
 ): WriteOutcome {
   // A caller that has just read the file passes its content to save a read.
   const existing = opts.existing !== undefined ? opts.existing : readIfExists(path);
@@ -75,8 +84,19 @@ export function writeIfChanged(
   const dir = slash < 0 ? "." : slash === 0 ? "/" : target.slice(0, slash);
   const tmp = `${target.slice(0, slash + 1)}.${target.slice(slash + 1)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`;
   try {
-    const write = () =>
-      writeFileSync(tmp, content, { encoding: "utf8", flag: "wx", mode: mode ?? 0o666 });
+    const write = () => {
+      const fd = openSync(tmp, "wx", mode ?? 0o666);
+      try {
+        const buf = Buffer.from(content, "utf8");
+        for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+        if (opts.onStat) {
+          const st = fstatSync(fd);
+          opts.onStat({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+        }
+      } finally {
+        closeSync(fd);
+      }
+    };
     try {
       write();
     } catch (e) {

@@ -26,9 +26,49 @@ interface Node {
 const isPlainObject = (x: unknown): x is Record<string, unknown> =>
   typeof x === "object" && x !== null && !Array.isArray(x);
 
-/** Compile a schema into a fast boolean check. */
-export function compileCheck(schema: v.GenericSchema): Check {
+/** A schema's structure as plain JSON: what `compileCheck` needs, without valibot. */
+export type SchemaShape = Node;
+
+/** Compile a schema, or its shape, into a fast boolean check. */
+export function compileCheck(schema: v.GenericSchema | SchemaShape): Check {
   return compile(schema as unknown as Node);
+}
+
+/**
+ * The structure of a valibot schema as JSON (types, entries, options, pipe
+ * bounds), so the check can be compiled without loading valibot at all.
+ */
+export function describeSchema(schema: v.GenericSchema): SchemaShape {
+  return describe(schema as unknown as Node);
+}
+
+function describe(node: Node): Node {
+  const out: Node = { type: node.type };
+  if (node.entries) {
+    out.entries = Object.fromEntries(
+      Object.entries(node.entries).map(([k, n]) => [k, describe(n)]),
+    );
+  }
+  for (const f of ["wrapped", "item", "key", "value"] as const) {
+    const child = node[f];
+    if (child) out[f] = describe(child);
+  }
+  if (node.options) {
+    out.options = node.options.map((o) => (typeof o === "object" ? describe(o as Node) : o));
+  }
+  if ("literal" in node) out.literal = node.literal;
+  if (node.pipe) {
+    out.pipe = node.pipe.map((p, i) =>
+      i === 0
+        ? { kind: "schema", type: node.type }
+        : {
+            kind: p.kind,
+            type: p.type,
+            ...(typeof p.requirement === "number" ? { requirement: p.requirement } : {}),
+          },
+    );
+  }
+  return out;
 }
 
 function compile(node: Node): Check {

@@ -143,7 +143,11 @@ export function freshStamp(baseDir: string, inputs: StampInputs): StampOutputs |
 export function writeStamp(
   baseDir: string,
   inputs: StampInputs,
-  outputs: Omit<StampOutputs, "files"> & { paths: string[] },
+  outputs: Omit<StampOutputs, "files"> & {
+    paths: string[];
+    /** Stats already known (from the writes), to save a stat per file. */
+    known?: ReadonlyMap<string, Omit<StampedFile, "path">>;
+  },
 ): void {
   if (!enabled()) return;
   try {
@@ -152,7 +156,10 @@ export function writeStamp(
       code: codeStamp(),
       context: inputs.context,
       files: inputs.files,
-      outputs: outputs.paths.map((path) => ({ path, ...statOf(path) })),
+      outputs: outputs.paths.map((path) => ({
+        path,
+        ...(outputs.known?.get(path) ?? statOf(path)),
+      })),
       domains: outputs.domains,
       machines: outputs.machines,
       warnings: outputs.warnings,

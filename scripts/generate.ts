@@ -201,7 +201,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     { mergeManaged },
     { bridgeName, renderTree },
     { allocate },
-    { checkShape },
+    { shapeOk },
     { validateInfra },
   ] = await Promise.all([
     import("../lib/emit.ts"),
@@ -213,7 +213,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     import("../lib/managed.ts"),
     import("../lib/render.ts"),
     import("../lib/resources.ts"),
-    import("../lib/schema.ts"),
+    import("../lib/shape-check.ts"),
     import("../lib/validate.ts"),
   ]);
   phase("import");
@@ -235,12 +235,14 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const global = isObj(data) && isObj(data.global) ? data.global : {};
   const prefix = global.nesting_prefix === false ? "" : nestingPrefix(context.absoluteLevel);
   const skipHostCheck = process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1";
-  const issues: Issue[] = [...loaded.warnings, ...checkShape(data)];
-  const shapeOk = !issues.some((i) => i.severity === "error");
+  // A well-shaped file is answered by the compiled check; valibot explains the others.
+  const shapeIssues = shapeOk(data) ? [] : (await import("../lib/schema.ts")).checkShape(data);
+  const issues: Issue[] = [...loaded.warnings, ...shapeIssues];
+  const wellShaped = !issues.some((i) => i.severity === "error");
   phase("schema");
   let infra: Infra | undefined;
   let autoFirewall = false;
-  if (shapeOk) {
+  if (wellShaped) {
     const e = enrich(data as Infra);
     infra = e.infra;
     autoFirewall = e.autoFirewall;
@@ -359,12 +361,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   out(
     `${dryRun ? "[DRY-RUN] " : ""}Generating files for ${Object.keys(domains).length} domain(s)...`,
   );
+  const written = new Map<string, { size: number; mtimeMs: number; ino: number }>();
   for (const p of planned) {
     if (p.content === p.existing) {
       summary.unchanged.push(p.path);
       continue;
     }
-    if (!dryRun) writeIfChanged(p.path, p.content, { existing: p.existing });
+    if (!dryRun) {
+      writeIfChanged(p.path, p.content, {
+        existing: p.existing,
+        onStat: (st) => written.set(p.path, st),
+      });
+    }
     summary.written.push(p.path);
     out(dryRun ? `  [DRY-RUN] Would write: ${p.path}` : `  Written: ${p.path}`);
   }
@@ -379,17 +387,21 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (!dryRun) {
     writeStamp(baseDir, stampInputs, {
       paths: planned.map((p) => p.path),
+      known: written,
       domains: Object.keys(domains),
       machines: [...machines],
       warnings,
       info: summary.info,
     });
   }
-  return finishWithOrphans(new Set(Object.keys(domains)), machines);
+  // Orphans can only be files that were there before and are not generated now.
+  const generated = new Set(planned.map((p) => p.path));
+  const maybeOrphans = [...present].some((p) => p.endsWith(".yml") && !generated.has(p));
+  return finishWithOrphans(new Set(Object.keys(domains)), machines, maybeOrphans);
 
-  async function finishWithOrphans(domainSet: Set<string>, machineSet: Set<string>) {
+  async function finishWithOrphans(domainSet: Set<string>, machineSet: Set<string>, look = true) {
     const { findOrphans } = await import("../lib/orphans.ts");
-    const orphans = findOrphans(baseDir, domainSet, machineSet);
+    const orphans = look ? findOrphans(baseDir, domainSet, machineSet) : [];
     const code = await reportOrphans(orphans, summary, out, io, {
       clean: Boolean(values["clean-orphans"]) && !dryRun,
       yes: Boolean(values.yes),
