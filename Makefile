@@ -82,10 +82,10 @@ bench-sync: ## Benchmark sync on 1,000 machines against a plain-write baseline
 #  5. unless SKIP_SNAPSHOT is set: retention cleanup (KEEP=N, default 3);
 #     a cleanup failure is reported but does not fail the apply
 define safe_apply_wrap
-	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(call own_pipes,$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))")))
+	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
 	@echo "==> Running: $(1)" >&2
 	$(2)
-	$(if $(SKIP_SNAPSHOT),,-@$(call own_pipes,$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)")))
+	$(if $(SKIP_SNAPSHOT),,-@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)"))
 	@echo "==> $(1) complete" >&2
 endef
 
@@ -162,11 +162,6 @@ nftables-deploy: ## Check (nft -c) and load the isolation ruleset on the host [D
 SNAP := $(BUN) scripts/snap.ts
 SNAPSHOT_APPLY := $(BUN) scripts/snapshot-apply.ts
 
-# own_pipes(command): Bun leaves a pipe it writes to in non-blocking mode, and
-# a later ansible-playbook on the same pipe refuses to start ("Ansible requires
-# blocking IO"). On a terminal (progress lines, colour) the command runs as is;
-# when stdout or stderr is a pipe or a file, it gets a pipe of its own.
-own_pipes = if [ -t 1 ] && [ -t 2 ]; then $(1); else set -o pipefail; $(1) 2>&1 | cat >&2; fi
 
 .PHONY: snap snap-restore snap-list snap-delete rollback rollback-list rollback-cleanup bench-snapshots
 

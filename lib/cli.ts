@@ -3,7 +3,8 @@
  * (exit 2), colour decided in one place, and running `main()` as an entry point.
  */
 
-import { readFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { readFileSync, writeSync } from "node:fs";
 import process from "node:process";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 
@@ -35,9 +36,25 @@ export function paint(colour: keyof typeof CODES, text: string): string {
   return useColour() ? `\u001b[${CODES[colour]}m${text}\u001b[0m` : text;
 }
 
+/**
+ * Write text straight to a file descriptor (1 or 2). Touching process.stdout
+ * or process.stderr builds a stream (~15 ms at start-up) and leaves a shared
+ * pipe non-blocking; a full non-blocking pipe is retried.
+ */
+export function writeFd(fd: number, text: string): void {
+  let buf = Buffer.from(text);
+  while (buf.length > 0) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+    }
+  }
+}
+
 /** Print a line to stderr. */
 export function say(line: string): void {
-  process.stderr.write(`${line}\n`);
+  writeFd(2, `${line}\n`);
 }
 
 /**

@@ -346,7 +346,16 @@ async function tarInto(srcDir: string, out: string, entries: string[] = ["."]) {
   renameSync(tmp, out);
 }
 
-async function writeMeta(dir: string, out: string, meta: string) {
+/** Write an image's metadata tarball; `what` is the description, dated here. */
+async function writeMeta(dir: string, out: string, os: string, release: string, what: string) {
+  const created = new Date();
+  const meta = metadataYaml({
+    arch: incusArch(),
+    created,
+    os,
+    release,
+    description: `${what} (${created.toISOString().slice(0, 10)})`,
+  });
   const stage = join(dir, "meta");
   mkdirSync(join(stage, "templates"), { recursive: true });
   writeFileSync(join(stage, "metadata.yaml"), meta);
@@ -411,20 +420,9 @@ async function buildBusybox(work: string): Promise<{ meta: string; rootfs: strin
   const version =
     /BusyBox v([\d.]+)/.exec((await $({ quiet: true, nothrow: true })`${busybox}`).stdout)?.[1] ??
     "unknown";
-  const created = new Date();
   const meta = join(work, "busybox-meta.tar.gz");
   const rootfs = join(work, "busybox-rootfs.tar.gz");
-  await writeMeta(
-    work,
-    meta,
-    metadataYaml({
-      arch: incusArch(),
-      created,
-      os: "busybox",
-      release: version,
-      description: `anklume busybox ${version} (${created.toISOString().slice(0, 10)})`,
-    }),
-  );
+  await writeMeta(work, meta, "busybox", version, `anklume busybox ${version}`);
   await tarInto(root, rootfs);
   return { meta, rootfs };
 }
@@ -468,19 +466,14 @@ async function buildDebian(work: string, cacheDir: string, mirror: string) {
     if (!existsSync(full)) continue;
     for (const name of readdirSync(full).filter(match)) rmSync(join(full, name), { force: true });
   }
-  const created = new Date();
   const meta = join(cacheDir, "debian12-meta.tar.gz");
   const rootfs = join(cacheDir, "debian12-rootfs.tar.gz");
   await writeMeta(
     work,
     meta,
-    metadataYaml({
-      arch: incusArch(),
-      created,
-      os: "debian",
-      release: "bookworm",
-      description: `anklume Debian 12 minbase + python3 + systemd (${created.toISOString().slice(0, 10)})`,
-    }),
+    "debian",
+    "bookworm",
+    "anklume Debian 12 minbase + python3 + systemd",
   );
   say("  packing the rootfs");
   await tarInto(root, rootfs);

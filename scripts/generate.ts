@@ -28,11 +28,10 @@
  * Exit status: 0 success (warnings and orphans included), 1 invalid input or a
  * refused confirmation (nothing is written), 2 usage error.
  */
-import { Buffer } from "node:buffer";
-import { readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { paint, parseCli, runMain, topComment, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, topComment, UsageError, writeFd } from "../lib/cli.ts";
 // Light modules only at the top: a sync with nothing to do never loads the rest.
 import { type LoadedInfra, readInputFiles } from "../lib/infra-load.ts";
 import { formatIssue, type Issue } from "../lib/issues.ts";
@@ -78,20 +77,6 @@ async function ask(question: string): Promise<string> {
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-}
-/**
- * Write straight to a file descriptor: touching process.stdout builds a stream
- * (~15 ms, the cost of a whole no-op sync). A full non-blocking pipe is retried.
- */
-function writeFd(fd: number, text: string): void {
-  let buf = Buffer.from(text);
-  while (buf.length > 0) {
-    try {
-      buf = buf.subarray(writeSync(fd, buf));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-    }
-  }
 }
 const processIo: Io = {
   stdout: (t) => writeFd(1, t),

@@ -35,14 +35,16 @@ let out = { code: 0, out: "" };
 let vmCapable = false;
 const gv: Record<string, { incus_project: string; incus_network: { name: string } }> = {};
 
-describe.skipIf(!live)("make apply-infra with firewall_mode: vm", () => {
-  beforeAll(async () => {
-    dir = makeWorkdir("anklume-apply-vm");
-    const s = await freeSubnets("10.231", 2);
-    const image = await testImage();
-    write(
-      join(dir, "infra.yml"),
-      `project_name: vm${u}
+describe.skipIf(!live)(
+  "make apply-infra with firewall_mode: vm (skipped only without an Incus daemon; required under CI)",
+  () => {
+    beforeAll(async () => {
+      dir = makeWorkdir("anklume-apply-vm");
+      const s = await freeSubnets("10.231", 2);
+      const image = await testImage();
+      write(
+        join(dir, "infra.yml"),
+        `project_name: vm${u}
 global:
   base_subnet: "10.231"
   default_os_image: ${image}
@@ -56,52 +58,53 @@ domains:
     machines:
       ${u}-l1: {}
 `,
-    );
-    const ctx = join(dir, "ctx");
-    mkdirSync(ctx);
-    write(join(ctx, "absolute_level"), `${100 + Math.floor(Math.random() * 800)}\n`);
-    const sync = await make(dir, ["sync"], { ANKLUME_CONTEXT_DIR: ctx });
-    expect(sync.code, sync.out).toBe(0);
-    for (const d of [ADMIN, LAB])
-      gv[d] = parse(readFileSync(join(dir, "group_vars", `${d}.yml`), "utf8"));
-    const adminProject = gv[ADMIN]?.incus_project ?? "";
-    infraId = `${adminProject.slice(0, -ADMIN.length)}vm${u}`;
-    const server = await incusRun(["query", "/1.0"]);
-    vmCapable = /\bqemu\b/.test(JSON.parse(server.stdout).environment?.driver ?? "");
-    out = await make(dir, ["apply-infra", "NAT=false", "SKIP_SNAPSHOT=1", `CONTEXT_DIR=${ctx}`]);
-  }, 300_000);
+      );
+      const ctx = join(dir, "ctx");
+      mkdirSync(ctx);
+      write(join(ctx, "absolute_level"), `${100 + Math.floor(Math.random() * 800)}\n`);
+      const sync = await make(dir, ["sync"], { ANKLUME_CONTEXT_DIR: ctx });
+      expect(sync.code, sync.out).toBe(0);
+      for (const d of [ADMIN, LAB])
+        gv[d] = parse(readFileSync(join(dir, "group_vars", `${d}.yml`), "utf8"));
+      const adminProject = gv[ADMIN]?.incus_project ?? "";
+      infraId = `${adminProject.slice(0, -ADMIN.length)}vm${u}`;
+      const server = await incusRun(["query", "/1.0"]);
+      vmCapable = /\bqemu\b/.test(JSON.parse(server.stdout).environment?.driver ?? "");
+      out = await make(dir, ["apply-infra", "NAT=false", "SKIP_SNAPSHOT=1", `CONTEXT_DIR=${ctx}`]);
+    }, 300_000);
 
-  afterAll(async () => {
-    if (infraId) await cleanupInfra(infraId);
-    if (dir) removeWorkdir(dir);
-  }, 120_000);
+    afterAll(async () => {
+      if (infraId) await cleanupInfra(infraId);
+      if (dir) removeWorkdir(dir);
+    }, 120_000);
 
-  test("on a host without KVM (fake: no VM can start here) sys-firewall is skipped with a warning and the rest converges", () => {
-    if (vmCapable) {
-      // A KVM host: the daemon receives the VM and refuses the container image.
-      expect(out.out).toMatch(/init \S+ \S*sys-firewall --vm/);
-      return;
-    }
-    expect(out.code, out.out).toBe(0);
-    expect(out.out).toMatch(
-      /sys-firewall: VM not created: this Incus host cannot\s+run\s+virtual\s+machines/,
-    );
-    expect(out.out).not.toMatch(/\S+-l1: .*failed/);
-  });
-
-  test("the multi-NIC profile has the admin bridge first, then every other bridge (decision 9)", async () => {
-    const project = gv[ADMIN]?.incus_project as string;
-    const profiles = await incusJson(["profile", "list", "--project", project], v.array(v.any()));
-    const fw = profiles.find((p: { name: string }) => p.name === "firewall-multi-nic");
-    expect(fw, out.out).toBeDefined();
-    const lab = await incusJson(
-      ["list", "--project", gv[LAB]?.incus_project as string],
-      v.array(v.any()),
-    );
-    expect(lab.map((i: { status: string }) => i.status)).toEqual(["Running"]);
-    expect(fw.devices).toEqual({
-      eth0: { type: "nic", name: "eth0", network: gv[ADMIN]?.incus_network.name },
-      eth1: { type: "nic", name: "eth1", network: gv[LAB]?.incus_network.name },
+    test("on a host without KVM (fake: no VM can start here) sys-firewall is skipped with a warning and the rest converges", () => {
+      if (vmCapable) {
+        // A KVM host: the daemon receives the VM and refuses the container image.
+        expect(out.out).toMatch(/init \S+ \S*sys-firewall --vm/);
+        return;
+      }
+      expect(out.code, out.out).toBe(0);
+      expect(out.out).toMatch(
+        /sys-firewall: VM not created: this Incus host cannot\s+run\s+virtual\s+machines/,
+      );
+      expect(out.out).not.toMatch(/\S+-l1: .*failed/);
     });
-  });
-});
+
+    test("the multi-NIC profile has the admin bridge first, then every other bridge (decision 9)", async () => {
+      const project = gv[ADMIN]?.incus_project as string;
+      const profiles = await incusJson(["profile", "list", "--project", project], v.array(v.any()));
+      const fw = profiles.find((p: { name: string }) => p.name === "firewall-multi-nic");
+      expect(fw, out.out).toBeDefined();
+      const lab = await incusJson(
+        ["list", "--project", gv[LAB]?.incus_project as string],
+        v.array(v.any()),
+      );
+      expect(lab.map((i: { status: string }) => i.status)).toEqual(["Running"]);
+      expect(fw.devices).toEqual({
+        eth0: { type: "nic", name: "eth0", network: gv[ADMIN]?.incus_network.name },
+        eth1: { type: "nic", name: "eth1", network: gv[LAB]?.incus_network.name },
+      });
+    });
+  },
+);

@@ -260,92 +260,95 @@ async function aliases(): Promise<string[]> {
   );
 }
 
-describe.skipIf(!hostTests)("bootstrap.sh --dev on a bootstrapped host", () => {
-  const CONTEXT = ["absolute_level", "relative_level", "vm_nested", "yolo"];
-  const readContext = (dir: string) =>
-    CONTEXT.map((f) => {
-      try {
-        return readFileSync(join(dir, f), "utf8");
-      } catch {
-        return null;
-      }
-    });
+describe.skipIf(!hostTests)(
+  "bootstrap.sh --dev on a bootstrapped host (skipped only without an Incus daemon or root; both required under CI)",
+  () => {
+    const CONTEXT = ["absolute_level", "relative_level", "vm_nested", "yolo"];
+    const readContext = (dir: string) =>
+      CONTEXT.map((f) => {
+        try {
+          return readFileSync(join(dir, f), "utf8");
+        } catch {
+          return null;
+        }
+      });
 
-  test("a re-run exits 0, changes nothing, keeps the nesting files byte-identical", async () => {
-    const flags = (await aliases()).includes("anklume-debian12") ? [] : ["--no-debian-image"];
-    const before = readContext("/etc/anklume");
-    let r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
-    expect(r.code).toBe(0);
-    if (before.includes(null)) {
-      // First bootstrap of this machine: the second run is the idempotent one.
-      r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
+    test("a re-run exits 0, changes nothing, keeps the nesting files byte-identical", async () => {
+      const flags = (await aliases()).includes("anklume-debian12") ? [] : ["--no-debian-image"];
+      const before = readContext("/etc/anklume");
+      let r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
       expect(r.code).toBe(0);
-    } else {
-      expect(readContext("/etc/anklume")).toEqual(before);
-    }
-    const after = readContext("/etc/anklume");
-    expect(r.stderr).toContain("nothing changed");
-    expect(r.stderr).not.toMatch(/^done /m);
-    expect(after).toEqual(readContext("/etc/anklume"));
-    const pools = await incusJson(
-      ["storage", "list"],
-      v.array(v.looseObject({ name: v.string() })),
-    );
-    expect(pools.map((p) => p.name)).toContain("default");
-    expect(await aliases()).toContain("anklume-busybox");
-  }, 120_000);
+      if (before.includes(null)) {
+        // First bootstrap of this machine: the second run is the idempotent one.
+        r = run(["bash", BOOTSTRAP, "--dev", "--yes", ...flags]);
+        expect(r.code).toBe(0);
+      } else {
+        expect(readContext("/etc/anklume")).toEqual(before);
+      }
+      const after = readContext("/etc/anklume");
+      expect(r.stderr).toContain("nothing changed");
+      expect(r.stderr).not.toMatch(/^done /m);
+      expect(after).toEqual(readContext("/etc/anklume"));
+      const pools = await incusJson(
+        ["storage", "list"],
+        v.array(v.looseObject({ name: v.string() })),
+      );
+      expect(pools.map((p) => p.name)).toContain("default");
+      expect(await aliases()).toContain("anklume-busybox");
+    }, 120_000);
 
-  test("a non-root user is refused with exit 1 before anything changes", () => {
-    const r = run([
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "bash",
-      BOOTSTRAP,
-      "--dev",
-      "--yes",
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("run it as root");
-  }, 30_000);
+    test("a non-root user is refused with exit 1 before anything changes", () => {
+      const r = run([
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "bash",
+        BOOTSTRAP,
+        "--dev",
+        "--yes",
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("run it as root");
+    }, 30_000);
 
-  test("answering no at the terminal question exits 1 and writes nothing", () => {
-    const dir = mkdtempSync(join(tmpdir(), "anklume-ask-"));
-    const ctx = join(dir, "ctx");
-    // `script` gives bootstrap.sh a terminal on stdin, so it asks; we answer n.
-    const p = Bun.spawnSync(["script", "-qec", `bash ${BOOTSTRAP} --dev`, "/dev/null"], {
-      cwd: REPO,
-      stdin: Buffer.from("n\n"),
-      env: { ...process.env, NO_COLOR: "1", ANKLUME_CONTEXT_DIR: ctx },
-    });
-    const out = p.stdout.toString();
-    expect(p.exitCode).toBe(1);
-    expect(out).toContain("Continue? [y/N]");
-    expect(out).toContain("Aborted");
-    expect(readContext(ctx)).toEqual([null, null, null, null]);
-    rmSync(dir, { recursive: true });
-  }, 60_000);
+    test("answering no at the terminal question exits 1 and writes nothing", () => {
+      const dir = mkdtempSync(join(tmpdir(), "anklume-ask-"));
+      const ctx = join(dir, "ctx");
+      // `script` gives bootstrap.sh a terminal on stdin, so it asks; we answer n.
+      const p = Bun.spawnSync(["script", "-qec", `bash ${BOOTSTRAP} --dev`, "/dev/null"], {
+        cwd: REPO,
+        stdin: Buffer.from("n\n"),
+        env: { ...process.env, NO_COLOR: "1", ANKLUME_CONTEXT_DIR: ctx },
+      });
+      const out = p.stdout.toString();
+      expect(p.exitCode).toBe(1);
+      expect(out).toContain("Continue? [y/N]");
+      expect(out).toContain("Aborted");
+      expect(readContext(ctx)).toEqual([null, null, null, null]);
+      rmSync(dir, { recursive: true });
+    }, 60_000);
 
-  test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
-    const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
-    const env = { ANKLUME_CONTEXT_DIR: dir };
-    const args = ["bash", BOOTSTRAP, "--dev", "--yes", "--no-debian-image"];
-    expect(run(args, env).code).toBe(0);
-    const [abs, rel, vm, yolo] = readContext(dir);
-    expect([abs, rel, yolo]).toEqual(["0\n", "0\n", "false\n"]);
-    expect(["true\n", "false\n"]).toContain(vm ?? "");
-    // A context a parent wrote (level 3) survives a re-run untouched.
-    writeFileSync(join(dir, "absolute_level"), "3\n");
-    writeFileSync(join(dir, "relative_level"), "2\n");
-    const r = run(args, env);
-    expect(r.code).toBe(0);
-    expect(readContext(dir).slice(0, 2)).toEqual(["3\n", "2\n"]);
-    expect(run([...args, "--YOLO"], env).code).toBe(0);
-    expect(readContext(dir)[3]).toBe("true\n");
-    rmSync(dir, { recursive: true });
-  }, 240_000);
-});
+    test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
+      const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
+      const env = { ANKLUME_CONTEXT_DIR: dir };
+      const args = ["bash", BOOTSTRAP, "--dev", "--yes", "--no-debian-image"];
+      expect(run(args, env).code).toBe(0);
+      const [abs, rel, vm, yolo] = readContext(dir);
+      expect([abs, rel, yolo]).toEqual(["0\n", "0\n", "false\n"]);
+      expect(["true\n", "false\n"]).toContain(vm ?? "");
+      // A context a parent wrote (level 3) survives a re-run untouched.
+      writeFileSync(join(dir, "absolute_level"), "3\n");
+      writeFileSync(join(dir, "relative_level"), "2\n");
+      const r = run(args, env);
+      expect(r.code).toBe(0);
+      expect(readContext(dir).slice(0, 2)).toEqual(["3\n", "2\n"]);
+      expect(run([...args, "--YOLO"], env).code).toBe(0);
+      expect(readContext(dir)[3]).toBe("true\n");
+      rmSync(dir, { recursive: true });
+    }, 240_000);
+  },
+);
 
 /**
  * Run in a private mount and network namespace where /var/lib/incus, /run/incus,
@@ -376,95 +379,101 @@ incus admin shutdown --timeout 60 >/dev/null 2>&1
 exit 0
 `;
 
-describe.skipIf(!hostTests)("bootstrap.sh --dev from scratch (private namespaces)", () => {
-  test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing", () => {
-    const dir = mkdtempSync(join(tmpdir(), "anklume-scratch-"));
-    const r = run([
-      "unshare",
-      "-m",
-      "-n",
-      "--propagation",
-      "private",
-      "bash",
-      "-c",
-      SCRATCH_BODY,
-      "_",
-      dir,
-    ]);
-    const read = (f: string) => {
-      try {
-        return readFileSync(join(dir, f), "utf8");
-      } catch {
-        return "";
+describe.skipIf(!hostTests)(
+  "bootstrap.sh --dev from scratch in private namespaces (skipped only without an Incus daemon or root; both required under CI)",
+  () => {
+    test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing", () => {
+      const dir = mkdtempSync(join(tmpdir(), "anklume-scratch-"));
+      const r = run([
+        "unshare",
+        "-m",
+        "-n",
+        "--propagation",
+        "private",
+        "bash",
+        "-c",
+        SCRATCH_BODY,
+        "_",
+        dir,
+      ]);
+      const read = (f: string) => {
+        try {
+          return readFileSync(join(dir, f), "utf8");
+        } catch {
+          return "";
+        }
+      };
+      // Whatever happened, the scratch daemon must not outlive the test.
+      const pid = Number(JSON.parse(read("server.json") || "{}")?.environment?.server_pid ?? 0);
+      if (pid > 0) {
+        try {
+          process.kill(pid, 0);
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // already gone: incus admin shutdown worked
+        }
       }
-    };
-    // Whatever happened, the scratch daemon must not outlive the test.
-    const pid = Number(JSON.parse(read("server.json") || "{}")?.environment?.server_pid ?? 0);
-    if (pid > 0) {
+      const first = read("first.out");
+      const second = read("second.out");
       try {
-        process.kill(pid, 0);
-        process.kill(pid, "SIGTERM");
-      } catch {
-        // already gone: incus admin shutdown worked
+        expect(r.code).toBe(0);
+        expect(read("first.rc").trim()).toBe("0");
+        expect(first).toContain("done incus daemon started");
+        expect(first).toContain('done storage pool "default" created (driver dir)');
+        expect(first).toContain("done default profile: root disk added (pool=default path=/)");
+        expect(first).toMatch(/done image anklume-busybox -> [0-9a-f]{12}/);
+        expect(read("second.rc").trim()).toBe("0");
+        expect(second).toContain("ok   incus daemon answers");
+        expect(second).toContain("nothing changed");
+        const pools = JSON.parse(read("pools.json")) as { name: string; driver: string }[];
+        expect(pools.map((p) => [p.name, p.driver])).toEqual([["default", "dir"]]);
+        const profiles = JSON.parse(read("profiles.json")) as {
+          name: string;
+          devices: Record<string, Record<string, string>>;
+        }[];
+        expect(profiles.find((p) => p.name === "default")?.devices.root).toEqual({
+          path: "/",
+          pool: "default",
+          type: "disk",
+        });
+        const names = (JSON.parse(read("aliases.json")) as { name: string }[]).map((a) => a.name);
+        expect(names).toEqual(["anklume-busybox"]);
+      } catch (e) {
+        console.error(`first run:\n${first}\nsecond run:\n${second}\n${r.stderr}`);
+        throw e;
+      } finally {
+        run(["rm", "-rf", "--one-file-system", dir]);
       }
-    }
-    const first = read("first.out");
-    const second = read("second.out");
-    try {
-      expect(r.code).toBe(0);
-      expect(read("first.rc").trim()).toBe("0");
-      expect(first).toContain("done incus daemon started");
-      expect(first).toContain('done storage pool "default" created (driver dir)');
-      expect(first).toContain("done default profile: root disk added (pool=default path=/)");
-      expect(first).toMatch(/done image anklume-busybox -> [0-9a-f]{12}/);
-      expect(read("second.rc").trim()).toBe("0");
-      expect(second).toContain("ok   incus daemon answers");
-      expect(second).toContain("nothing changed");
-      const pools = JSON.parse(read("pools.json")) as { name: string; driver: string }[];
-      expect(pools.map((p) => [p.name, p.driver])).toEqual([["default", "dir"]]);
-      const profiles = JSON.parse(read("profiles.json")) as {
-        name: string;
-        devices: Record<string, Record<string, string>>;
-      }[];
-      expect(profiles.find((p) => p.name === "default")?.devices.root).toEqual({
-        path: "/",
-        pool: "default",
-        type: "disk",
-      });
-      const names = (JSON.parse(read("aliases.json")) as { name: string }[]).map((a) => a.name);
-      expect(names).toEqual(["anklume-busybox"]);
-    } catch (e) {
-      console.error(`first run:\n${first}\nsecond run:\n${second}\n${r.stderr}`);
-      throw e;
-    } finally {
-      run(["rm", "-rf", "--one-file-system", dir]);
-    }
-  }, 300_000);
-});
+    }, 300_000);
+  },
+);
 
-describe.skipIf(!live)("bootstrap-incus.ts on a real daemon", () => {
-  const pool = `anktb-pool-${uniq()}`;
-  afterAll(async () => {
-    await incusRaw(["storage", "delete", pool]);
-  }, 60_000);
+describe.skipIf(!live)(
+  "bootstrap-incus.ts on a real daemon (skipped only without an Incus daemon; required under CI)",
+  () => {
+    const pool = `anktb-pool-${uniq()}`;
+    afterAll(async () => {
+      await incusRaw(["storage", "delete", pool]);
+    }, 60_000);
 
-  test("creates a missing storage pool once, then finds it and changes nothing", async () => {
-    const first = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
-    expect(first.code).toBe(0);
-    expect(first.stderr).toContain(`done storage pool "${pool}" created (driver dir)`);
-    const second = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
-    expect(second.code).toBe(0);
-    expect(second.stderr).toContain(`ok   storage pool "${pool}" present`);
-    expect(second.stderr).not.toMatch(/^done /m);
-    const dry = run(["bun", "scripts/bootstrap-incus.ts", "--pool", `${pool}-x`, "--dry-run"]);
-    expect(dry.stderr).toContain(`would create storage pool "${pool}-x"`);
-    const pools = await incusJson(
-      ["storage", "list"],
-      v.array(v.looseObject({ name: v.string() })),
-    );
-    expect(pools.map((p) => p.name)).not.toContain(`${pool}-x`);
-  }, 60_000);
-});
+    test("creates a missing storage pool once, then finds it and changes nothing", async () => {
+      const first = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
+      expect(first.code).toBe(0);
+      expect(first.stderr).toContain(`done storage pool "${pool}" created (driver dir)`);
+      const second = run(["bun", "scripts/bootstrap-incus.ts", "--pool", pool]);
+      expect(second.code).toBe(0);
+      expect(second.stderr).toContain(`ok   storage pool "${pool}" present`);
+      expect(second.stderr).not.toMatch(/^done /m);
+      const dry = run(["bun", "scripts/bootstrap-incus.ts", "--pool", `${pool}-x`, "--dry-run"]);
+      expect(dry.stderr).toContain(`would create storage pool "${pool}-x"`);
+      const pools = await incusJson(
+        ["storage", "list"],
+        v.array(v.looseObject({ name: v.string() })),
+      );
+      expect(pools.map((p) => p.name)).not.toContain(`${pool}-x`);
+    }, 60_000);
+  },
+);
 
 // ---------------------------------------------------------------- images boot
 
@@ -509,97 +518,104 @@ async function waitIpv4(name: string, timeoutMs: number) {
   return { address: undefined, ms: Date.now() - start };
 }
 
-describe.skipIf(!live)("local images boot and get DHCP on a test bridge", () => {
-  const id = uniq();
-  const bridge = `anktb-${id}`;
-  const created: string[] = [];
-  let gw = "";
-  let prefix = "";
+describe.skipIf(!live)(
+  "local images boot and get DHCP on a test bridge (skipped only without an Incus daemon; required under CI)",
+  () => {
+    const id = uniq();
+    const bridge = `anktb-${id}`;
+    const created: string[] = [];
+    let gw = "";
+    let prefix = "";
 
-  beforeAll(async () => {
-    const subnet = freeSubnet();
-    gw = formatIpv4(subnet.base + 1);
-    prefix = formatIpv4(subnet.base).replace(/\.0$/, ".");
-    await incusRun([
-      "network",
-      "create",
-      bridge,
-      `ipv4.address=${gw}/24`,
-      "ipv4.nat=false",
-      "ipv6.address=none",
-      "--project",
-      "default",
-    ]);
-  }, 60_000);
+    beforeAll(async () => {
+      const subnet = freeSubnet();
+      gw = formatIpv4(subnet.base + 1);
+      prefix = formatIpv4(subnet.base).replace(/\.0$/, ".");
+      await incusRun([
+        "network",
+        "create",
+        bridge,
+        `ipv4.address=${gw}/24`,
+        "ipv4.nat=false",
+        "ipv6.address=none",
+        "--project",
+        "default",
+      ]);
+    }, 60_000);
 
-  afterAll(async () => {
-    for (const name of created) await incusRaw(["delete", "--force", name, "--project", "default"]);
-    await incusRaw(["network", "delete", bridge, "--project", "default"]);
-  }, 120_000);
+    afterAll(async () => {
+      for (const name of created)
+        await incusRaw(["delete", "--force", name, "--project", "default"]);
+      await incusRaw(["network", "delete", bridge, "--project", "default"]);
+    }, 120_000);
 
-  async function launch(image: string, name: string, staticIp?: string) {
-    created.push(name);
-    await incusRun(["init", image, name, "--network", bridge, "--project", "default"]);
-    if (staticIp) {
-      await incusRun(["config", "device", "set", name, "eth0", `ipv4.address=${staticIp}`]);
+    async function launch(image: string, name: string, staticIp?: string) {
+      created.push(name);
+      await incusRun(["init", image, name, "--network", bridge, "--project", "default"]);
+      if (staticIp) {
+        await incusRun(["config", "device", "set", name, "eth0", `ipv4.address=${staticIp}`]);
+      }
+      await incusRun(["start", name, "--project", "default"]);
     }
-    await incusRun(["start", name, "--project", "default"]);
-  }
 
-  test("anklume-busybox: DHCP address within 5 s, static address honoured, tools present", async () => {
-    const dyn = `anktb-bb-${id}`;
-    const fixed = `anktb-bs-${id}`;
-    const staticIp = `${prefix}10`;
-    await launch("anklume-busybox", dyn);
-    await launch("anklume-busybox", fixed, staticIp);
-    const a = await waitIpv4(dyn, 10_000);
-    const b = await waitIpv4(fixed, 10_000);
-    console.error(
-      `busybox DHCP: ${a.address} after ${a.ms} ms, static ${b.address} after ${b.ms} ms`,
-    );
-    expect(a.address?.startsWith(prefix)).toBe(true);
-    expect(a.ms).toBeLessThan(5_000);
-    expect(b.address).toBe(staticIp);
-    const tools = await incusRaw([
-      "exec",
-      dyn,
-      "--",
-      "sh",
-      "-c",
-      "for t in nc wget ip udhcpc ping; do command -v $t >/dev/null || { echo missing $t; exit 1; }; done",
-    ]);
-    expect(tools.stdout + tools.stderr).toBe("");
-    expect(tools.exitCode).toBe(0);
-    const route = await incusRun(["exec", dyn, "--", "ip", "-4", "route"]);
-    expect(route.stdout).toContain(`default via ${gw}`);
-    const ping = await incusRaw(["exec", fixed, "--", "ping", "-c", "1", "-W", "2", gw]);
-    expect(ping.exitCode).toBe(0);
-  }, 60_000);
-
-  test("anklume-debian12: boots systemd, networkd gets DHCP, python3 runs", async () => {
-    if (!(await aliases()).includes("anklume-debian12")) {
-      console.warn(
-        "skipping the debian12 boot check: no anklume-debian12 image (--no-debian-image)",
+    test("anklume-busybox: DHCP address within 5 s, static address honoured, tools present", async () => {
+      const dyn = `anktb-bb-${id}`;
+      const fixed = `anktb-bs-${id}`;
+      const staticIp = `${prefix}10`;
+      await launch("anklume-busybox", dyn);
+      await launch("anklume-busybox", fixed, staticIp);
+      const a = await waitIpv4(dyn, 10_000);
+      const b = await waitIpv4(fixed, 10_000);
+      console.error(
+        `busybox DHCP: ${a.address} after ${a.ms} ms, static ${b.address} after ${b.ms} ms`,
       );
-      return;
-    }
-    const name = `anktb-db-${id}`;
-    await launch("anklume-debian12", name);
-    const a = await waitIpv4(name, 30_000);
-    console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
-    expect(a.address?.startsWith(prefix)).toBe(true);
-    const state = await incusRaw(["exec", name, "--", "systemctl", "is-system-running", "--wait"], {
-      timeout: "90s",
-    });
-    expect(["running", "degraded"]).toContain(state.stdout.trim());
-    const py = await incusRun([
-      "exec",
-      name,
-      "--",
-      "python3",
-      "-c",
-      "import apt, sys; print(sys.version_info[0])",
-    ]);
-    expect(py.stdout.trim()).toBe("3");
-  }, 240_000);
-});
+      expect(a.address?.startsWith(prefix)).toBe(true);
+      expect(a.ms).toBeLessThan(5_000);
+      expect(b.address).toBe(staticIp);
+      const tools = await incusRaw([
+        "exec",
+        dyn,
+        "--",
+        "sh",
+        "-c",
+        "for t in nc wget ip udhcpc ping; do command -v $t >/dev/null || { echo missing $t; exit 1; }; done",
+      ]);
+      expect(tools.stdout + tools.stderr).toBe("");
+      expect(tools.exitCode).toBe(0);
+      const route = await incusRun(["exec", dyn, "--", "ip", "-4", "route"]);
+      expect(route.stdout).toContain(`default via ${gw}`);
+      const ping = await incusRaw(["exec", fixed, "--", "ping", "-c", "1", "-W", "2", gw]);
+      expect(ping.exitCode).toBe(0);
+    }, 60_000);
+
+    test("anklume-debian12: boots systemd, networkd gets DHCP, python3 runs", async () => {
+      if (!(await aliases()).includes("anklume-debian12")) {
+        console.warn(
+          "skipping the debian12 boot check: no anklume-debian12 image (--no-debian-image)",
+        );
+        return;
+      }
+      const name = `anktb-db-${id}`;
+      await launch("anklume-debian12", name);
+      const a = await waitIpv4(name, 30_000);
+      console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
+      expect(a.address?.startsWith(prefix)).toBe(true);
+      const state = await incusRaw(
+        ["exec", name, "--", "systemctl", "is-system-running", "--wait"],
+        {
+          timeout: "90s",
+        },
+      );
+      expect(["running", "degraded"]).toContain(state.stdout.trim());
+      const py = await incusRun([
+        "exec",
+        name,
+        "--",
+        "python3",
+        "-c",
+        "import apt, sys; print(sys.version_info[0])",
+      ]);
+      expect(py.stdout.trim()).toBe("3");
+    }, 240_000);
+  },
+);
