@@ -57,7 +57,7 @@ lint: ## Biome lint and format check
 fmt: ## Format and fix with Biome
 	$(BUN) x biome check --write .
 
-schema-shape: ## Rewrite lib/schema-shape.json after changing lib/schema.ts
+schema-shape: ## Rewrite lib/sync/schema-shape.json after changing lib/sync/schema.ts
 	$(BUN) scripts/schema-shape.ts
 
 deno-check: ## Run every script's --help under Deno
@@ -196,7 +196,7 @@ bench-snapshots: ## Benchmark pre-apply snapshots of 6 and 18 containers, concur
 
 .PHONY: guard-build guard-install guard-check bench-guard
 
-dist/incus-guard: scripts/incus-guard.ts $(wildcard lib/guard*.ts) lib/cidr.ts lib/cli.ts lib/incus.ts
+dist/incus-guard: scripts/incus-guard.ts $(wildcard lib/guard/*.ts) lib/core/cidr.ts lib/core/cli.ts lib/incus/client.ts
 	$(BUN) build --compile scripts/incus-guard.ts --outfile dist/incus-guard
 
 guard-build: dist/incus-guard ## Compile incus-guard into one binary, dist/incus-guard

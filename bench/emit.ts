@@ -3,8 +3,8 @@
 // host_vars-sized objects, cold (first call) and warm (1,000 calls), against
 // the `yaml` package's stringify. Goal: 1,000 dumps well under 50 ms.
 // Usage: bun bench/emit.ts
-import { dumpYaml } from "../lib/emit.ts";
-import { mergeManaged } from "../lib/managed.ts";
+import { dumpYaml } from "../lib/sync/emit.ts";
+import { mergeManaged } from "../lib/sync/managed.ts";
 
 function hostVars(i: number) {
   return {

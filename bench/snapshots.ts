@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { incusAvailable } from "../lib/incus.ts";
+import { incusAvailable } from "../lib/incus/client.ts";
 import {
   createProject,
   destroy,

@@ -18,19 +18,12 @@
 //
 // Exit: 0 success (also when nothing had to change), 1 failure, 2 usage error.
 import process from "node:process";
-import * as v from "valibot";
-import { paint, parseCli, runMain, say, topComment } from "../lib/cli.ts";
-import { incusAvailable, incusJson, incusRun } from "../lib/incus.ts";
+import { paint, parseCli, runMain, say, topComment } from "../lib/core/cli.ts";
+import { incusAvailable, incusRun } from "../lib/incus/client.ts";
+import { listPools, listProfiles } from "../lib/incus/objects.ts";
 
 const USAGE = topComment(import.meta.url);
 
-const PoolsSchema = v.array(v.looseObject({ name: v.string(), driver: v.string() }));
-const ProfilesSchema = v.array(
-  v.looseObject({
-    name: v.string(),
-    devices: v.optional(v.nullable(v.record(v.string(), v.record(v.string(), v.string()))), {}),
-  }),
-);
 type Devices = Record<string, Record<string, string>>;
 
 /** The name of the device that mounts `/` from a disk, if any. */
@@ -74,8 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const pool = values.pool;
-  const pools = await incusJson(["storage", "list"], PoolsSchema);
-  const profiles = await incusJson(["profile", "list", "--project", "default"], ProfilesSchema);
+  const pools = await listPools();
+  const profiles = await listProfiles("default");
   const devices = profiles.find((p) => p.name === "default")?.devices ?? {};
   const todo = plan(pools, devices, pool);
   const dry = values["dry-run"];

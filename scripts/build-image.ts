@@ -43,10 +43,10 @@ import {
 import { arch } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
-import * as v from "valibot";
 import { $ } from "zx";
-import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
-import { incusJson, incusRaw, incusRun } from "../lib/incus.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import { listAliases, listImages } from "../lib/incus/objects.ts";
 
 const USAGE = topComment(import.meta.url);
 
@@ -290,24 +290,16 @@ export async function splitFingerprint(meta: string, rootfs: string): Promise<st
 
 // ---------------------------------------------------------------- Incus side
 
-const AliasSchema = v.array(v.looseObject({ name: v.string(), target: v.string() }));
-const ImageSchema = v.array(
-  v.looseObject({
-    fingerprint: v.string(),
-    aliases: v.optional(v.nullable(v.array(v.looseObject({ name: v.string() }))), []),
-  }),
-);
-
 /** The fingerprint an alias points at in the default project, or undefined. */
 export async function aliasTarget(alias: string): Promise<string | undefined> {
-  const all = await incusJson(["image", "alias", "list", "--project", "default"], AliasSchema);
+  const all = await listAliases("default");
   return all.find((a) => a.name === alias)?.target;
 }
 
 /** Import a split image into the default project and point `alias` at it. */
 async function importImage(meta: string, rootfs: string, alias: string): Promise<string> {
   const fp = await splitFingerprint(meta, rootfs);
-  const images = await incusJson(["image", "list", "--project", "default"], ImageSchema);
+  const images = await listImages("default");
   if (!images.some((i) => i.fingerprint === fp)) {
     await incusRun(["image", "import", meta, rootfs, "--project", "default"], {
       timeout: "600s",

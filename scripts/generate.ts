@@ -31,14 +31,14 @@
 import { readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { paint, parseCli, runMain, topComment, UsageError, writeFd } from "../lib/cli.ts";
+import { paint, parseCli, runMain, topComment, UsageError, writeFd } from "../lib/core/cli.ts";
+import { formatIssue, type Issue } from "../lib/core/issues.ts";
 // Light modules only at the top: a sync with nothing to do never loads the rest.
-import { type LoadedInfra, readInputFiles } from "../lib/infra-load.ts";
-import { formatIssue, type Issue } from "../lib/issues.ts";
-import type { Orphan } from "../lib/orphans.ts";
-import type { ResourcePolicyInput } from "../lib/resources.ts";
-import type { Infra } from "../lib/schema.ts";
-import { freshStamp, writeStamp } from "../lib/sync-stamp.ts";
+import { type LoadedInfra, readInputFiles } from "../lib/sync/infra-load.ts";
+import type { Orphan } from "../lib/sync/orphans.ts";
+import type { ResourcePolicyInput } from "../lib/sync/resources.ts";
+import type { Infra } from "../lib/sync/schema.ts";
+import { freshStamp, writeStamp } from "../lib/sync/sync-stamp.ts";
 
 const USAGE =
   "Usage: generate.ts [--dry-run] [--clean-orphans] [--yes] [--json] [--base-dir DIR] <infra_file>";
@@ -147,7 +147,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return finish(1);
   };
 
-  // 0. Nothing changed since the last sync? (lib/sync-stamp.ts)
+  // 0. Nothing changed since the last sync? (lib/sync/sync-stamp.ts)
   const inputFiles = readInputFiles(input);
   const stampInputs = {
     files: inputFiles,
@@ -189,17 +189,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     { shapeOk },
     { validateInfra },
   ] = await Promise.all([
-    import("../lib/emit.ts"),
-    import("../lib/enrich.ts"),
-    import("../lib/fswrite.ts"),
-    import("../lib/host.ts"),
-    import("../lib/infra-load.ts"),
-    import("../lib/issues.ts"),
-    import("../lib/managed.ts"),
-    import("../lib/render.ts"),
-    import("../lib/resources.ts"),
-    import("../lib/shape-check.ts"),
-    import("../lib/validate.ts"),
+    import("../lib/sync/emit.ts"),
+    import("../lib/sync/enrich.ts"),
+    import("../lib/core/fswrite.ts"),
+    import("../lib/sync/host.ts"),
+    import("../lib/sync/infra-load.ts"),
+    import("../lib/core/issues.ts"),
+    import("../lib/sync/managed.ts"),
+    import("../lib/sync/render.ts"),
+    import("../lib/sync/resources.ts"),
+    import("../lib/sync/shape-check.ts"),
+    import("../lib/sync/validate.ts"),
   ]);
   phase("import");
 
@@ -221,7 +221,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   const prefix = global.nesting_prefix === false ? "" : nestingPrefix(context.absoluteLevel);
   const skipHostCheck = process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1";
   // A well-shaped file is answered by the compiled check; valibot explains the others.
-  const shapeIssues = shapeOk(data) ? [] : (await import("../lib/schema.ts")).checkShape(data);
+  const shapeIssues = shapeOk(data) ? [] : (await import("../lib/sync/schema.ts")).checkShape(data);
   const issues: Issue[] = [...loaded.warnings, ...shapeIssues];
   const wellShaped = !issues.some((i) => i.severity === "error");
   phase("schema");
@@ -385,7 +385,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   return finishWithOrphans(new Set(Object.keys(domains)), machines, maybeOrphans);
 
   async function finishWithOrphans(domainSet: Set<string>, machineSet: Set<string>, look = true) {
-    const { findOrphans } = await import("../lib/orphans.ts");
+    const { findOrphans } = await import("../lib/sync/orphans.ts");
     const orphans = look ? findOrphans(baseDir, domainSet, machineSet) : [];
     const code = await reportOrphans(orphans, summary, out, io, {
       clean: Boolean(values["clean-orphans"]) && !dryRun,

@@ -7,8 +7,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
-import { type Cidr, formatCidr } from "../lib/cidr.ts";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
+import { type Cidr, formatCidr } from "../lib/core/cidr.ts";
+import { paint, parseCli, runMain, say, UsageError } from "../lib/core/cli.ts";
 import {
   type BridgeConflict,
   findBridgeConflicts,
@@ -16,9 +16,9 @@ import {
   ipv4Networks,
   logLine,
   type Uplink,
-} from "../lib/guard.ts";
-import { deleteIncusNetwork, incusConflicts } from "../lib/guard-incus.ts";
-import { applyStep, defaultBinary, describeStep, installPlan } from "../lib/guard-install.ts";
+} from "../lib/guard/guard.ts";
+import { deleteIncusNetwork, incusConflicts } from "../lib/guard/incus.ts";
+import { applyStep, defaultBinary, describeStep, installPlan } from "../lib/guard/install.ts";
 import {
   BridgeWatcher,
   deleteLink,
@@ -26,8 +26,8 @@ import {
   readDefaultRoute,
   readLinks,
   restoreDefaultRoute,
-} from "../lib/guard-kernel.ts";
-import { incusAvailable } from "../lib/incus.ts";
+} from "../lib/guard/kernel.ts";
+import { incusAvailable } from "../lib/incus/client.ts";
 
 const USAGE = `Usage: incus-guard <start|post-start|watch|check|install> [options]
 

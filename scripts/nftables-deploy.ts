@@ -33,9 +33,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
-import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
-import { incusRaw, listAllInstances } from "../lib/incus.ts";
-import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { incusRaw } from "../lib/incus/client.ts";
+import { listInstances } from "../lib/incus/objects.ts";
+import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables/ruleset.ts";
 import { writeIfChanged } from "./nftables.ts";
 
 const USAGE = topComment(import.meta.url);
@@ -46,7 +47,7 @@ class DeployError extends Error {}
 
 /** Pull the ruleset out of an instance into `into`; the instance's project is looked up. */
 async function pullFromInstance(source: string, explicit: boolean, into: string): Promise<string> {
-  const all = await listAllInstances().catch((e: Error) => {
+  const all = await listInstances().catch((e: Error) => {
     throw new DeployError(
       `Cannot list Incus instances: ${e.message}; is the Incus daemon running?`,
     );

@@ -35,8 +35,9 @@ import { dirname, join } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
 import { parse } from "yaml";
-import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
-import { incusAvailable, incusJson } from "../lib/incus.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { incusAvailable } from "../lib/incus/client.ts";
+import { listNetworks } from "../lib/incus/objects.ts";
 import {
   buildRuleset,
   DEFAULT_OUTPUT,
@@ -44,7 +45,7 @@ import {
   type NftMachine,
   type NftSpec,
   NftSpecError,
-} from "../lib/nftables.ts";
+} from "../lib/nftables/ruleset.ts";
 
 const USAGE = topComment(import.meta.url);
 
@@ -159,12 +160,10 @@ export function specFromJson(text: string, source: string): NftSpec {
   };
 }
 
-const NetworkSchema = v.looseObject({ name: v.string(), type: v.optional(v.string(), "") });
-
 /** Declared bridges that Incus does not know yet (empty when Incus does not answer). */
 async function missingBridges(bridges: string[]): Promise<string[] | null> {
   if (!(await incusAvailable())) return null;
-  const nets = await incusJson(["network", "list", "--all-projects"], v.array(NetworkSchema));
+  const nets = await listNetworks();
   const live = new Set(nets.map((n) => n.name));
   return bridges.filter((b) => !live.has(b));
 }

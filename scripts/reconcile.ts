@@ -23,17 +23,13 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import * as v from "valibot";
-import { paint, parseCli, runMain, say, UsageError } from "../lib/cli.ts";
-import { type Instance, InstanceSchema, incusJson, incusRaw, incusRun } from "../lib/incus.ts";
-import type { NestingContext, Step } from "../lib/reconcile.ts";
-import { batches, splitImageRef } from "../lib/reconcile.ts";
-import { readContext } from "../lib/reconcile-context.ts";
+import { readContext } from "../lib/apply/context.ts";
 import {
   type DesiredInstance,
   InstancesDesiredSchema,
   type Plan,
   planInstances,
-} from "../lib/reconcile-instances.ts";
+} from "../lib/apply/instances.ts";
 import {
   DomainOrphansDesiredSchema,
   FirewallDesiredSchema,
@@ -47,7 +43,22 @@ import {
   planNetworks,
   planProfiles,
   planProjects,
-} from "../lib/reconcile-kinds.ts";
+} from "../lib/apply/kinds.ts";
+import type { NestingContext, Step } from "../lib/apply/reconcile.ts";
+import { batches, splitImageRef } from "../lib/apply/reconcile.ts";
+import { paint, parseCli, runMain, say, UsageError } from "../lib/core/cli.ts";
+import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import {
+  driverRunsVms,
+  type IncusInstance as Instance,
+  listImages,
+  listInstances,
+  listNetworks,
+  listProfiles,
+  listProjects,
+  listVolumes,
+  serverDriver,
+} from "../lib/incus/objects.ts";
 
 const USAGE = `Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
 Kinds: projects, networks, profiles, images, firewall, instances, orphans, plan.`;
@@ -63,81 +74,6 @@ const KINDS = [
   "plan",
 ] as const;
 type Kind = (typeof KINDS)[number];
-
-const Str = v.optional(v.string(), "");
-const StrMap = v.optional(v.nullable(v.record(v.string(), v.string())), {});
-const ProjectSchema = v.looseObject({
-  name: v.string(),
-  description: Str,
-  config: v.pipe(
-    StrMap,
-    v.transform((x) => x ?? {}),
-  ),
-});
-const NetworkSchema = v.looseObject({
-  name: v.string(),
-  type: Str,
-  managed: v.optional(v.boolean(), false),
-  config: v.pipe(
-    StrMap,
-    v.transform((x) => x ?? {}),
-  ),
-  used_by: v.optional(v.nullable(v.array(v.string())), []),
-});
-const ProfileSchema = v.looseObject({
-  name: v.string(),
-  project: v.optional(v.string(), "default"),
-  description: Str,
-  config: v.pipe(
-    StrMap,
-    v.transform((x) => x ?? {}),
-  ),
-  devices: v.pipe(
-    v.optional(v.nullable(v.record(v.string(), v.record(v.string(), v.string()))), {}),
-    v.transform((x) => x ?? {}),
-  ),
-  used_by: v.optional(v.nullable(v.array(v.string())), []),
-});
-const ImageSchema = v.looseObject({
-  fingerprint: v.string(),
-  project: v.optional(v.string(), "default"),
-  aliases: v.pipe(
-    v.optional(v.nullable(v.array(v.looseObject({ name: v.string() }))), []),
-    v.transform((x) => x ?? []),
-  ),
-});
-const VolumeSchema = v.looseObject({
-  name: v.string(),
-  type: Str,
-  project: v.optional(v.string(), "default"),
-  config: v.pipe(
-    StrMap,
-    v.transform((x) => x ?? {}),
-  ),
-});
-
-const listProjects = () => incusJson(["project", "list"], v.array(ProjectSchema));
-const listNetworks = () => incusJson(["network", "list"], v.array(NetworkSchema));
-const listProfiles = (project?: string) =>
-  incusJson(
-    ["profile", "list", ...(project ? ["--project", project] : ["--all-projects"])],
-    v.array(ProfileSchema),
-  );
-/**
- * Every instance of every project without its runtime state: `incus query`
- * with recursion=1 answers in milliseconds where `incus list` (recursion=2,
- * with state) takes half a second on a busy daemon; config, devices, profiles
- * and status are all there.
- */
-async function listInstances(): Promise<Instance[]> {
-  const path = "/1.0/instances?recursion=1&all-projects=true";
-  const r = await incusRun(["query", path]);
-  const parsed = v.safeParse(v.array(InstanceSchema), JSON.parse(r.stdout));
-  if (!parsed.success)
-    throw new Error(`incus query ${path}: unexpected JSON: ${parsed.issues[0].message}`);
-  return parsed.output;
-}
-const listImages = () => incusJson(["image", "list", "--all-projects"], v.array(ImageSchema));
 
 function parseDesired<S extends v.GenericSchema>(
   schema: S,
@@ -232,16 +168,6 @@ async function planOrphanDomains(
   return planDomainOrphans(want, { projects, networks, instances, images, profiles });
 }
 
-/** The daemon's instance drivers, e.g. "lxc | qemu" ("lxc" alone: no VMs). */
-async function daemonDriver(): Promise<string> {
-  const r = await incusRun(["query", "/1.0"]);
-  const parsed = v.safeParse(
-    v.looseObject({ environment: v.looseObject({ driver: v.optional(v.string(), "") }) }),
-    JSON.parse(r.stdout),
-  );
-  return parsed.success ? parsed.output.environment.driver : "";
-}
-
 async function planInstancesLive(
   want: v.InferOutput<typeof InstancesDesiredSchema>,
   contextDir: string,
@@ -252,8 +178,8 @@ async function planInstancesLive(
   if (want.instances.some((d) => d.type === "vm" && !existing.has(`${d.project}/${d.name}`))) {
     // A host without KVM (Incus driver "lxc" only) cannot create VMs: skip them
     // with a warning instead of failing the whole apply.
-    const driver = await daemonDriver();
-    if (!driver.split("|").some((x) => x.trim() === "qemu")) {
+    const driver = await serverDriver();
+    if (!driverRunsVms(driver)) {
       want = {
         ...want,
         instances: want.instances.filter((d) => {
@@ -285,10 +211,7 @@ async function planInstancesLive(
   }
   const volumes = new Map<string, Record<string, string>>();
   for (const pool of pools) {
-    const vols = await incusJson(
-      ["storage", "volume", "list", pool, "--all-projects"],
-      v.array(VolumeSchema),
-    );
+    const vols = await listVolumes(pool);
     for (const vol of vols)
       if (vol.type === "custom") volumes.set(`${vol.project}/${pool}/${vol.name}`, vol.config);
   }

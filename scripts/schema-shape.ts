@@ -1,10 +1,10 @@
 #!/usr/bin/env bun
 // Usage: bun scripts/schema-shape.ts [--check]
 //
-// Write lib/schema-shape.json: the structure of the infra.yml schema
-// (lib/schema.ts) as plain JSON, from which the generator compiles its fast
+// Write lib/sync/schema-shape.json: the structure of the infra.yml schema
+// (lib/sync/schema.ts) as plain JSON, from which the generator compiles its fast
 // shape check without loading valibot. Run it (make schema-shape) after any
-// change to lib/schema.ts; lib/shape-check.test.ts fails until you do.
+// change to lib/sync/schema.ts; lib/sync/shape-check.test.ts fails until you do.
 //
 //   --check     write nothing; exit 1 when the file is out of date
 //   -h, --help  show this help
@@ -12,10 +12,10 @@
 // Exit: 0 success, 1 out of date (--check), 2 usage error.
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { parseCli, runMain, say, topComment } from "../lib/cli.ts";
-import { InfraSchema, ResourcePolicySchema } from "../lib/schema.ts";
-import { describeSchema } from "../lib/schema-check.ts";
-import { SHAPE_FILE } from "../lib/shape-check.ts";
+import { parseCli, runMain, say, topComment } from "../lib/core/cli.ts";
+import { InfraSchema, ResourcePolicySchema } from "../lib/sync/schema.ts";
+import { describeSchema } from "../lib/sync/schema-check.ts";
+import { SHAPE_FILE } from "../lib/sync/shape-check.ts";
 
 const USAGE = "Usage: bun scripts/schema-shape.ts [--check]";
 
@@ -47,11 +47,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values.check) {
     if (current === text) return 0;
-    say("lib/schema-shape.json is out of date: run make schema-shape");
+    say("lib/sync/schema-shape.json is out of date: run make schema-shape");
     return 1;
   }
   if (current !== text) writeFileSync(SHAPE_FILE, text);
-  say(current === text ? "lib/schema-shape.json is up to date" : "wrote lib/schema-shape.json");
+  say(
+    current === text
+      ? "lib/sync/schema-shape.json is up to date"
+      : "wrote lib/sync/schema-shape.json",
+  );
   return 0;
 }
 

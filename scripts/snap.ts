@@ -25,7 +25,8 @@ Exit status: 0 success, 1 failure or aborted confirmation, 2 usage error.
 */
 import process from "node:process";
 import { createInterface } from "node:readline";
-import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { snapshotNameProblem, userSnapshotName } from "../lib/snapshots/naming.ts";
 import {
   currentHostname,
   listInstancesWithSnapshots,
@@ -33,8 +34,7 @@ import {
   type SnapInstance,
   snapshotCall,
   snapshotNames,
-} from "../lib/snap-ops.ts";
-import { snapshotNameProblem, userSnapshotName } from "../lib/snapshots.ts";
+} from "../lib/snapshots/ops.ts";
 
 const USAGE = `Usage: snap.ts <create|restore|list|delete> [options] [<instance|self>] [name]
 Commands: create <instance|self> [name], restore <instance|self> <name>, list [instance|self], delete <instance|self> <name>

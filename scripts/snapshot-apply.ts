@@ -31,16 +31,8 @@ Exit status: 0 success (create also when some snapshots failed: it warns, and th
 apply goes on), 1 failure (nothing to roll back, nothing restored), 2 usage error.
 */
 import process from "node:process";
-import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/cli.ts";
-import { type InventoryHost, readInventory, selectHosts } from "../lib/inventory.ts";
-import {
-  currentHostname,
-  listInstancesWithSnapshots,
-  runPool,
-  type SnapInstance,
-  snapshotCall,
-  snapshotNames,
-} from "../lib/snap-ops.ts";
+import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { type InventoryHost, readInventory, selectHosts } from "../lib/core/inventory.ts";
 import {
   DEFAULT_KEEP,
   freshTimestamp,
@@ -53,7 +45,15 @@ import {
   recordSnapshot,
   stateDir,
   writeHistory,
-} from "../lib/snapshots.ts";
+} from "../lib/snapshots/naming.ts";
+import {
+  currentHostname,
+  listInstancesWithSnapshots,
+  runPool,
+  type SnapInstance,
+  snapshotCall,
+  snapshotNames,
+} from "../lib/snapshots/ops.ts";
 
 const USAGE = `Usage: snapshot-apply.ts <create|rollback|list|cleanup> [options]
 Commands: create [--limit <group>], rollback [<timestamp>], list, cleanup [--keep <N>]`;

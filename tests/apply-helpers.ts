@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
 import { $ } from "zx";
-import { incusJson, incusRaw, listAllInstances } from "../lib/incus.ts";
+import { incusJson, incusRaw } from "../lib/incus/client.ts";
+import { listInstances } from "../lib/incus/objects.ts";
 
 export const REPO = resolve(import.meta.dir, "..");
 
@@ -90,7 +91,7 @@ export async function cleanupInfra(infraId: string, extraProjects: string[] = []
     .filter((p) => p.config["user.anklume.infra"] === infraId || extraProjects.includes(p.name))
     .map((p) => p.name);
   const set = new Set(projects);
-  for (const i of (await listAllInstances()).filter((x) => set.has(x.project))) {
+  for (const i of (await listInstances()).filter((x) => set.has(x.project))) {
     await incusRaw([
       "config",
       "set",

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { parse } from "yaml";
-import { incusRaw, incusRun } from "../lib/incus.ts";
+import { incusRaw, incusRun } from "../lib/incus/client.ts";
 import {
   cleanupInfra,
   freeSubnets,

@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { parse } from "yaml";
-import { incusJson, incusRun } from "../lib/incus.ts";
+import { incusJson, incusRun } from "../lib/incus/client.ts";
 import {
   cleanupInfra,
   freeSubnets,

@@ -9,7 +9,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { parse } from "yaml";
-import { incusJson, incusRaw, incusRun, listAllInstances } from "../lib/incus.ts";
+import { incusJson, incusRaw, incusRun } from "../lib/incus/client.ts";
+import { listInstances } from "../lib/incus/objects.ts";
 import {
   cleanupInfra,
   freeSubnets,
@@ -101,7 +102,7 @@ const proj = (d: string) => `${prefix}${d}`;
 const AnySchema = v.any();
 
 async function instance(project: string, n: string) {
-  return (await listAllInstances()).find((i) => i.project === project && i.name === n);
+  return (await listInstances()).find((i) => i.project === project && i.name === n);
 }
 
 describe.skipIf(!live)(
@@ -172,7 +173,7 @@ describe.skipIf(!live)(
         "1",
       );
 
-      const all = (await listAllInstances()).filter((i) => [A, B, C].map(proj).includes(i.project));
+      const all = (await listInstances()).filter((i) => [A, B, C].map(proj).includes(i.project));
       expect(all.map((i) => i.name).sort()).toEqual(
         ["a1", "a2", "b1", "b2", "b3", "c1", "c2"].map((m) => name(`${u}-${m}`)).sort(),
       );

@@ -14,9 +14,9 @@ import { join } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
 import { parse as parseYaml } from "yaml";
-import { type Cidr, formatIpv4, overlaps } from "../lib/cidr.ts";
-import { hostNetworks } from "../lib/host.ts";
-import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus.ts";
+import { type Cidr, formatIpv4, overlaps } from "../lib/core/cidr.ts";
+import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus/client.ts";
+import { hostNetworks } from "../lib/sync/host.ts";
 import { plan, rootDisk } from "../scripts/bootstrap-incus.ts";
 import {
   busyboxFiles,

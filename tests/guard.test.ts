@@ -20,8 +20,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
-import { overlaps, parseCidr } from "../lib/cidr.ts";
-import { incusRaw } from "../lib/incus.ts";
+import { overlaps, parseCidr } from "../lib/core/cidr.ts";
+import { incusRaw } from "../lib/incus/client.ts";
 import {
   defaultRoute,
   GUARD_SCRIPT,

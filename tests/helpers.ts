@@ -4,7 +4,7 @@
  * a message saying how to start one.
  */
 import process from "node:process";
-import { incusAvailable } from "../lib/incus.ts";
+import { incusAvailable } from "../lib/incus/client.ts";
 
 let cached: boolean | undefined;
 

@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import * as v from "valibot";
 import { parse } from "yaml";
 import { $ } from "zx";
-import { incusJson, incusRaw, incusRun } from "../lib/incus.ts";
+import { incusJson, incusRaw, incusRun } from "../lib/incus/client.ts";
 import { specFromTree } from "../scripts/nftables.ts";
 import { incusOrSkip, testImage, uniq } from "./helpers.ts";
 

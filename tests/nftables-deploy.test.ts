@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildRuleset } from "../lib/nftables.ts";
+import { buildRuleset } from "../lib/nftables/ruleset.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SCRIPT = join(ROOT, "scripts/nftables-deploy.ts");

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { incusRaw, incusRun } from "../lib/incus.ts";
+import { incusRaw, incusRun } from "../lib/incus/client.ts";
 import { createProject, destroy, REPO, snapshotsOf } from "./fixtures/snap-fixture.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 

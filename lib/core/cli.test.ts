@@ -1,0 +1,42 @@
+import { afterEach, expect, test } from "bun:test";
+import process from "node:process";
+import { parseCli, topComment, UsageError, useColour } from "./cli.ts";
+
+const saved = { NO_COLOR: process.env.NO_COLOR, TERM: process.env.TERM };
+afterEach(() => {
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+test("parseCli parses flags and turns unknown ones into a UsageError (exit 2)", () => {
+  const opts = { json: { type: "boolean" }, "base-dir": { type: "string" } } as const;
+  const r = parseCli(["a.yml", "--json", "--base-dir", "out"], opts);
+  expect(r.positionals).toEqual(["a.yml"]);
+  expect(r.values).toEqual({ json: true, "base-dir": "out" });
+  expect(() => parseCli(["--nope"], opts)).toThrow(UsageError);
+  expect(() => parseCli(["--base-dir"], opts)).toThrow(UsageError);
+});
+
+test("useColour is off for NO_COLOR, TERM=dumb and anything that is not a terminal", () => {
+  const tty = { isTTY: true } as NodeJS.WriteStream;
+  delete process.env.NO_COLOR;
+  process.env.TERM = "xterm";
+  expect(useColour(tty)).toBe(true);
+  expect(useColour({ isTTY: false } as NodeJS.WriteStream)).toBe(false);
+  process.env.NO_COLOR = "1";
+  expect(useColour(tty)).toBe(false);
+  delete process.env.NO_COLOR;
+  process.env.TERM = "dumb";
+  expect(useColour(tty)).toBe(false);
+});
+
+test("topComment reads a script's help from its top comment, in both comment styles", () => {
+  expect(topComment(new URL("../../scripts/generate.ts", import.meta.url).href)).toStartWith(
+    "Usage: generate.ts [options] <infra_file>",
+  );
+  expect(topComment(new URL("../../scripts/nftables.ts", import.meta.url).href)).toStartWith(
+    "Usage:",
+  );
+});

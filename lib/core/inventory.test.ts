@@ -1,0 +1,160 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { readInventory, selectHosts } from "./inventory.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const managed = (body: string, user = "") =>
+  `---\n# === MANAGED BY infra.yml ===\n# Do not edit this section — it will be overwritten by \`make sync\`\n${body}# === END MANAGED ===\n\n# Your custom variables below:\n${user}`;
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "inv-"));
+  dirs.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+const generated = {
+  "inventory/pro.yml": managed(
+    "all:\n  children:\n    pro:\n      hosts:\n        pro-dev:\n          ansible_host: 10.100.1.10\n        pro-dhcp:\n",
+  ),
+  "inventory/lab.yml": managed("all:\n  children:\n    lab:\n      hosts:\n        lab-a:\n"),
+  "inventory/empty.yml": managed("all:\n  children:\n    empty:\n      hosts:\n"),
+  "group_vars/all.yml": managed("base_subnet: '10.100'\n"),
+  "group_vars/pro.yml": managed("domain_name: pro\nincus_project: 001-pro\n"),
+  "group_vars/lab.yml": managed("domain_name: lab\nincus_project: 001-lab\n"),
+  "host_vars/pro-dev.yml": managed("instance_name: 001-pro-dev\ninstance_domain: pro\n"),
+  "host_vars/pro-dhcp.yml": managed("instance_name: 001-pro-dhcp\ninstance_domain: pro\n"),
+  "host_vars/lab-a.yml": managed(
+    "instance_name: 001-lab-a\ninstance_domain: lab\n",
+    "incus_project: custom-lab\n",
+  ),
+};
+
+describe("readInventory", () => {
+  test("reads instance names and projects of every domain from the generated files", () => {
+    const inv = readInventory(tree(generated));
+    expect(inv?.hosts).toEqual([
+      { host: "lab-a", instance: "001-lab-a", project: "custom-lab", groups: ["lab"] },
+      { host: "pro-dev", instance: "001-pro-dev", project: "001-pro", groups: ["pro"] },
+      { host: "pro-dhcp", instance: "001-pro-dhcp", project: "001-pro", groups: ["pro"] },
+    ]);
+    expect(inv?.groups.get("empty")).toEqual([]);
+  });
+
+  test("falls back to the host name and the default project when vars are missing", () => {
+    const inv = readInventory(
+      tree({ "inventory/x.yml": "all:\n  children:\n    x:\n      hosts:\n        bare:\n" }),
+    );
+    expect(inv?.hosts).toEqual([
+      { host: "bare", instance: "bare", project: "default", groups: ["x"] },
+    ]);
+  });
+
+  test("reads group_vars/<group>/ directories and nested child groups", () => {
+    const inv = readInventory(
+      tree({
+        "inventory/hosts.yml":
+          "all:\n  children:\n    site:\n      children:\n        web:\n          hosts:\n            w1:\n",
+        "group_vars/web/vars.yml": "incus_project: webproj\n",
+      }),
+    );
+    expect(inv?.hosts).toEqual([
+      { host: "w1", instance: "w1", project: "webproj", groups: ["site", "web"] },
+    ]);
+  });
+
+  test("returns null when there is no inventory", () => {
+    expect(readInventory(tree({ "group_vars/all.yml": "x: 1\n" }))).toBeNull();
+  });
+
+  test("reports a YAML error with the file and the fix", () => {
+    const dir = tree({ "inventory/bad.yml": "all: [\n" });
+    expect(() => readInventory(dir)).toThrow(/bad\.yml.*make sync/);
+  });
+});
+
+describe("selectHosts", () => {
+  const inv = () => {
+    const i = readInventory(tree(generated));
+    if (!i) throw new Error("no inventory");
+    return i;
+  };
+
+  test("selects a domain, a host, a comma list, or everything", () => {
+    const names = (limit?: string) => selectHosts(inv(), limit).map((h) => h.host);
+    expect(names()).toEqual(["lab-a", "pro-dev", "pro-dhcp"]);
+    expect(names("all")).toEqual(["lab-a", "pro-dev", "pro-dhcp"]);
+    expect(names("pro")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("lab-a,pro-dev")).toEqual(["lab-a", "pro-dev"]);
+    expect(names("001-pro-dev")).toEqual(["pro-dev"]);
+    expect(names("empty")).toEqual([]);
+  });
+
+  test("understands Ansible's pattern syntax: globs, ~regex, !exclude, &intersect, colons", () => {
+    const names = (limit: string) => selectHosts(inv(), limit).map((h) => h.host);
+    expect(names("pro-*")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("*")).toEqual(["lab-a", "pro-dev", "pro-dhcp"]);
+    expect(names("~^lab")).toEqual(["lab-a"]);
+    expect(names("pro:!pro-dhcp")).toEqual(["pro-dev"]);
+    expect(names("all,!lab")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("all:&pro")).toEqual(["pro-dev", "pro-dhcp"]);
+    expect(names("emp*")).toEqual([]);
+    expect(() => selectHosts(inv(), "zz*")).toThrow(/"zz\*"/);
+  });
+
+  test("an unknown group or host is an error naming it and the known groups", () => {
+    expect(() => selectHosts(inv(), "pro,nope")).toThrow(/"nope".*known groups: empty, lab, pro/);
+  });
+});
+
+describe("readInventory on the generator's own output", () => {
+  test("every machine of every domain gets its prefixed instance name and prefixed project", async () => {
+    const dir = tree({
+      "infra.yml": [
+        "project_name: inv-test",
+        "global:",
+        '  base_subnet: "10.231"',
+        "domains:",
+        "  work:",
+        "    subnet_id: 1",
+        "    machines:",
+        "      work-dev:",
+        '        ip: "10.231.1.10"',
+        "      work-dhcp: {}",
+        "  lab:",
+        "    subnet_id: 2",
+        "    ephemeral: true",
+        "    machines:",
+        "      lab-box: {}",
+        "",
+      ].join("\n"),
+    });
+    const gen = Bun.spawnSync(
+      ["bun", "scripts/generate.ts", join(dir, "infra.yml"), "--base-dir", dir],
+      {
+        cwd: join(import.meta.dir, "..", ".."),
+        env: { ...process.env, ANKLUME_SKIP_HOST_SUBNET_CHECK: "1" },
+        stderr: "pipe",
+      },
+    );
+    expect(gen.exitCode, gen.stderr.toString()).toBe(0);
+    const inv = readInventory(dir);
+    // The level prefix comes from /etc/anklume/absolute_level (001- when absent).
+    const p = /^(\d{3,}-)/.exec(inv?.hosts[0]?.instance ?? "")?.[1] ?? "?";
+    expect(inv?.hosts).toEqual([
+      { host: "lab-box", instance: `${p}lab-box`, project: `${p}lab`, groups: ["lab"] },
+      { host: "work-dev", instance: `${p}work-dev`, project: `${p}work`, groups: ["work"] },
+      { host: "work-dhcp", instance: `${p}work-dhcp`, project: `${p}work`, groups: ["work"] },
+    ]);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * The model of Incus state: one schema and one list function per object
+ * kind, read as `--format json` (or `incus query` where it is much faster)
+ * through `client.ts`. Types come from the schemas (`v.InferOutput`), never
+ * from hand-written twins. Maps that Incus may print as `null` (an object
+ * being created or deleted) are read as empty.
+ */
+import * as v from "valibot";
+import { incusJson, incusRun } from "./client.ts";
+
+/** A value Incus may print as null or omit: read as `empty`. */
+const orEmpty = <S extends v.GenericSchema>(s: S, empty: v.InferInput<S>) =>
+  v.pipe(
+    v.unknown(),
+    v.transform((x) => x ?? empty),
+    s,
+  );
+const StringMap = v.record(v.string(), v.string());
+const Str = v.optional(v.string(), "");
+const Project = v.optional(v.string(), "default");
+const UsedBy = orEmpty(v.array(v.string()), []);
+
+export const IncusProjectSchema = v.looseObject({
+  name: v.string(),
+  description: Str,
+  config: orEmpty(StringMap, {}),
+});
+export type IncusProject = v.InferOutput<typeof IncusProjectSchema>;
+
+export const IncusNetworkSchema = v.looseObject({
+  name: v.string(),
+  type: Str,
+  managed: v.optional(v.boolean(), false),
+  project: Project,
+  config: orEmpty(StringMap, {}),
+  used_by: UsedBy,
+});
+export type IncusNetwork = v.InferOutput<typeof IncusNetworkSchema>;
+
+export const IncusProfileSchema = v.looseObject({
+  name: v.string(),
+  project: Project,
+  description: Str,
+  config: orEmpty(StringMap, {}),
+  devices: orEmpty(v.record(v.string(), StringMap), {}),
+  used_by: UsedBy,
+});
+export type IncusProfile = v.InferOutput<typeof IncusProfileSchema>;
+
+export const IncusImageSchema = v.looseObject({
+  fingerprint: v.string(),
+  project: Project,
+  aliases: orEmpty(v.array(v.looseObject({ name: v.string() })), []),
+});
+export type IncusImage = v.InferOutput<typeof IncusImageSchema>;
+
+export const IncusAliasSchema = v.looseObject({ name: v.string(), target: v.string() });
+export type IncusAlias = v.InferOutput<typeof IncusAliasSchema>;
+
+export const IncusVolumeSchema = v.looseObject({
+  name: v.string(),
+  type: Str,
+  project: Project,
+  config: orEmpty(StringMap, {}),
+});
+export type IncusVolume = v.InferOutput<typeof IncusVolumeSchema>;
+
+export const IncusPoolSchema = v.looseObject({ name: v.string(), driver: v.string() });
+export type IncusPool = v.InferOutput<typeof IncusPoolSchema>;
+
+export const IncusSnapshotSchema = v.looseObject({
+  name: v.string(),
+  created_at: Str,
+});
+
+export const IncusInstanceSchema = v.looseObject({
+  name: v.string(),
+  project: Project,
+  status: v.string(),
+  type: v.string(),
+  config: orEmpty(StringMap, {}),
+  devices: orEmpty(v.record(v.string(), StringMap), {}),
+  expanded_config: orEmpty(StringMap, {}),
+  expanded_devices: orEmpty(v.record(v.string(), StringMap), {}),
+  profiles: orEmpty(v.array(v.string()), []),
+  snapshots: v.optional(v.nullable(v.array(IncusSnapshotSchema)), null),
+});
+export type IncusInstance = v.InferOutput<typeof IncusInstanceSchema>;
+
+const ServerSchema = v.looseObject({
+  environment: v.looseObject({ driver: v.optional(v.string(), "") }),
+});
+
+/** Projects (`incus project list`). */
+export function listProjects(): Promise<IncusProject[]> {
+  return incusJson(["project", "list"], v.array(IncusProjectSchema));
+}
+
+/** Networks of one project, or of every project when none is given. */
+export function listNetworks(project?: string): Promise<IncusNetwork[]> {
+  const scope = project ? ["--project", project] : ["--all-projects"];
+  return incusJson(["network", "list", ...scope], v.array(IncusNetworkSchema));
+}
+
+/** Profiles of one project, or of every project when none is given. */
+export function listProfiles(project?: string): Promise<IncusProfile[]> {
+  const scope = project ? ["--project", project] : ["--all-projects"];
+  return incusJson(["profile", "list", ...scope], v.array(IncusProfileSchema));
+}
+
+/** Images of one project, or of every project when none is given. */
+export function listImages(project?: string): Promise<IncusImage[]> {
+  const scope = project ? ["--project", project] : ["--all-projects"];
+  return incusJson(["image", "list", ...scope], v.array(IncusImageSchema));
+}
+
+/** Image aliases of one project. */
+export function listAliases(project = "default"): Promise<IncusAlias[]> {
+  return incusJson(["image", "alias", "list", "--project", project], v.array(IncusAliasSchema));
+}
+
+/** Storage pools. */
+export function listPools(): Promise<IncusPool[]> {
+  return incusJson(["storage", "list"], v.array(IncusPoolSchema));
+}
+
+/** Storage volumes of one pool, in every project. */
+export function listVolumes(pool: string): Promise<IncusVolume[]> {
+  return incusJson(
+    ["storage", "volume", "list", pool, "--all-projects"],
+    v.array(IncusVolumeSchema),
+  );
+}
+
+/**
+ * Every instance of every project. Without snapshots it is `incus query`
+ * with recursion=1, which answers in milliseconds where `incus list`
+ * (recursion=2, with runtime state) takes half a second on a busy daemon;
+ * config, devices, profiles and status are all there. With snapshots it is
+ * `incus list`, which carries them.
+ */
+export async function listInstances(opts: { snapshots?: boolean } = {}): Promise<IncusInstance[]> {
+  if (opts.snapshots) return incusJson(["list", "--all-projects"], v.array(IncusInstanceSchema));
+  const path = "/1.0/instances?recursion=1&all-projects=true";
+  const r = await incusRun(["query", path]);
+  const parsed = v.safeParse(v.array(IncusInstanceSchema), JSON.parse(r.stdout));
+  if (!parsed.success) {
+    throw new Error(`incus query ${path}: unexpected JSON: ${parsed.issues[0].message}`);
+  }
+  return parsed.output;
+}
+
+/** The daemon's instance drivers, e.g. "lxc | qemu" ("lxc" alone: no VMs). */
+export async function serverDriver(): Promise<string> {
+  const r = await incusRun(["query", "/1.0"]);
+  const parsed = v.safeParse(ServerSchema, JSON.parse(r.stdout));
+  return parsed.success ? parsed.output.environment.driver : "";
+}
+
+/** True when the driver list (`serverDriver()`) can run virtual machines. */
+export function driverRunsVms(driver: string): boolean {
+  return driver.split("|").some((x) => x.trim() === "qemu");
+}

@@ -1,0 +1,119 @@
+/**
+ * What the generator reads from the machine it runs on: the nesting context
+ * (`/etc/anklume/*`), the host's connected IPv4 networks, and its CPU and
+ * memory. Every source is overridable for tests:
+ * - ANKLUME_CONTEXT_DIR (default /etc/anklume)
+ * - ANKLUME_PROC_DIR (default /proc): net/route, cpuinfo, meminfo
+ * - ANKLUME_INCUS (default incus): the binary asked for `info --resources`
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import type { Cidr } from "../core/cidr.ts";
+
+/** The nesting context a parent wrote into this machine. */
+export interface NestingContext {
+  /** Absolute nesting level (1 when the file is absent or unreadable). */
+  absoluteLevel: number;
+  /** true/false from the file; null when the file is absent. */
+  vmNested: boolean | null;
+  yolo: boolean;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** Read `/etc/anklume/{absolute_level,vm_nested,yolo}` (or ANKLUME_CONTEXT_DIR). */
+export function readNestingContext(dir = process.env.ANKLUME_CONTEXT_DIR ?? "/etc/anklume") {
+  const level = readText(join(dir, "absolute_level"))?.trim();
+  const vm = readText(join(dir, "vm_nested"));
+  const yolo = readText(join(dir, "yolo"));
+  return {
+    absoluteLevel: level !== undefined && /^-?\d+$/.test(level) ? Number(level) : 1,
+    vmNested: vm === null ? null : vm.trim().toLowerCase() === "true",
+    yolo: yolo !== null && yolo.trim().toLowerCase() === "true",
+  } satisfies NestingContext;
+}
+
+/** The `NNN-` prefix for a nesting level: 1 → "001-", 1000 → "1000-". */
+export function nestingPrefix(level: number): string {
+  const sign = level < 0 ? "-" : "";
+  return `${sign}${String(Math.abs(level)).padStart(level < 0 ? 2 : 3, "0")}-`;
+}
+
+/** A network the host reaches directly on one of its interfaces. */
+export interface HostNetwork {
+  ifname: string;
+  cidr: Cidr;
+}
+
+function hexLe(hex: string): number {
+  // /proc/net/route prints addresses as little-endian hex.
+  const n = Number.parseInt(hex, 16);
+  return (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | (n >>> 24)) >>> 0;
+}
+
+function prefixOf(mask: number): number {
+  let p = 0;
+  while (p < 32 && mask & (0x80000000 >>> p)) p++;
+  return p;
+}
+
+/**
+ * The host's directly connected IPv4 networks (one per interface prefix route),
+ * read from the kernel's routing table (`/proc/net/route` of this network
+ * namespace), without spawning a process. Null when unreadable.
+ */
+export function hostNetworks(proc = process.env.ANKLUME_PROC_DIR ?? "/proc"): HostNetwork[] | null {
+  const text = readText(join(proc, "net", "route"));
+  if (text === null) return null;
+  const out: HostNetwork[] = [];
+  for (const line of text.split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const [ifname, dest, gateway, , , , , mask] = f as [string, string, string, ...string[]];
+    if (!mask || gateway !== "00000000" || ifname === "lo") continue;
+    const prefix = prefixOf(hexLe(mask));
+    if (prefix === 0) continue;
+    out.push({ ifname, cidr: { base: hexLe(dest), prefix } });
+  }
+  return out;
+}
+
+/** Host CPU count and memory in bytes. */
+export interface HostResources {
+  cpu: number;
+  memory: number;
+}
+
+/** CPU and memory from `incus info --resources`, else /proc; null when both fail. */
+export async function hostResources(): Promise<HostResources | null> {
+  try {
+    const { incusRaw } = await import("../incus/client.ts");
+    const r = await incusRaw(["info", "--resources", "--format", "json"], { timeout: "10s" });
+    if (r.exitCode === 0) {
+      const data = JSON.parse(r.stdout) as {
+        cpu?: { total?: number };
+        memory?: { total?: number };
+      };
+      const cpu = Number(data.cpu?.total ?? 0);
+      const memory = Number(data.memory?.total ?? 0);
+      if (cpu > 0 && memory > 0) return { cpu, memory };
+    }
+  } catch {
+    // Fall back to /proc.
+  }
+  const proc = process.env.ANKLUME_PROC_DIR ?? "/proc";
+  const cpuinfo = readText(join(proc, "cpuinfo"));
+  const meminfo = readText(join(proc, "meminfo"));
+  if (cpuinfo === null || meminfo === null) return null;
+  const cpu = cpuinfo.split("\n").filter((l) => l.startsWith("processor")).length;
+  const m = /^MemTotal:\s+(\d+)\s*kB/m.exec(meminfo);
+  const memory = m ? Number(m[1]) * 1024 : 0;
+  return cpu > 0 && memory > 0 ? { cpu, memory } : null;
+}

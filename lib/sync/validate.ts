@@ -1,0 +1,556 @@
+/**
+ * Cross-entity validation of infra.yml: the rules a field-by-field schema
+ * cannot express (unique names, subnets and IPs, addresses inside their
+ * domain, known profiles and policy endpoints, GPU and privileged policies,
+ * AI access, resource reserves, host subnet conflicts).
+ *
+ * It runs on the raw parsed data and checks types defensively, so it can run
+ * even when the schema found errors: every problem is reported at once.
+ */
+import { contains, formatCidr, overlaps, parseCidr, parseIpv4 } from "../core/cidr.ts";
+import { closest, err, type Issue, q, typeName, warn } from "../core/issues.ts";
+import type { HostNetwork, NestingContext } from "./host.ts";
+import { parseSize } from "./resources.ts";
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === "object" && x !== null && !Array.isArray(x);
+const entries = (x: unknown): [string, unknown][] => (isObj(x) ? Object.entries(x) : []);
+
+/** Domain and machine names: DNS labels (lowercase, digits, inner hyphens). */
+export const NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** Linux limits interface names (Incus bridges) to 15 characters. */
+export const IFNAMSIZ = 15;
+export const DEFAULT_BASE_SUBNET = "10.100";
+
+/** Parse `"A.B"`; null when it is not two octets. */
+export function parseBaseSubnet(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  const m = /^(\d{1,3})\.(\d{1,3})$/.exec(value);
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) return null;
+  return `${Number(m[1])}.${Number(m[2])}`;
+}
+
+/** Inputs that do not come from infra.yml. */
+export interface ValidationEnv {
+  context: NestingContext;
+  /** Prefix for Incus names ("001-" or ""). */
+  prefix: string;
+  /** Host networks for the conflict check; null skips it. */
+  hostNetworks: HostNetwork[] | null;
+  /** Bridge names this infra will create (skipped in the host check). */
+  ownBridges: ReadonlySet<string>;
+}
+
+/** True for interfaces that are anklume bridges (`net-*`, `NNN-net-*`, `NNN-netN`). */
+export function isAnklumeBridge(ifname: string): boolean {
+  return /^(-?\d+-)?net(-|\d+$)/.test(ifname);
+}
+
+/** A machine is a GPU instance if `gpu` is true or one of its profiles (same domain) has a gpu device. */
+function isGpuMachine(m: Obj, domainProfiles: Obj): boolean {
+  if (m.gpu === true) return true;
+  const profiles = Array.isArray(m.profiles) ? m.profiles : [];
+  return profiles.some((p) =>
+    entries((domainProfiles[String(p)] as Obj | undefined)?.devices).some(
+      ([, dev]) => isObj(dev) && dev.type === "gpu",
+    ),
+  );
+}
+
+/** Run every cross-entity rule; returns errors and warnings. */
+export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
+  const out: Issue[] = [];
+  if (!isObj(data)) {
+    out.push(
+      err(
+        [],
+        `the file must be a mapping with project_name, global and domains, got ${typeName(data)}`,
+        "start from infra.example.yml",
+      ),
+    );
+    return out;
+  }
+  const global = isObj(data.global) ? data.global : {};
+  const domains = isObj(data.domains) ? data.domains : {};
+
+  // Base subnet: a quoted "A.B".
+  let base = DEFAULT_BASE_SUBNET;
+  const rawBase = global.base_subnet;
+  if (rawBase !== undefined && rawBase !== null) {
+    const parsed = parseBaseSubnet(rawBase);
+    if (parsed) base = parsed;
+    else if (typeof rawBase === "number") {
+      out.push(
+        err(
+          ["global", "base_subnet"],
+          `YAML read the unquoted value as the number ${rawBase}, not as two octets`,
+          `quote it, e.g. base_subnet: "10.100"`,
+        ),
+      );
+    } else {
+      out.push(
+        err(
+          ["global", "base_subnet"],
+          `${q(rawBase)} is not the first two octets of an IPv4 network`,
+          `write two octets in quotes, e.g. base_subnet: "10.100"`,
+        ),
+      );
+    }
+  }
+
+  // Domains: names, subnet ids, profiles; collect machines.
+  const subnetOwner = new Map<number, string>();
+  const machineDomain = new Map<string, string>();
+  const ipOwner = new Map<string, string>();
+  const gpuMachines: { name: string; path: string[] }[] = [];
+  for (const [d, dom] of entries(domains)) {
+    const dp = ["domains", d];
+    if (!NAME_RE.test(d)) {
+      out.push(
+        err(
+          dp,
+          `invalid domain name ${q(d)}`,
+          "use lowercase letters, digits and hyphens (not first or last), e.g. pro-2",
+          true,
+        ),
+      );
+    } else if (`${env.prefix}${d}`.length > 63) {
+      out.push(
+        err(
+          dp,
+          `domain name ${q(d)} is too long for an Incus name`,
+          "use at most 59 characters",
+          true,
+        ),
+      );
+    }
+    if (!isObj(dom)) continue;
+    const sid = dom.subnet_id;
+    if (typeof sid === "number" && Number.isInteger(sid) && sid >= 0 && sid <= 254) {
+      const first = subnetOwner.get(sid);
+      if (first !== undefined) {
+        out.push(
+          err(
+            [...dp, "subnet_id"],
+            `subnet_id ${sid} is already used by domain ${q(first)}`,
+            `give each domain its own subnet_id (0-254); ${freeSubnetHint(subnetOwner)}`,
+          ),
+        );
+      } else subnetOwner.set(sid, d);
+    }
+    const profiles = isObj(dom.profiles) ? dom.profiles : {};
+    for (const [p] of entries(profiles)) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(p)) {
+        out.push(
+          err(
+            [...dp, "profiles", p],
+            `invalid profile name ${q(p)}`,
+            "use letters, digits, '-', '_' or '.'",
+            true,
+          ),
+        );
+      }
+    }
+    const sidOk = typeof sid === "number" && Number.isInteger(sid) && sid >= 0 && sid <= 254;
+    const subnet = sidOk ? parseCidr(`${base}.${sid}.0/24`) : null;
+    for (const [m, mach] of entries(dom.machines)) {
+      const mp = [...dp, "machines", m];
+      if (!NAME_RE.test(m)) {
+        out.push(
+          err(
+            mp,
+            `invalid machine name ${q(m)}`,
+            "use lowercase letters, digits and hyphens (not first or last), e.g. pro-dev",
+            true,
+          ),
+        );
+      } else if (`${env.prefix}${m}`.length > 63) {
+        out.push(
+          err(
+            mp,
+            `machine name ${q(m)} is too long: Incus names are at most 63 characters with the ${q(env.prefix)} prefix`,
+            `shorten it to ${63 - env.prefix.length} characters or less`,
+            true,
+          ),
+        );
+      }
+      const firstDomain = machineDomain.get(m);
+      if (firstDomain !== undefined) {
+        out.push(
+          err(
+            mp,
+            `machine ${q(m)} is already defined in domain ${q(firstDomain)}`,
+            "machine names must be unique across all domains; rename one",
+            true,
+          ),
+        );
+      } else machineDomain.set(m, d);
+      if (!isObj(mach)) continue;
+      checkMachine(out, mp, m, mach, { d, profiles, subnet, base, sid, env, ipOwner });
+      if (isGpuMachine(mach, profiles)) gpuMachines.push({ name: m, path: mp });
+    }
+  }
+  for (const m of machineDomain.keys()) {
+    if (Object.hasOwn(domains, m)) {
+      out.push(
+        warn(
+          ["domains", machineDomain.get(m) as string, "machines", m],
+          `machine ${q(m)} has the same name as a domain: network policies naming it mean the domain`,
+          "rename the machine",
+        ),
+      );
+    }
+  }
+
+  // Services' consumers are known machines.
+  for (const [d, dom] of entries(domains)) {
+    if (!isObj(dom)) continue;
+    for (const [m, mach] of entries(dom.machines)) {
+      if (!isObj(mach) || !Array.isArray(mach.services)) continue;
+      mach.services.forEach((svc, i) => {
+        if (!isObj(svc) || !Array.isArray(svc.consumers)) return;
+        svc.consumers.forEach((c, j) => {
+          if (typeof c === "string" && !machineDomain.has(c)) {
+            const guess = closest(c, [...machineDomain.keys()]);
+            out.push(
+              err(
+                ["domains", d, "machines", m, "services", i, "consumers", j],
+                `service ${q(svc.name)} consumer ${q(c)} is not a known machine`,
+                guess ? `did you mean ${q(guess)}?` : "name a machine defined in domains",
+              ),
+            );
+          }
+        });
+      });
+    }
+  }
+
+  // GPU policy.
+  const gpuPolicy = global.gpu_policy ?? "exclusive";
+  const gpuNames = gpuMachines.map((g) => g.name).join(", ");
+  if (gpuMachines.length > 1 && gpuPolicy === "exclusive") {
+    out.push(
+      err(
+        (gpuMachines[1] as { path: string[] }).path,
+        `GPU policy is 'exclusive' but ${gpuMachines.length} instances have GPU access: ${gpuNames}`,
+        "give the GPU to one machine only, or set global.gpu_policy: shared",
+        true,
+      ),
+    );
+  } else if (gpuMachines.length > 1 && gpuPolicy === "shared") {
+    out.push(
+      warn(
+        ["global", "gpu_policy"],
+        `GPU policy is 'shared': ${gpuMachines.length} instances share GPU access (${gpuNames}). No VRAM isolation on consumer GPUs.`,
+      ),
+    );
+  }
+
+  // Network policies.
+  const known = new Set(["host", ...Object.keys(domains), ...machineDomain.keys()]);
+  const policies = Array.isArray(data.network_policies) ? data.network_policies : [];
+  policies.forEach((pol, i) => {
+    if (!isObj(pol)) return;
+    for (const field of ["from", "to"] as const) {
+      const ref = pol[field];
+      if (typeof ref === "string" && !known.has(ref)) {
+        const guess = closest(ref, [...known]);
+        out.push(
+          err(
+            ["network_policies", i, field],
+            `${q(ref)} is not a known domain, machine, or 'host'`,
+            guess ? `did you mean ${q(guess)}?` : "name a domain, a machine, or host",
+          ),
+        );
+      }
+    }
+  });
+
+  // AI access.
+  if (global.ai_access_policy === "exclusive") {
+    const def = global.ai_access_default;
+    const path = ["global", "ai_access_default"];
+    if (def === undefined || def === null || def === "") {
+      out.push(
+        err(
+          ["global", "ai_access_policy"],
+          "ai_access_default is required when ai_access_policy is 'exclusive'",
+          "set it to the domain that may reach ai-tools, e.g. ai_access_default: pro",
+        ),
+      );
+    } else if (def === "ai-tools") {
+      out.push(
+        err(
+          path,
+          "ai_access_default cannot be 'ai-tools' (it must be a client domain)",
+          "name the domain that uses the AI services",
+        ),
+      );
+    } else if (typeof def === "string" && !Object.hasOwn(domains, def)) {
+      const guess = closest(def, Object.keys(domains));
+      out.push(
+        err(
+          path,
+          `${q(def)} is not a known domain`,
+          guess ? `did you mean ${q(guess)}?` : "name one of the domains",
+        ),
+      );
+    }
+    if (!Object.hasOwn(domains, "ai-tools")) {
+      out.push(
+        err(
+          ["global", "ai_access_policy"],
+          "ai_access_policy is 'exclusive' but no 'ai-tools' domain exists",
+          "add an ai-tools domain, or set ai_access_policy: open",
+        ),
+      );
+    }
+    const toAi = policies.filter((p) => isObj(p) && p.to === "ai-tools").length;
+    if (toAi > 1) {
+      out.push(
+        err(
+          ["network_policies"],
+          `ai_access_policy is 'exclusive' but ${toAi} network_policies target ai-tools (max 1 allowed)`,
+          "keep one policy with to: ai-tools",
+          true,
+        ),
+      );
+    }
+  }
+
+  // Firewall VM needs an anklume domain.
+  if (
+    global.firewall_mode === "vm" &&
+    !Object.hasOwn(domains, "anklume") &&
+    !machineDomain.has("sys-firewall")
+  ) {
+    out.push(
+      err(
+        ["global", "firewall_mode"],
+        "firewall_mode is 'vm' but no 'anklume' domain exists to hold sys-firewall",
+        "add an anklume domain, or set firewall_mode: host",
+      ),
+    );
+  }
+
+  checkReserve(out, global.resource_policy);
+
+  // Host subnet conflicts.
+  if (env.hostNetworks) {
+    for (const [sid, d] of [...subnetOwner.entries()]) {
+      const net = parseCidr(`${base}.${sid}.0/24`);
+      if (!net) continue;
+      for (const h of env.hostNetworks) {
+        if (isAnklumeBridge(h.ifname) || env.ownBridges.has(h.ifname)) continue;
+        if (overlaps(net, h.cidr)) {
+          const alt = base === "10.100" ? "10.200" : "10.100";
+          out.push(
+            err(
+              ["domains", d, "subnet_id"],
+              `SUBNET CONFLICT: domain ${q(d)} uses ${formatCidr(net)}, which overlaps host interface ${q(h.ifname)} (${formatCidr(h.cidr)}). Incus would create a bridge on the same subnet and cut the host off its network`,
+              `change global.base_subnet to "${alt}" or use another subnet_id for this domain (ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips this check)`,
+            ),
+          );
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function freeSubnetHint(used: Map<number, string>): string {
+  for (let i = 0; i <= 254; i++) if (!used.has(i)) return `${i} is free`;
+  return "all 255 are taken";
+}
+
+interface MachineEnv {
+  d: string;
+  profiles: Obj;
+  subnet: ReturnType<typeof parseCidr>;
+  base: string;
+  sid: unknown;
+  env: ValidationEnv;
+  ipOwner: Map<string, string>;
+}
+
+function checkMachine(out: Issue[], mp: (string | number)[], m: string, mach: Obj, x: MachineEnv) {
+  // IP address.
+  const ip = mach.ip;
+  if (ip !== undefined && ip !== null && ip !== "") {
+    const ipPath = [...mp, "ip"];
+    const n = typeof ip === "string" ? parseIpv4(ip) : null;
+    if (typeof ip !== "string") {
+      out.push(
+        err(
+          ipPath,
+          `expected an IPv4 address in quotes, got ${typeName(ip)}`,
+          `write it quoted, e.g. ip: "${x.base}.${typeof x.sid === "number" ? x.sid : 1}.10"`,
+        ),
+      );
+    } else if (n === null) {
+      out.push(
+        err(
+          ipPath,
+          `${q(ip)} is not a valid IPv4 address`,
+          `write four numbers 0-255, e.g. "${x.base}.${typeof x.sid === "number" ? x.sid : 1}.10"`,
+        ),
+      );
+    } else {
+      const first = x.ipOwner.get(ip);
+      if (first !== undefined) {
+        out.push(
+          err(
+            ipPath,
+            `IP ${ip} is already used by machine ${q(first)}`,
+            "give each machine its own address, or remove ip to use DHCP",
+          ),
+        );
+      } else x.ipOwner.set(ip, m);
+      if (x.subnet) {
+        const host = n & 255;
+        const range = `${x.base}.${x.sid}.1 to ${x.base}.${x.sid}.253`;
+        if (!contains(x.subnet, n)) {
+          out.push(
+            err(
+              ipPath,
+              `${q(ip)} is not in domain ${q(x.d)}'s subnet ${formatCidr(x.subnet)}`,
+              `use an address from ${range}`,
+            ),
+          );
+        } else if (host === 0 || host >= 254) {
+          const what =
+            host === 254
+              ? "is the domain's gateway"
+              : host === 0
+                ? "is the network address"
+                : "is the broadcast address";
+          out.push(err(ipPath, `${q(ip)} ${what}`, `use an address from ${range}`));
+        } else if (host >= 100 && host <= 249) {
+          out.push(
+            warn(
+              ipPath,
+              `${q(ip)} is inside the bridge's DHCP range (.100-.249): a DHCP client could be given the same address`,
+              `prefer an address from .1 to .99 or .250 to .253`,
+            ),
+          );
+        }
+      }
+    }
+  }
+
+  // Profiles exist in this domain.
+  if (Array.isArray(mach.profiles)) {
+    mach.profiles.forEach((p, i) => {
+      if (typeof p === "string" && p !== "default" && !Object.hasOwn(x.profiles, p)) {
+        const guess = closest(p, ["default", ...Object.keys(x.profiles)]);
+        out.push(
+          err(
+            [...mp, "profiles", i],
+            `profile ${q(p)} is not defined in domain ${q(x.d)}`,
+            guess
+              ? `did you mean ${q(guess)}?`
+              : `define it under domains.${x.d}.profiles, or use default`,
+          ),
+        );
+      }
+    });
+  }
+
+  // Privileged containers need a VM in the parent chain.
+  const cfg = isObj(mach.config) ? mach.config : {};
+  const privileged = String(cfg["security.privileged"]).toLowerCase() === "true";
+  if (privileged && (mach.type ?? "lxc") === "lxc" && x.env.context.vmNested === false) {
+    if (x.env.context.yolo) {
+      out.push(
+        warn(
+          [...mp, "config", "security.privileged"],
+          `YOLO: machine ${q(m)} has security.privileged=true on LXC without VM isolation. This is unsafe for production.`,
+        ),
+      );
+    } else {
+      out.push(
+        err(
+          [...mp, "config", "security.privileged"],
+          "security.privileged=true on LXC is forbidden when no VM isolates this host (vm_nested=false)",
+          "use type: vm, or enable YOLO mode (bootstrap.sh --YOLO) to accept the risk",
+        ),
+      );
+    }
+  }
+
+  // Services: unique names.
+  if (Array.isArray(mach.services)) {
+    const seen = new Set<string>();
+    mach.services.forEach((svc, i) => {
+      if (isObj(svc) && typeof svc.name === "string") {
+        if (seen.has(svc.name))
+          out.push(
+            err(
+              [...mp, "services", i, "name"],
+              `duplicate service name ${q(svc.name)}`,
+              "give each service of a machine its own name",
+            ),
+          );
+        seen.add(svc.name);
+      }
+    });
+  }
+
+  // Snapshot schedule and expiry.
+  const sched = mach.snapshots_schedule;
+  if (typeof sched === "string" && sched.trim().split(/\s+/).length !== 5) {
+    out.push(
+      err(
+        [...mp, "snapshots_schedule"],
+        `${q(sched)} is not a cron expression of 5 fields`,
+        `write minute hour day month weekday, e.g. "0 2 * * *"`,
+      ),
+    );
+  }
+  const exp = mach.snapshots_expiry;
+  if (typeof exp === "string" && !/^\d+[dhm]$/.test(exp)) {
+    out.push(
+      err(
+        [...mp, "snapshots_expiry"],
+        `${q(exp)} is not a duration`,
+        `write a number and d, h or m, e.g. "30d", "24h", "60m"`,
+      ),
+    );
+  }
+}
+
+function checkReserve(out: Issue[], policy: unknown) {
+  if (!isObj(policy) || !isObj(policy.host_reserve)) return;
+  for (const field of ["cpu", "memory"] as const) {
+    const value = policy.host_reserve[field];
+    if (value === undefined || value === null) continue;
+    const path = ["global", "resource_policy", "host_reserve", field];
+    if (typeof value === "string" && value.endsWith("%")) {
+      const n = value.slice(0, -1);
+      if (!/^\d+$/.test(n))
+        out.push(err(path, `${q(value)} is not a whole percentage`, 'write e.g. "20%"'));
+      else if (Number(n) < 1 || Number(n) > 99)
+        out.push(err(path, `percentage must be 1-99, got ${n}`, 'write e.g. "20%"'));
+    } else if (typeof value === "number") {
+      if (!(value > 0))
+        out.push(
+          err(path, `must be positive, got ${value}`, "write a positive number or a percentage"),
+        );
+    } else if (field === "memory" && typeof value === "string") {
+      if (!((parseSize(value) ?? 0) > 0))
+        out.push(
+          err(path, `${q(value)} is not a memory size`, 'write e.g. "4GiB", "512MiB" or "20%"'),
+        );
+    } else {
+      out.push(
+        err(
+          path,
+          `must be 'N%' or a positive number, got ${q(value)}`,
+          field === "cpu"
+            ? 'write a core count (2) or a percentage ("20%")'
+            : 'write e.g. "4GiB" or "20%"',
+        ),
+      );
+    }
+  }
+}
