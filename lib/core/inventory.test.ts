@@ -43,7 +43,7 @@ const generated = {
 describe("readInventory", () => {
   test("reads instance names and projects of every domain from the generated files", () => {
     const inv = readInventory(tree(generated));
-    expect(inv?.hosts).toEqual([
+    expect(inv?.hosts.map(({ vars: _vars, ...h }) => h)).toEqual([
       { host: "lab-a", instance: "001-lab-a", project: "custom-lab", groups: ["lab"] },
       { host: "pro-dev", instance: "001-pro-dev", project: "001-pro", groups: ["pro"] },
       { host: "pro-dhcp", instance: "001-pro-dhcp", project: "001-pro", groups: ["pro"] },
@@ -55,7 +55,7 @@ describe("readInventory", () => {
     const inv = readInventory(
       tree({ "inventory/x.yml": "all:\n  children:\n    x:\n      hosts:\n        bare:\n" }),
     );
-    expect(inv?.hosts).toEqual([
+    expect(inv?.hosts.map(({ vars: _vars, ...h }) => h)).toEqual([
       { host: "bare", instance: "bare", project: "default", groups: ["x"] },
     ]);
   });
@@ -68,8 +68,24 @@ describe("readInventory", () => {
         "group_vars/web/vars.yml": "incus_project: webproj\n",
       }),
     );
-    expect(inv?.hosts).toEqual([
+    expect(inv?.hosts.map(({ vars: _vars, ...h }) => h)).toEqual([
       { host: "w1", instance: "w1", project: "webproj", groups: ["site", "web"] },
+    ]);
+  });
+
+  test("merges each host's variables as Ansible does: all, then its groups, then host_vars", () => {
+    const inv = readInventory(
+      tree({
+        "inventory/hosts.yml":
+          "all:\n  children:\n    web:\n      hosts:\n        w1:\n        w2:\n",
+        "group_vars/all.yml": "a: all\nb: all\nc: all\n",
+        "group_vars/web.yml": "b: web\nc: web\n",
+        "host_vars/w1.yml": "c: host\n",
+      }),
+    );
+    expect(inv?.hosts.map((h) => [h.host, h.vars])).toEqual([
+      ["w1", { a: "all", b: "web", c: "host" }],
+      ["w2", { a: "all", b: "web", c: "web" }],
     ]);
   });
 
@@ -151,7 +167,7 @@ describe("readInventory on the generator's own output", () => {
     const inv = readInventory(dir);
     // The level prefix comes from /etc/anklume/absolute_level (001- when absent).
     const p = /^(\d{3,}-)/.exec(inv?.hosts[0]?.instance ?? "")?.[1] ?? "?";
-    expect(inv?.hosts).toEqual([
+    expect(inv?.hosts.map(({ vars: _vars, ...h }) => h)).toEqual([
       { host: "lab-box", instance: `${p}lab-box`, project: `${p}lab`, groups: ["lab"] },
       { host: "work-dev", instance: `${p}work-dev`, project: `${p}work`, groups: ["work"] },
       { host: "work-dhcp", instance: `${p}work-dhcp`, project: `${p}work`, groups: ["work"] },

@@ -18,6 +18,8 @@ export interface InventoryHost {
   project: string;
   /** Every group the host belongs to (direct and parent groups), sorted. */
   groups: string[];
+  /** The host's variables as Ansible merges them: group_vars/all, then its groups (sorted), then host_vars. */
+  vars: Vars;
 }
 
 /** A whole inventory: hosts sorted by name, and each group's hosts. */
@@ -26,7 +28,7 @@ export interface Inventory {
   groups: Map<string, string[]>;
 }
 
-type Vars = Record<string, unknown>;
+export type Vars = Record<string, unknown>;
 
 function isMap(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
@@ -130,19 +132,18 @@ export function readInventory(baseDir: string): Inventory | null {
       .filter(([g, hs]) => g !== "all" && g !== "ungrouped" && hs.includes(host))
       .map(([g]) => g)
       .sort();
-    const hv = loadVars(hvDir, host);
-    let project = stringVar(hv, "incus_project");
+    const vars: Vars = { ...allVars };
     for (const g of hostGroups) {
-      if (project) break;
       if (!groupVars.has(g)) groupVars.set(g, loadVars(gvDir, g));
-      project = stringVar(groupVars.get(g) ?? {}, "incus_project");
+      Object.assign(vars, groupVars.get(g));
     }
-    project ??= stringVar(allVars, "incus_project") ?? "default";
+    Object.assign(vars, loadVars(hvDir, host));
     hosts.push({
       host,
-      instance: stringVar(hv, "instance_name") ?? host,
-      project,
+      instance: stringVar(vars, "instance_name") ?? host,
+      project: stringVar(vars, "incus_project") ?? "default",
       groups: hostGroups,
+      vars,
     });
   }
   return { hosts, groups };
