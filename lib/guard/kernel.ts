@@ -7,8 +7,7 @@
 import { AsyncResource } from "node:async_hooks";
 import { createSocket } from "node:dgram";
 import { createInterface } from "node:readline";
-import type * as v from "valibot";
-import * as valibot from "valibot";
+import * as v from "valibot";
 import { $, type ProcessPromise } from "zx";
 import type { Cidr } from "../core/cidr.ts";
 import { formatCidr } from "../core/cidr.ts";
@@ -42,7 +41,7 @@ export async function ipJson<S extends v.GenericSchema>(
 ): Promise<v.InferOutput<S>> {
   const r = await ip(["-json", ...args]);
   if (!r.ok) throw new Error(`ip -json ${args.join(" ")} failed: ${r.stderr}`);
-  const parsed = valibot.safeParse(schema, JSON.parse(r.stdout || "[]"));
+  const parsed = v.safeParse(schema, JSON.parse(r.stdout || "[]"));
   if (!parsed.success)
     throw new Error(`ip -json ${args.join(" ")}: unexpected JSON: ${parsed.issues[0].message}`);
   return parsed.output;
@@ -225,12 +224,10 @@ export class BridgeWatcher {
     if (known !== undefined) return known;
     const r = await ip(["-json", "-details", "link", "show", "dev", ifname]);
     if (!r.ok) return false;
-    const parsed = valibot.safeParse(IpAddrSchema, JSON.parse(r.stdout || "[]"));
+    const parsed = v.safeParse(IpAddrSchema, JSON.parse(r.stdout || "[]"));
     const link = parsed.success ? parsed.output[0] : undefined;
     const bridge =
-      link !== undefined &&
-      valibot.is(IpAddrLinkSchema, link) &&
-      link.linkinfo?.info_kind === "bridge";
+      link !== undefined && v.is(IpAddrLinkSchema, link) && link.linkinfo?.info_kind === "bridge";
     this.kinds.set(ifindex, bridge);
     return bridge;
   }
