@@ -135,8 +135,8 @@ check: ## Show what apply would change (check mode with diff); change nothing
 syntax: ## Check the playbook's syntax
 	$(PLAYBOOK) --syntax-check
 
-bench-apply: ## Benchmark apply: 3x3 and 3x6 containers, first and no-op runs, incus calls
-	$(BUN) bench/apply.ts
+bench-apply: ## Benchmark apply (3x6 containers) against a shell launch floor and an empty-play floor [BENCH_ARGS=]
+	$(BUN) bench/apply.ts $(BENCH_ARGS)
 
 # ==== Network isolation ====
 

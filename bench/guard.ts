@@ -12,7 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { GUARD_SCRIPT, makeGuardNetns } from "../tests/guard-netns.ts";
+import { GUARD_SCRIPT, makeBenchNetns } from "./netns.ts";
 
 const { values } = parseArgs({
   options: {
@@ -56,7 +56,7 @@ function stats(xs: number[]) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "anklume-guard-bench-"));
-const n = await makeGuardNetns("10.77.5.2/24", "10.77.5.1");
+const n = await makeBenchNetns("10.77.5.2/24", "10.77.5.1");
 const guardCmd = values.binary ? [values.binary] : ["bun", GUARD_SCRIPT];
 const guardArgs = ["watch", "--no-incus", "--log", join(dir, "guard.log"), "--run-dir", dir];
 let guard: ReturnType<typeof Bun.spawn> | undefined;
