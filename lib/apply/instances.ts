@@ -3,6 +3,8 @@
  * pure planner that turns (desired, current) into incus writes: create,
  * config/profile/device drift, storage volumes, start, nesting context, and
  * orphan instances (reported; deleted only with auto_cleanup and unprotected).
+ * Each instance gets its own step list (`Plan.perInstance`), so instances
+ * converge side by side and a failure stops only its own instance.
  */
 import * as v from "valibot";
 import type { IncusInstance as Instance } from "../incus/objects.ts";
@@ -16,10 +18,12 @@ import {
   deviceArgs,
   diffConfig,
   diffDevices,
+  emptyPlan,
   incusString,
   kv,
   MANAGED_DEVICES,
   type NestingContext,
+  type Plan,
   type Step,
   splitMarker,
   toConfig,
@@ -28,7 +32,8 @@ import {
 const Scalar = v.union([v.string(), v.number(), v.boolean()]);
 const ScalarMap = v.nullish(v.record(v.string(), v.nullish(Scalar)), {});
 
-export const VolumeSchema = v.looseObject({
+/** A custom storage volume an instance declares (not Incus's volume: see IncusVolume). */
+export const DesiredVolumeSchema = v.looseObject({
   pool: v.nullish(v.string()),
   size: v.nullish(Scalar),
   path: v.nullish(v.string()),
@@ -42,7 +47,7 @@ export const DesiredInstanceSchema = v.looseObject({
   profiles: v.nullish(v.array(v.string()), ["default"]),
   config: ScalarMap,
   devices: v.nullish(v.record(v.string(), v.nullish(v.record(v.string(), v.nullish(Scalar)))), {}),
-  storage_volumes: v.nullish(v.record(v.string(), v.nullish(VolumeSchema)), {}),
+  storage_volumes: v.nullish(v.record(v.string(), v.nullish(DesiredVolumeSchema)), {}),
   ephemeral: v.nullish(v.boolean(), false),
   ip: v.nullish(v.string()),
   bridge: v.string(),
@@ -67,21 +72,6 @@ export const InstancesDesiredSchema = v.looseObject({
   orphan_domains: v.nullish(v.unknown()),
 });
 export type InstancesDesired = v.InferOutput<typeof InstancesDesiredSchema>;
-
-export interface Orphan {
-  kind: "instance" | "project" | "network" | "profile";
-  name: string;
-  project?: string;
-  protected: boolean;
-  action: "reported" | "deleted" | "kept (protected)" | "kept (in use)";
-}
-
-export interface Plan {
-  steps: Step[];
-  changes: string[];
-  orphans: Orphan[];
-  warnings: string[];
-}
 
 /** The config anklume wants on an instance: instance_config plus the derived keys. */
 export function desiredConfig(d: DesiredInstance): Config {
@@ -116,7 +106,35 @@ export function desiredDevices(d: DesiredInstance, defaultPool: string, eth0: De
 
 const isProtected = (i: Instance) => i.config["security.protection.delete"] === "true";
 
-/** Plan the writes for every desired instance plus the orphans of the selected projects. */
+/** The steps, changes and warnings of one instance, collected while planning it. */
+interface One {
+  key: string;
+  steps: Step[];
+  changes: string[];
+  warnings: string[];
+  /** Add an incus call. */
+  step(desc: string, args: string[]): void;
+  /** Record a human-readable change. */
+  note(change: string): void;
+}
+
+function one(key: string): One {
+  const o: One = {
+    key,
+    steps: [],
+    changes: [],
+    warnings: [],
+    step: (desc, args) => o.steps.push({ desc: `${key}: ${desc}`, args }),
+    note: (c) => o.changes.push(`${key}: ${c}`),
+  };
+  return o;
+}
+
+/**
+ * Plan the writes for every desired instance plus the orphans of the selected
+ * projects: one step list per instance that has something to do (volumes,
+ * init, devices, start, agent wait, context, drift), orphan deletions after.
+ */
 export function planInstances(
   want: InstancesDesired,
   current: Instance[],
@@ -125,171 +143,199 @@ export function planInstances(
   /** Existing custom volumes: "<project>/<pool>/<name>" → their config. */
   volumesPresent: Map<string, Record<string, string>>,
 ): Plan {
-  const plan: Plan = { steps: [], changes: [], orphans: [], warnings: [] };
+  const plan = emptyPlan();
   const byKey = new Map(current.map((i) => [`${i.project}/${i.name}`, i]));
-  const pool = want.default_pool ?? "default";
+  /** Volumes already planned for creation, so two instances sharing one create it once. */
+  const creating = new Set<string>();
   for (const d of want.instances) {
-    const key = `${d.project}/${d.name}`;
-    const cur = byKey.get(key);
-    const p = ["--project", d.project];
-    const note = (c: string) => plan.changes.push(`${key}: ${c}`);
-    const step = (desc: string, args: string[]) =>
-      plan.steps.push({ desc: `${key}: ${desc}`, args });
-    const isVm = d.type === "vm";
-    const config = desiredConfig(d);
-
-    for (const [vol, spec] of Object.entries(d.storage_volumes ?? {})) {
-      const vpool = spec?.pool ?? pool;
-      if (!volumesPresent.has(`${d.project}/${vpool}/${vol}`)) {
-        const size = spec?.size ? [`size=${incusString(spec.size)}`] : [];
-        step(`create storage volume ${vpool}/${vol}`, [
-          "storage",
-          "volume",
-          "create",
-          vpool,
-          vol,
-          ...size,
-          ...p,
-        ]);
-        note(`create storage volume ${vpool}/${vol}`);
-      }
-      const have = volumesPresent.get(`${d.project}/${vpool}/${vol}`);
-      const size = spec?.size ? incusString(spec.size) : undefined;
-      if (have && size && have.size !== size) {
-        step(`resize storage volume ${vpool}/${vol}`, [
-          "storage",
-          "volume",
-          "set",
-          vpool,
-          vol,
-          `size=${size}`,
-          ...p,
-        ]);
-        note(`storage volume ${vpool}/${vol}: size ${have.size ?? "unset"} -> ${size}`);
-      }
-    }
-
-    // The eth0 a static IP overrides: the profile's eth0 (known from the default profile
-    // the profiles role wrote) is not read here; the override copies it, so only the
-    // keys anklume sets are compared.
-    const eth0Base: Devices = cur?.expanded_devices?.eth0
-      ? { eth0: cur.expanded_devices.eth0 }
-      : {};
-    const devices = desiredDevices(d, pool, eth0Base);
-
-    if (!cur) {
-      const profileArgs = (d.profiles ?? ["default"]).flatMap((x) => ["--profile", x]);
-      const cfgArgs = kv({
-        ...config,
-        "user.anklume.managed_keys": Object.keys(config).sort().join(","),
-      }).flatMap((x) => ["-c", x]);
-      const managedDevs = Object.keys(devices).sort().join(",");
-      const devCfg = managedDevs ? ["-c", `${MANAGED_DEVICES}=${managedDevs}`] : [];
-      step(`create ${isVm ? "VM" : "container"} from ${imageFor(d)}`, [
-        "init",
-        imageFor(d),
-        d.name,
-        ...(isVm ? ["--vm"] : []),
-        ...p,
-        ...profileArgs,
-        ...cfgArgs,
-        ...devCfg,
-      ]);
-      note(
-        `create ${isVm ? "VM" : "container"} (image ${imageFor(d)}, profiles ${(d.profiles ?? []).join(",")})`,
-      );
-      const ops = Object.entries(devices).map(([name, dev]) =>
-        name === "eth0" && d.ip && !(d.devices && "eth0" in d.devices)
-          ? {
-              name,
-              args: ["config", "device", "override", d.name, "eth0", `ipv4.address=${d.ip}`, ...p],
-            }
-          : {
-              name,
-              args: deviceArgs([{ op: "add", device: name, keys: dev }], {
-                verb: "config",
-                name: d.name,
-                project: d.project,
-              })[0] as string[],
-            },
-      );
-      for (const o of ops) step(`add device ${o.name}`, o.args);
-      step("start", ["start", d.name, ...p]);
-      if (isVm)
-        plan.steps.push({
-          desc: `${key}: wait for the VM agent`,
-          waitAgent: { name: d.name, project: d.project },
-        });
-      if (want.context) contextSteps(plan, d, parent, key);
-      continue;
-    }
-
-    if ((cur.type === "virtual-machine") !== isVm) {
-      plan.warnings.push(
-        `${key}: is a ${cur.type} but infra.yml says type ${d.type}; delete and re-apply to change the type`,
-      );
-    }
-    const cd = diffConfig(config, cur.config);
-    const managedDevs = Object.keys(devices).sort().join(",");
-    const setMap: Config = { ...cd.set };
-    if ((cur.config[MANAGED_DEVICES] ?? "") !== managedDevs) setMap[MANAGED_DEVICES] = managedDevs;
-    if (Object.keys(setMap).length > 0)
-      step("set config", ["config", "set", d.name, ...kv(setMap), ...p]);
-    for (const c of cd.changes) note(c);
-
-    const wantProfiles = d.profiles ?? ["default"];
-    if (wantProfiles.join(",") !== cur.profiles.join(",")) {
-      step("assign profiles", ["profile", "assign", d.name, wantProfiles.join(","), ...p]);
-      note(`profiles ${cur.profiles.join(",")} -> ${wantProfiles.join(",")}`);
-    }
-
-    // eth0 with a static IP: a local override exists or is created with only ipv4.address.
-    const dd = diffDevices(devices, cur.devices, splitMarker(cur.config[MANAGED_DEVICES]));
-    const ops = dd.ops.map((o) =>
-      o.device === "eth0" && o.op === "add" && d.ip && !(d.devices && "eth0" in d.devices)
-        ? [["config", "device", "override", d.name, "eth0", `ipv4.address=${d.ip}`, ...p]]
-        : deviceArgs([o], { verb: "config", name: d.name, project: d.project }),
-    );
-    for (const args of ops.flat()) step(`device ${args[2]} ${args[4]}`, args);
-    for (const c of dd.changes) note(c);
-
-    const running = cur.status === "Running";
-    if (running && dd.ops.length > 0 && want.restart_on_device_change) {
-      step("restart (devices changed)", ["restart", d.name, ...p]);
-      note("restart (devices changed)");
-    } else if (!running && cur.status !== "Running") {
-      step(`start (was ${cur.status})`, ["start", d.name, ...p]);
-      note(`start (was ${cur.status})`);
-      if (isVm)
-        plan.steps.push({
-          desc: `${key}: wait for the VM agent`,
-          waitAgent: { name: d.name, project: d.project },
-        });
-    }
-    if (want.context && cur.config[CONTEXT_KEY] !== contextMarker(childContext(parent, isVm))) {
-      contextSteps(plan, d, parent, key);
-    }
+    const o = one(`${d.project}/${d.name}`);
+    planVolumes(o, d, want.default_pool ?? "default", volumesPresent, creating);
+    const cur = byKey.get(o.key);
+    if (cur) planExisting(o, d, cur, want, parent);
+    else planNew(o, d, want, parent, imageFor);
+    if (o.steps.length > 0) plan.perInstance.push({ key: o.key, steps: o.steps });
+    plan.changes.push(...o.changes);
+    plan.warnings.push(...o.warnings);
   }
   planOrphanInstances(want, current, plan);
   return plan;
 }
 
-function contextSteps(plan: Plan, d: DesiredInstance, parent: NestingContext, key: string): void {
-  const c = childContext(parent, d.type === "vm");
-  const vals = [c.absolute_level, c.relative_level, c.vm_nested, c.yolo].map(String);
-  plan.steps.push({
-    desc: `${key}: write /etc/anklume nesting context`,
-    group: key,
-    args: ["exec", d.name, "--project", d.project, "--", "sh", "-c", CONTEXT_SCRIPT, "sh", ...vals],
-  });
-  plan.steps.push({
-    desc: `${key}: record nesting context`,
-    group: key,
-    args: ["config", "set", d.name, `${CONTEXT_KEY}=${contextMarker(c)}`, "--project", d.project],
-  });
-  plan.changes.push(`${key}: nesting context ${contextMarker(c)}`);
+function planVolumes(
+  o: One,
+  d: DesiredInstance,
+  pool: string,
+  volumesPresent: Map<string, Record<string, string>>,
+  creating: Set<string>,
+): void {
+  const p = ["--project", d.project];
+  for (const [vol, spec] of Object.entries(d.storage_volumes ?? {})) {
+    const vpool = spec?.pool ?? pool;
+    const vkey = `${d.project}/${vpool}/${vol}`;
+    const size = spec?.size ? incusString(spec.size) : undefined;
+    const have = volumesPresent.get(vkey);
+    if (!have && !creating.has(vkey)) {
+      creating.add(vkey);
+      const sizeArg = size ? [`size=${size}`] : [];
+      o.step(`create storage volume ${vpool}/${vol}`, [
+        "storage",
+        "volume",
+        "create",
+        vpool,
+        vol,
+        ...sizeArg,
+        ...p,
+      ]);
+      o.note(`create storage volume ${vpool}/${vol}`);
+    }
+    if (have && size && have.size !== size) {
+      o.step(`resize storage volume ${vpool}/${vol}`, [
+        "storage",
+        "volume",
+        "set",
+        vpool,
+        vol,
+        `size=${size}`,
+        ...p,
+      ]);
+      o.note(`storage volume ${vpool}/${vol}: size ${have.size ?? "unset"} -> ${size}`);
+    }
+  }
 }
 
+/** A static IP without a declared eth0 is a local override of the profile's eth0. */
+const eth0Override = (d: DesiredInstance) => Boolean(d.ip) && !(d.devices && "eth0" in d.devices);
+
+/** Create, attach devices, start, wait for a VM's agent, write the nesting context. */
+function planNew(
+  o: One,
+  d: DesiredInstance,
+  want: InstancesDesired,
+  parent: NestingContext,
+  imageFor: (d: DesiredInstance) => string,
+): void {
+  const p = ["--project", d.project];
+  const isVm = d.type === "vm";
+  const config = desiredConfig(d);
+  const devices = desiredDevices(d, want.default_pool ?? "default", {});
+  const image = imageFor(d);
+  const profileArgs = (d.profiles ?? ["default"]).flatMap((x) => ["--profile", x]);
+  const cfgArgs = kv({
+    ...config,
+    "user.anklume.managed_keys": Object.keys(config).sort().join(","),
+  }).flatMap((x) => ["-c", x]);
+  const managedDevs = Object.keys(devices).sort().join(",");
+  const devCfg = managedDevs ? ["-c", `${MANAGED_DEVICES}=${managedDevs}`] : [];
+  o.step(`create ${isVm ? "VM" : "container"} from ${image}`, [
+    "init",
+    image,
+    d.name,
+    ...(isVm ? ["--vm"] : []),
+    ...p,
+    ...profileArgs,
+    ...cfgArgs,
+    ...devCfg,
+  ]);
+  o.note(
+    `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")})`,
+  );
+  for (const [name, dev] of Object.entries(devices)) {
+    const args =
+      name === "eth0" && eth0Override(d)
+        ? ["config", "device", "override", d.name, "eth0", `ipv4.address=${d.ip}`, ...p]
+        : (deviceArgs([{ op: "add", device: name, keys: dev }], {
+            verb: "config",
+            name: d.name,
+            project: d.project,
+          })[0] as string[]);
+    o.step(`add device ${name}`, args);
+  }
+  o.step("start", ["start", d.name, ...p]);
+  if (isVm) waitAgentStep(o, d);
+  if (want.context) contextSteps(o, d, parent);
+}
+
+/** Config, profiles and device drift, start or restart, nesting context when it changed. */
+function planExisting(
+  o: One,
+  d: DesiredInstance,
+  cur: Instance,
+  want: InstancesDesired,
+  parent: NestingContext,
+): void {
+  const p = ["--project", d.project];
+  const isVm = d.type === "vm";
+  if ((cur.type === "virtual-machine") !== isVm) {
+    o.warnings.push(
+      `${o.key}: is a ${cur.type} but infra.yml says type ${d.type}; delete and re-apply to change the type`,
+    );
+  }
+  // The eth0 a static IP overrides: the profile's eth0 (known from the default profile
+  // the profiles role wrote) is not read here; the override copies it, so only the
+  // keys anklume sets are compared.
+  const eth0Base: Devices = cur.expanded_devices?.eth0 ? { eth0: cur.expanded_devices.eth0 } : {};
+  const devices = desiredDevices(d, want.default_pool ?? "default", eth0Base);
+  const cd = diffConfig(desiredConfig(d), cur.config);
+  const managedDevs = Object.keys(devices).sort().join(",");
+  const setMap: Config = { ...cd.set };
+  if ((cur.config[MANAGED_DEVICES] ?? "") !== managedDevs) setMap[MANAGED_DEVICES] = managedDevs;
+  if (Object.keys(setMap).length > 0)
+    o.step("set config", ["config", "set", d.name, ...kv(setMap), ...p]);
+  for (const c of cd.changes) o.note(c);
+
+  const wantProfiles = d.profiles ?? ["default"];
+  if (wantProfiles.join(",") !== cur.profiles.join(",")) {
+    o.step("assign profiles", ["profile", "assign", d.name, wantProfiles.join(","), ...p]);
+    o.note(`profiles ${cur.profiles.join(",")} -> ${wantProfiles.join(",")}`);
+  }
+
+  // eth0 with a static IP: a local override exists or is created with only ipv4.address.
+  const dd = diffDevices(devices, cur.devices, splitMarker(cur.config[MANAGED_DEVICES]));
+  const ops = dd.ops.map((op) =>
+    op.device === "eth0" && op.op === "add" && eth0Override(d)
+      ? [["config", "device", "override", d.name, "eth0", `ipv4.address=${d.ip}`, ...p]]
+      : deviceArgs([op], { verb: "config", name: d.name, project: d.project }),
+  );
+  for (const args of ops.flat()) o.step(`device ${args[2]} ${args[4]}`, args);
+  for (const c of dd.changes) o.note(c);
+
+  if (cur.status === "Running") {
+    if (dd.ops.length > 0 && want.restart_on_device_change) {
+      o.step("restart (devices changed)", ["restart", d.name, ...p]);
+      o.note("restart (devices changed)");
+    }
+  } else {
+    o.step(`start (was ${cur.status})`, ["start", d.name, ...p]);
+    o.note(`start (was ${cur.status})`);
+    if (isVm) waitAgentStep(o, d);
+  }
+  if (want.context && cur.config[CONTEXT_KEY] !== contextMarker(childContext(parent, isVm))) {
+    contextSteps(o, d, parent);
+  }
+}
+
+function waitAgentStep(o: One, d: DesiredInstance): void {
+  o.steps.push({
+    desc: `${o.key}: wait for the VM agent`,
+    waitAgent: { name: d.name, project: d.project },
+  });
+}
+
+function contextSteps(o: One, d: DesiredInstance, parent: NestingContext): void {
+  const c = childContext(parent, d.type === "vm");
+  const vals = [c.absolute_level, c.relative_level, c.vm_nested, c.yolo].map(String);
+  o.steps.push({
+    desc: `${o.key}: write /etc/anklume nesting context`,
+    args: ["exec", d.name, "--project", d.project, "--", "sh", "-c", CONTEXT_SCRIPT, "sh", ...vals],
+  });
+  o.steps.push({
+    desc: `${o.key}: record nesting context`,
+    args: ["config", "set", d.name, `${CONTEXT_KEY}=${contextMarker(c)}`, "--project", d.project],
+  });
+  o.changes.push(`${o.key}: nesting context ${contextMarker(c)}`);
+}
+
+/** Undeclared instances of the selected projects: reported, or deleted (in `after`) with auto_cleanup. */
 function planOrphanInstances(want: InstancesDesired, current: Instance[], plan: Plan): void {
   const declared = new Set([
     ...(want.declared ?? []).map((x) => `${x.project}/${x.name}`),
@@ -310,7 +356,7 @@ function planOrphanInstances(want: InstancesDesired, current: Instance[], plan: 
       action: del ? "deleted" : prot && want.auto_cleanup ? "kept (protected)" : "reported",
     });
     if (del) {
-      plan.steps.push({
+      plan.after.push({
         desc: `${i.project}/${i.name}: delete orphan instance`,
         args: ["delete", i.name, "--project", i.project, "--force"],
       });

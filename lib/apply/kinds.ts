@@ -2,10 +2,17 @@
  * Pure planners for the domain-level kinds of `make apply`: projects, bridges,
  * profiles (default + custom), images, the firewall VM's multi-NIC profile and
  * the orphan projects/bridges of removed domains. Each takes the desired slice
- * (validated here) and the parsed current state and returns a Plan.
+ * (validated here) and the parsed current state and returns a Plan: their
+ * steps go to `before` (run in order), orphan deletions to `after`.
  */
 import * as v from "valibot";
-import type { Plan } from "./instances.ts";
+import type {
+  IncusImage,
+  IncusInstance,
+  IncusNetwork,
+  IncusProfile,
+  IncusProject,
+} from "../incus/objects.ts";
 import {
   type Config,
   type Devices,
@@ -13,15 +20,16 @@ import {
   dhcpRange,
   diffConfig,
   diffDevices,
+  emptyPlan,
   INFRA_KEY,
   kv,
   MANAGED_DEVICES,
+  type Plan,
   splitImageRef,
   splitMarker,
   toConfig,
 } from "./reconcile.ts";
 
-const emptyPlan = (): Plan => ({ steps: [], changes: [], orphans: [], warnings: [] });
 const Scalar = v.union([v.string(), v.number(), v.boolean()]);
 
 // ---------------------------------------------------------------- projects
@@ -33,11 +41,8 @@ export const ProjectsDesiredSchema = v.looseObject({
 });
 export type ProjectsDesired = v.InferOutput<typeof ProjectsDesiredSchema>;
 
-export interface CurrentProject {
-  name: string;
-  description?: string;
-  config: Record<string, string>;
-}
+/** The fields of an Incus project the planners read. */
+export type CurrentProject = Pick<IncusProject, "name" | "description" | "config">;
 
 /** v1's project features: own images, profiles and volumes; networks shared. */
 export const DEFAULT_FEATURES: Config = {
@@ -57,7 +62,7 @@ export function planProjects(want: ProjectsDesired, current: CurrentProject[]): 
     const desc = p.description ?? "";
     if (!cur) {
       const cfg = kv({ ...features, [INFRA_KEY]: want.infra }).flatMap((x) => ["-c", x]);
-      plan.steps.push({
+      plan.before.push({
         desc: `project ${p.name}: create`,
         args: ["project", "create", p.name, ...cfg, ...(desc ? ["--description", desc] : [])],
       });
@@ -70,14 +75,14 @@ export function planProjects(want: ProjectsDesired, current: CurrentProject[]): 
         `project ${p.name}: belongs to infra "${owner}", not "${want.infra}"; left unmarked (rename a domain or the project_name to avoid sharing it)`,
       );
     } else if (owner !== want.infra) {
-      plan.steps.push({
+      plan.before.push({
         desc: `project ${p.name}: mark`,
         args: ["project", "set", p.name, `${INFRA_KEY}=${want.infra}`],
       });
       plan.changes.push(`project ${p.name}: set ${INFRA_KEY}=${want.infra}`);
     }
     if ((cur.description ?? "") !== desc) {
-      plan.steps.push({
+      plan.before.push({
         desc: `project ${p.name}: description`,
         args: ["project", "set", p.name, "description", desc, "--property"],
       });
@@ -103,13 +108,8 @@ export const NetworksDesiredSchema = v.looseObject({
 });
 export type NetworksDesired = v.InferOutput<typeof NetworksDesiredSchema>;
 
-export interface CurrentNetwork {
-  name: string;
-  type?: string;
-  managed?: boolean;
-  config: Record<string, string>;
-  used_by?: string[] | null;
-}
+/** The fields of an Incus network the planners read. */
+export type CurrentNetwork = Pick<IncusNetwork, "name" | "config">;
 
 /** The bridge config anklume sets (SPEC: /24, gateway .254, DHCP .100-.249, IPv6 off). */
 export function bridgeConfig(gateway: string, nat: boolean, infra: string): Config {
@@ -131,7 +131,7 @@ export function planNetworks(want: NetworksDesired, current: CurrentNetwork[]): 
     const cfg = bridgeConfig(n.gateway, want.nat ?? true, want.infra);
     const cur = byName.get(n.name);
     if (!cur) {
-      plan.steps.push({
+      plan.before.push({
         desc: `bridge ${n.name}: create`,
         args: ["network", "create", n.name, ...kv(cfg)],
       });
@@ -155,7 +155,7 @@ export function planNetworks(want: NetworksDesired, current: CurrentNetwork[]): 
       }
     }
     if (Object.keys(diff).length > 0) {
-      plan.steps.push({
+      plan.before.push({
         desc: `bridge ${n.name}: fix drift`,
         args: ["network", "set", n.name, ...kv(diff)],
       });
@@ -198,14 +198,11 @@ export const ProfilesDesiredSchema = v.looseObject({
 });
 export type ProfilesDesired = v.InferOutput<typeof ProfilesDesiredSchema>;
 
-export interface CurrentProfile {
-  name: string;
-  project?: string;
-  description?: string;
-  config: Record<string, string>;
-  devices: Devices;
-  used_by?: string[] | null;
-}
+/** The fields of an Incus profile the planners read. */
+export type CurrentProfile = Pick<
+  IncusProfile,
+  "name" | "project" | "description" | "config" | "devices" | "used_by"
+>;
 
 /** The default profile's eth0 (on the domain bridge, NIC filtering on) and root disk. */
 export function defaultProfileDevices(bridge: string, pool: string, filtering: boolean): Devices {
@@ -242,7 +239,7 @@ export function planProfiles(
       name: "default",
       project: dom.project,
     })) {
-      plan.steps.push({ desc: `${dom.project}/default: ${args[2]} ${args[4]}`, args });
+      plan.before.push({ desc: `${dom.project}/default: ${args[2]} ${args[4]}`, args });
     }
     for (const c of dd.changes) plan.changes.push(`${dom.project}/default: ${c}`);
 
@@ -255,7 +252,7 @@ export function planProfiles(
       const desc = spec?.description ?? "";
       const where = `${dom.project}/${name}`;
       if (!cur) {
-        plan.steps.push({
+        plan.before.push({
           desc: `${where}: create`,
           args: ["profile", "create", name, ...p, ...(desc ? ["--description", desc] : [])],
         });
@@ -267,7 +264,7 @@ export function planProfiles(
       if ((cur?.config[MANAGED_DEVICES] ?? "") !== managedDevs)
         setMap[MANAGED_DEVICES] = managedDevs;
       if (Object.keys(setMap).length > 0) {
-        plan.steps.push({
+        plan.before.push({
           desc: `${where}: set config`,
           args: ["profile", "set", name, ...kv(setMap), ...p],
         });
@@ -275,11 +272,11 @@ export function planProfiles(
       if (cur) for (const c of cd.changes) plan.changes.push(`${where}: ${c}`);
       const pd = diffDevices(devs, cur?.devices ?? {}, splitMarker(cur?.config[MANAGED_DEVICES]));
       for (const args of deviceArgs(pd.ops, { verb: "profile", name, project: dom.project })) {
-        plan.steps.push({ desc: `${where}: ${args[2]} ${args[4]}`, args });
+        plan.before.push({ desc: `${where}: ${args[2]} ${args[4]}`, args });
       }
       if (cur) for (const c of pd.changes) plan.changes.push(`${where}: ${c}`);
       if (cur && (cur.description ?? "") !== desc) {
-        plan.steps.push({
+        plan.before.push({
           desc: `${where}: description`,
           args: ["profile", "set", name, "description", desc, "--property", ...p],
         });
@@ -288,12 +285,7 @@ export function planProfiles(
     }
     // Orphan profiles: created by this infra (marker), no longer declared.
     for (const cur of current) {
-      if (
-        (cur.project ?? "default") !== dom.project ||
-        cur.name === "default" ||
-        cur.name in declared
-      )
-        continue;
+      if (cur.project !== dom.project || cur.name === "default" || cur.name in declared) continue;
       if (cur.config[INFRA_KEY] !== want.infra || (want.keep ?? []).includes(cur.name)) continue;
       const inUse = (cur.used_by ?? []).length > 0;
       const del = autoCleanup && !inUse;
@@ -305,7 +297,7 @@ export function planProfiles(
         action: del ? "deleted" : autoCleanup ? "kept (in use)" : "reported",
       });
       if (del) {
-        plan.steps.push({
+        plan.after.push({
           desc: `${dom.project}/${cur.name}: delete orphan profile`,
           args: ["profile", "delete", cur.name, ...p],
         });
@@ -324,11 +316,8 @@ export const ImagesDesiredSchema = v.looseObject({
 });
 export type ImagesDesired = v.InferOutput<typeof ImagesDesiredSchema>;
 
-export interface CurrentImage {
-  fingerprint: string;
-  project?: string;
-  aliases: { name: string }[];
-}
+/** The fields of an Incus image the planners read. */
+export type CurrentImage = Pick<IncusImage, "fingerprint" | "project" | "aliases">;
 
 /** Find the fingerprint behind an alias in one project. */
 export function aliasFingerprint(
@@ -336,15 +325,16 @@ export function aliasFingerprint(
   project: string,
   alias: string,
 ): string | undefined {
-  return images.find(
-    (i) => (i.project ?? "default") === project && i.aliases.some((a) => a.name === alias),
-  )?.fingerprint;
+  return images.find((i) => i.project === project && i.aliases.some((a) => a.name === alias))
+    ?.fingerprint;
 }
 
 /**
  * Make every image an instance needs available in its project: a local alias
  * of the source project is copied in (`--mode relay`, re-copied when the
  * source was rebuilt); a remote ref is downloaded into the project's cache.
+ * A local alias found nowhere is a warning: the instances kind then fails
+ * the machines that use it, and only them.
  */
 export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
   const plan = emptyPlan();
@@ -357,7 +347,7 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
     const have = aliasFingerprint(current, project, alias);
     if (remote) {
       if (!have) {
-        plan.steps.push({
+        plan.before.push({
           desc: `${project}: download ${ref}`,
           args: [
             "image",
@@ -378,18 +368,20 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
     const source = aliasFingerprint(current, src, alias);
     if (!source) {
       if (have) continue; // the project has its own copy; nothing to compare with
-      throw new Error(
-        `Cannot find image "${alias}" in project "${src}" nor in "${project}": build it (bootstrap.sh --dev builds anklume-busybox and anklume-debian12) or set OS_IMAGE=<a local alias> (make apply-infra OS_IMAGE=anklume-busybox)`,
+      // Not fatal here: the machines that need it fail at their creation, the others converge.
+      plan.warnings.push(
+        `Cannot find image "${alias}" in project "${src}" nor in "${project}": the machines of ${project} that use it cannot be created; build it (bootstrap.sh --dev builds anklume-busybox and anklume-debian12) or set OS_IMAGE=<a local alias> (make apply-infra OS_IMAGE=anklume-busybox)`,
       );
+      continue;
     }
     if (project === src || have === source) continue;
     if (have) {
-      plan.steps.push({
+      plan.before.push({
         desc: `${project}: drop stale alias ${alias}`,
         args: ["image", "alias", "delete", alias, "--project", project],
       });
     }
-    plan.steps.push({
+    plan.before.push({
       desc: `${project}: copy ${alias} from ${src}`,
       args: [
         "image",
@@ -438,15 +430,18 @@ export function firewallInterfaces(bridges: string[]): { name: string; bridge: s
 }
 
 /** Build the multi-NIC profile with exactly one NIC per bridge (vanished bridges' NICs removed). */
-export function planFirewall(want: FirewallDesired, current: CurrentProfile[]): Plan {
+export function planFirewall(
+  want: FirewallDesired,
+  current: Pick<IncusProfile, "name" | "project" | "config" | "devices">[],
+): Plan {
   const name = want.profile ?? "firewall-multi-nic";
   const plan = emptyPlan();
   const devices = firewallNics(want.bridges);
-  const cur = current.find((p) => (p.project ?? "default") === want.project && p.name === name);
+  const cur = current.find((p) => p.project === want.project && p.name === name);
   const p = ["--project", want.project];
   const where = `${want.project}/${name}`;
   if (!cur) {
-    plan.steps.push({ desc: `${where}: create`, args: ["profile", "create", name, ...p] });
+    plan.before.push({ desc: `${where}: create`, args: ["profile", "create", name, ...p] });
     plan.changes.push(`${where}: create profile`);
   }
   const managed = Object.keys(devices).sort().join(",");
@@ -454,14 +449,14 @@ export function planFirewall(want: FirewallDesired, current: CurrentProfile[]): 
   if (cur?.config[INFRA_KEY] !== want.infra) setMap[INFRA_KEY] = want.infra;
   if ((cur?.config[MANAGED_DEVICES] ?? "") !== managed) setMap[MANAGED_DEVICES] = managed;
   if (Object.keys(setMap).length > 0) {
-    plan.steps.push({
+    plan.before.push({
       desc: `${where}: set config`,
       args: ["profile", "set", name, ...kv(setMap), ...p],
     });
   }
   const dd = diffDevices(devices, cur?.devices ?? {}, splitMarker(cur?.config[MANAGED_DEVICES]));
   for (const args of deviceArgs(dd.ops, { verb: "profile", name, project: want.project })) {
-    plan.steps.push({ desc: `${where}: ${args[2]} ${args[4]}`, args });
+    plan.before.push({ desc: `${where}: ${args[2]} ${args[4]}`, args });
   }
   for (const c of dd.changes) plan.changes.push(`${where}: ${c}`);
   return plan;
@@ -478,11 +473,11 @@ export const DomainOrphansDesiredSchema = v.looseObject({
 export type DomainOrphansDesired = v.InferOutput<typeof DomainOrphansDesiredSchema>;
 
 export interface OrphanInputs {
-  projects: CurrentProject[];
-  networks: CurrentNetwork[];
-  instances: { name: string; project: string; config: Record<string, string> }[];
-  images: CurrentImage[];
-  profiles: CurrentProfile[];
+  projects: Pick<IncusProject, "name" | "config">[];
+  networks: Pick<IncusNetwork, "name" | "config" | "used_by">[];
+  instances: Pick<IncusInstance, "name" | "project" | "config">[];
+  images: Pick<IncusImage, "fingerprint" | "project">[];
+  profiles: Pick<IncusProfile, "name" | "project">[];
 }
 
 /** The project named in an Incus `used_by` URL (`...?project=p`), default when absent. */
@@ -516,7 +511,7 @@ export function planDomainOrphans(want: DomainOrphansDesired, cur: OrphanInputs)
         action: clean ? (isProt ? "kept (protected)" : "deleted") : "reported",
       });
       if (clean && !isProt) {
-        plan.steps.push({
+        plan.after.push({
           desc: `${proj.name}/${i.name}: delete orphan instance`,
           args: ["delete", i.name, "--project", proj.name, "--force"],
         });
@@ -532,7 +527,7 @@ export function planDomainOrphans(want: DomainOrphansDesired, cur: OrphanInputs)
     });
     if (!canDelete) continue;
     for (const img of cur.images.filter((i) => i.project === proj.name)) {
-      plan.steps.push({
+      plan.after.push({
         desc: `${proj.name}: delete image`,
         args: ["image", "delete", img.fingerprint, "--project", proj.name],
       });
@@ -540,12 +535,12 @@ export function planDomainOrphans(want: DomainOrphansDesired, cur: OrphanInputs)
     for (const prof of cur.profiles.filter(
       (p) => p.project === proj.name && p.name !== "default",
     )) {
-      plan.steps.push({
+      plan.after.push({
         desc: `${proj.name}: delete profile ${prof.name}`,
         args: ["profile", "delete", prof.name, "--project", proj.name],
       });
     }
-    plan.steps.push({
+    plan.after.push({
       desc: `project ${proj.name}: delete orphan`,
       args: ["project", "delete", proj.name],
     });
@@ -564,7 +559,7 @@ export function planDomainOrphans(want: DomainOrphansDesired, cur: OrphanInputs)
       action: del ? "deleted" : clean ? "kept (in use)" : "reported",
     });
     if (del) {
-      plan.steps.push({
+      plan.after.push({
         desc: `bridge ${net.name}: delete orphan`,
         args: ["network", "delete", net.name],
       });

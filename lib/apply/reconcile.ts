@@ -1,8 +1,8 @@
 /**
  * Pure reconciliation core for `make apply`: given the desired state (built by
  * the Ansible roles from the generated variables) and the current Incus state
- * (parsed `--format json`), compute the list of `incus` writes that bring
- * Incus to the desired state. No I/O here: scripts/reconcile.ts reads and runs.
+ * (parsed `--format json`), compute the `incus` writes that bring Incus to
+ * the desired state, as a Plan. No I/O here: live.ts reads, execute.ts runs.
  *
  * Markers kept on Incus objects so that reconciliation never touches what a
  * human set by hand:
@@ -29,8 +29,57 @@ export interface Step {
   args?: string[];
   /** Poll `incus exec <name> -- true` until the VM agent answers. */
   waitAgent?: { name: string; project: string };
-  /** Steps of one group (an instance) are skipped once one of them failed; other groups go on. */
-  group?: string;
+}
+
+/** An object that Incus holds and the inventory no longer declares. */
+export interface IncusOrphan {
+  kind: "instance" | "project" | "network" | "profile";
+  name: string;
+  project?: string;
+  protected: boolean;
+  action: "reported" | "deleted" | "kept (protected)" | "kept (in use)";
+}
+
+/** The steps of one instance (`<project>/<name>`), run in order. */
+export interface InstanceSteps {
+  key: string;
+  steps: Step[];
+}
+
+/**
+ * What one kind would change. `before` runs in order and stops at its first
+ * failure; then each `perInstance` list runs in order, different instances
+ * side by side, a failure stopping its own instance only; then `after`
+ * (orphan deletions) in order.
+ */
+export interface Plan {
+  before: Step[];
+  perInstance: InstanceSteps[];
+  after: Step[];
+  changes: string[];
+  orphans: IncusOrphan[];
+  warnings: string[];
+}
+
+/** A plan with nothing to do. */
+export function emptyPlan(): Plan {
+  return { before: [], perInstance: [], after: [], changes: [], orphans: [], warnings: [] };
+}
+
+/** Every step of a plan in execution order: before, each instance's list, after. */
+export function planSteps(p: Plan): Step[] {
+  return [...p.before, ...p.perInstance.flatMap((i) => i.steps), ...p.after];
+}
+
+/** Append `more` to `into`, part by part (e.g. the orphan domains into the instances' plan). */
+export function appendPlan(into: Plan, more: Plan): Plan {
+  into.before.push(...more.before);
+  into.perInstance.push(...more.perInstance);
+  into.after.push(...more.after);
+  into.changes.push(...more.changes);
+  into.orphans.push(...more.orphans);
+  into.warnings.push(...more.warnings);
+  return into;
 }
 
 /** Incus stores every config value as a string: render YAML scalars as Incus does. */
@@ -218,34 +267,3 @@ export function contextMarker(c: NestingContext): string {
 /** The POSIX sh program (run with `sh -c`) that writes the four context files. */
 export const CONTEXT_SCRIPT =
   'mkdir -p /etc/anklume && printf "%s\\n" "$1" > /etc/anklume/absolute_level && printf "%s\\n" "$2" > /etc/anklume/relative_level && printf "%s\\n" "$3" > /etc/anklume/vm_nested && printf "%s\\n" "$4" > /etc/anklume/yolo';
-
-/** A run of steps: one ungrouped step, or several groups that may run side by side. */
-export type Batch = { step: Step } | { groups: Step[][] };
-
-/**
- * Cut a plan into batches for execution: consecutive grouped steps (one group
- * per instance) form one batch of independent groups, each kept in order; an
- * ungrouped step is a batch of its own, run after everything before it.
- */
-export function batches(steps: Step[]): Batch[] {
-  const out: Batch[] = [];
-  let current: Map<string, Step[]> | null = null;
-  for (const s of steps) {
-    if (!s.group) {
-      current = null;
-      out.push({ step: s });
-      continue;
-    }
-    if (!current) {
-      current = new Map();
-      out.push({ groups: [] });
-    }
-    const list = current.get(s.group) ?? [];
-    if (list.length === 0) {
-      current.set(s.group, list);
-      (out[out.length - 1] as { groups: Step[][] }).groups.push(list);
-    }
-    list.push(s);
-  }
-  return out;
-}

@@ -1,0 +1,127 @@
+/**
+ * Run a Plan: `before` in order (its first failure stops everything), then
+ * each instance's step list in order, at most `parallel` instances side by
+ * side (a failure stops its own instance only), then `after` in order. The
+ * step runner is a parameter, so the scheduling is unit-tested without Incus;
+ * `incusRunner` is the real one (incus calls through lib/incus/client.ts).
+ */
+import { incusRaw, incusRun } from "../incus/client.ts";
+import type { Plan, Step } from "./reconcile.ts";
+
+/** Runs one step: rejects when it failed; may resolve with a warning (a tolerated failure). */
+export type StepRunner = (step: Step) => Promise<string | undefined>;
+
+/** A step that failed, and the machine (`<project>/<name>`) it belonged to, if any. */
+export interface Failure {
+  machine?: string;
+  step: string;
+  error: string;
+}
+
+/** What running a plan did: every failure, and the warnings of tolerated failures. */
+export interface Outcome {
+  failures: Failure[];
+  warnings: string[];
+}
+
+/** One line naming the machine, the step and why: `lab/a: "create container from x" failed: ...`. */
+export function describeFailure(f: Failure): string {
+  if (!f.machine) return `Step "${f.step}" failed: ${f.error}`;
+  const step = f.step.startsWith(`${f.machine}: `) ? f.step.slice(f.machine.length + 2) : f.step;
+  return `${f.machine}: "${step}" failed, its later steps were skipped: ${f.error}`;
+}
+
+/**
+ * Run `plan` with `run`. Returns every failure (none: the plan converged).
+ * @example await execute(plan, incusRunner({ timeout: 600 }), { parallel: 4 })
+ */
+export async function execute(
+  plan: Plan,
+  run: StepRunner,
+  opts: { parallel?: number } = {},
+): Promise<Outcome> {
+  const out: Outcome = { failures: [], warnings: [] };
+  /** Run steps in order; false at the first failure. */
+  const serial = async (steps: Step[], machine?: string): Promise<boolean> => {
+    for (const s of steps) {
+      try {
+        const warning = await run(s);
+        if (warning) out.warnings.push(warning);
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        out.failures.push({ ...(machine ? { machine } : {}), step: s.desc, error });
+        return false;
+      }
+    }
+    return true;
+  };
+  if (!(await serial(plan.before))) return out;
+  const queue = [...plan.perInstance];
+  const worker = async () => {
+    for (let i = queue.shift(); i; i = queue.shift()) await serial(i.steps, i.key);
+  };
+  const n = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
+  await Promise.all(Array.from({ length: n }, worker));
+  await serial(plan.after);
+  return out;
+}
+
+/** The knobs of the real runner (from the instances role's desired state). */
+export interface RunnerKnobs {
+  /** Seconds one incus call may take (default 600). */
+  timeout?: number;
+  /** Tries and seconds between them while waiting for a VM agent (default 30 x 2). */
+  vm_agent_retries?: number;
+  vm_agent_delay?: number;
+}
+
+/** Poll `incus exec <vm> -- true` until the VM agent answers. */
+export async function waitAgent(
+  name: string,
+  project: string,
+  retries: number,
+  delayS: number,
+): Promise<void> {
+  for (let i = 0; i < retries; i++) {
+    const r = await incusRaw(["exec", name, "--project", project, "--", "true"], {
+      timeout: "30s",
+    });
+    if (r.exitCode === 0) return;
+    await new Promise((res) => setTimeout(res, delayS * 1000));
+  }
+  throw new Error(
+    `Cannot reach the agent of VM "${project}/${name}" after ${retries} tries; check \`incus info ${name} --project ${project}\``,
+  );
+}
+
+/** The step runner that calls incus. */
+export function incusRunner(knobs: RunnerKnobs = {}): StepRunner {
+  const timeout = knobs.timeout && knobs.timeout > 0 ? knobs.timeout : 600;
+  return async (s) => {
+    try {
+      if (s.waitAgent) {
+        await waitAgent(
+          s.waitAgent.name,
+          s.waitAgent.project,
+          knobs.vm_agent_retries ?? 30,
+          knobs.vm_agent_delay ?? 2,
+        );
+      } else if (s.args) {
+        await incusRun(s.args, { timeout: `${timeout}s` });
+      }
+      return undefined;
+    } catch (e) {
+      const msg = (e as Error).message;
+      // Another apply created it meanwhile (v1 tolerated this race too): the next run reconciles it.
+      if (s.args?.[1] === "create" && /already exists/.test(msg)) {
+        return `${s.desc}: already exists (created concurrently); re-run apply to reconcile it`;
+      }
+      if (s.args?.[0] === "image" && s.args[1] === "copy" && s.args[2]?.includes(":")) {
+        throw new Error(
+          `Cannot download image "${s.args[2]}": ${msg}. No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)`,
+        );
+      }
+      throw e;
+    }
+  };
+}

@@ -1,0 +1,297 @@
+import { expect, test } from "bun:test";
+import {
+  firewallInterfaces,
+  planDomainOrphans,
+  planFirewall,
+  planImages,
+  planNetworks,
+  planProfiles,
+  planProjects,
+} from "./kinds.ts";
+import { planSteps } from "./reconcile.ts";
+
+test("planProjects creates with v1 features and the infra marker, fixes the description", () => {
+  const p = planProjects(
+    {
+      infra: "001-x",
+      features: {},
+      projects: [
+        { name: "001-a", description: "A" },
+        { name: "001-b", description: "B" },
+      ],
+    },
+    [
+      {
+        name: "001-b",
+        description: "old",
+        config: {
+          "user.anklume.infra": "001-x",
+          "features.images": "true",
+          "features.profiles": "true",
+          "features.storage.volumes": "true",
+        },
+      },
+    ],
+  );
+  expect(p.before.map((s) => s.args)).toEqual([
+    [
+      "project",
+      "create",
+      "001-a",
+      "-c",
+      "features.images=true",
+      "-c",
+      "features.networks=false",
+      "-c",
+      "features.profiles=true",
+      "-c",
+      "features.storage.volumes=true",
+      "-c",
+      "user.anklume.infra=001-x",
+      "--description",
+      "A",
+    ],
+    ["project", "set", "001-b", "description", "B", "--property"],
+  ]);
+});
+
+test("planNetworks: a new bridge gets gateway/24, DHCP .100-.249, NAT as asked, IPv6 off; drift is one set call", () => {
+  const create = planNetworks(
+    { infra: "i", nat: false, networks: [{ name: "001-net-a", gateway: "10.1.2.254" }] },
+    [],
+  );
+  expect(create.before[0]?.args).toEqual([
+    "network",
+    "create",
+    "001-net-a",
+    "ipv4.address=10.1.2.254/24",
+    "ipv4.dhcp.ranges=10.1.2.100-10.1.2.249",
+    "ipv4.firewall=true",
+    "ipv4.nat=false",
+    "ipv6.address=none",
+    "user.anklume.infra=i",
+  ]);
+  const cfg = {
+    "ipv4.address": "10.1.2.254/24",
+    "ipv4.nat": "true",
+    "ipv4.firewall": "true",
+    "ipv4.dhcp.ranges": "x",
+    "ipv6.address": "none",
+    "user.anklume.infra": "i",
+  };
+  const drift = planNetworks(
+    { infra: "i", nat: false, networks: [{ name: "001-net-a", gateway: "10.1.2.254" }] },
+    [{ name: "001-net-a", config: cfg }],
+  );
+  expect(drift.before.map((s) => s.args)).toEqual([
+    ["network", "set", "001-net-a", "ipv4.dhcp.ranges=10.1.2.100-10.1.2.249", "ipv4.nat=false"],
+  ]);
+  expect(
+    planNetworks(
+      { infra: "i", nat: true, networks: [{ name: "001-net-a", gateway: "10.1.2.254" }] },
+      [{ name: "001-net-a", config: { ...cfg, "ipv4.dhcp.ranges": "10.1.2.100-10.1.2.249" } }],
+    ).before,
+  ).toEqual([]);
+});
+
+test("planProfiles puts eth0 (filtering on) and root on a new project's default profile in the same run", () => {
+  const p = planProfiles(
+    {
+      infra: "i",
+      pool: "default",
+      keep: [],
+      nic_filtering: true,
+      domains: [
+        {
+          project: "p",
+          bridge: "br",
+          profiles: { gpu: { config: { "limits.cpu": 2 }, devices: { gpu: { type: "gpu" } } } },
+        },
+      ],
+    },
+    [],
+    false,
+  );
+  const args = p.before.map((s) => s.args?.join(" "));
+  expect(args).toContain(
+    "profile device add default eth0 nic name=eth0 network=br security.ipv4_filtering=true security.ipv6_filtering=true security.mac_filtering=true --project p",
+  );
+  expect(args).toContain("profile device add default root disk path=/ pool=default --project p");
+  expect(args).toContain("profile create gpu --project p");
+  expect(args).toContain(
+    "profile set gpu limits.cpu=2 user.anklume.infra=i user.anklume.managed_devices=gpu user.anklume.managed_keys=limits.cpu,user.anklume.infra --project p",
+  );
+  expect(args).toContain("profile device add gpu gpu gpu --project p");
+});
+
+test("planImages copies a local alias into each project with --mode relay, and warns how to fix a missing one", () => {
+  const images = [
+    { fingerprint: "f1", project: "default", aliases: [{ name: "anklume-busybox" }] },
+  ];
+  const p = planImages(
+    {
+      source_project: "default",
+      images: [
+        { project: "001-a", ref: "anklume-busybox" },
+        { project: "001-a", ref: "anklume-busybox" },
+      ],
+    },
+    images,
+  );
+  expect(p.before.map((s) => s.args)).toEqual([
+    [
+      "image",
+      "copy",
+      "anklume-busybox",
+      "local:",
+      "--project",
+      "default",
+      "--target-project",
+      "001-a",
+      "--alias",
+      "anklume-busybox",
+      "--mode",
+      "relay",
+    ],
+  ]);
+  expect(
+    planImages(
+      { source_project: "default", images: [{ project: "001-a", ref: "anklume-busybox" }] },
+      [...images, { fingerprint: "f1", project: "001-a", aliases: [{ name: "anklume-busybox" }] }],
+    ).before,
+  ).toEqual([]);
+  // A missing image is a warning: only the machines that use it fail (at their creation).
+  const missing = planImages(
+    { source_project: "default", images: [{ project: "001-a", ref: "nope" }] },
+    images,
+  );
+  expect(planSteps(missing)).toEqual([]);
+  expect(missing.warnings[0]).toMatch(/Cannot find image "nope".*OS_IMAGE=/);
+  expect(
+    planImages(
+      { source_project: "default", images: [{ project: "001-a", ref: "images:debian/13" }] },
+      images,
+    ).before[0]?.args?.slice(0, 4),
+  ).toEqual(["image", "copy", "images:debian/13", "local:"]);
+});
+
+test("orphan domains: a project with a protected instance is kept; a bridge used only by deleted projects goes", () => {
+  const mark = { "user.anklume.infra": "i" };
+  const p = planDomainOrphans(
+    { infra: "i", projects: ["001-a"], networks: ["001-net-a"], auto_cleanup: true },
+    {
+      projects: [
+        { name: "001-a", config: mark },
+        { name: "001-b", config: mark },
+        { name: "001-c", config: mark },
+        { name: "foreign", config: {} },
+      ],
+      networks: [
+        { name: "001-net-b", config: mark, used_by: ["/1.0/profiles/default?project=001-b"] },
+        { name: "001-net-c", config: mark, used_by: ["/1.0/profiles/default?project=001-c"] },
+      ],
+      instances: [
+        { name: "x", project: "001-c", config: { "security.protection.delete": "true" } },
+      ],
+      images: [{ fingerprint: "f", project: "001-b" }],
+      profiles: [],
+    },
+  );
+  expect(p.orphans.map((o) => `${o.kind} ${o.name}: ${o.action}`)).toEqual([
+    "project 001-b: deleted",
+    "instance x: kept (protected)",
+    "project 001-c: kept (protected)",
+    "network 001-net-b: deleted",
+    "network 001-net-c: kept (in use)",
+  ]);
+  expect(p.after.map((s) => s.args?.join(" "))).toEqual([
+    "image delete f --project 001-b",
+    "project delete 001-b",
+    "network delete 001-net-b",
+  ]);
+});
+
+test("the firewall VM profile has one NIC per bridge, admin first, and drops NICs of vanished bridges (fake: VMs cannot start here)", () => {
+  expect(firewallInterfaces(["001-net-anklume", "001-net-a"])).toEqual([
+    { name: "eth0", bridge: "001-net-anklume" },
+    { name: "eth1", bridge: "001-net-a" },
+  ]);
+  const cur = [
+    {
+      name: "firewall-multi-nic",
+      project: "001-anklume",
+      config: { "user.anklume.infra": "i", "user.anklume.managed_devices": "eth0,eth1,eth2" },
+      devices: {
+        eth0: { type: "nic", network: "001-net-anklume", name: "eth0" },
+        eth1: { type: "nic", network: "001-net-old", name: "eth1" },
+        eth2: { type: "nic", network: "001-net-b", name: "eth2" },
+      },
+    },
+  ];
+  const p = planFirewall(
+    {
+      infra: "i",
+      project: "001-anklume",
+      profile: "firewall-multi-nic",
+      bridges: ["001-net-anklume", "001-net-a"],
+    },
+    cur,
+  );
+  expect(p.before.map((s) => s.args?.join(" "))).toEqual([
+    "profile set firewall-multi-nic user.anklume.managed_devices=eth0,eth1 --project 001-anklume",
+    "profile device set firewall-multi-nic eth1 network=001-net-a --project 001-anklume",
+    "profile device remove firewall-multi-nic eth2 --project 001-anklume",
+  ]);
+});
+
+test("a project or bridge marked by another infra is not taken over (a warning says so)", () => {
+  const p = planProjects(
+    { infra: "001-mine", features: {}, projects: [{ name: "001-a", description: "" }] },
+    [
+      {
+        name: "001-a",
+        description: "",
+        config: {
+          "user.anklume.infra": "001-other",
+          "features.images": "true",
+          "features.profiles": "true",
+          "features.storage.volumes": "true",
+        },
+      },
+    ],
+  );
+  expect(p.before).toEqual([]);
+  expect(p.warnings[0]).toContain('belongs to infra "001-other"');
+  const cfg = {
+    "ipv4.address": "10.1.2.254/24",
+    "ipv4.nat": "true",
+    "ipv4.firewall": "true",
+    "ipv4.dhcp.ranges": "10.1.2.100-10.1.2.249",
+    "ipv6.address": "none",
+    "user.anklume.infra": "001-other",
+  };
+  const n = planNetworks(
+    { infra: "001-mine", nat: true, networks: [{ name: "br", gateway: "10.1.2.254" }] },
+    [{ name: "br", config: cfg }],
+  );
+  expect(n.before).toEqual([]);
+  expect(n.warnings.length).toBe(1);
+  // An unmarked project (a v1 install) is adopted.
+  const v1 = planProjects(
+    { infra: "001-mine", features: {}, projects: [{ name: "001-a", description: "" }] },
+    [
+      {
+        name: "001-a",
+        description: "",
+        config: {
+          "features.images": "true",
+          "features.profiles": "true",
+          "features.storage.volumes": "true",
+        },
+      },
+    ],
+  );
+  expect(v1.before.map((s) => s.args)).toEqual([
+    ["project", "set", "001-a", "user.anklume.infra=001-mine"],
+  ]);
+});

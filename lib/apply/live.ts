@@ -1,0 +1,348 @@
+/**
+ * Live reconciliation: read the current Incus state (lib/incus/objects.ts),
+ * plan each kind with the pure planners, run the plan (execute.ts). The
+ * policies that need the daemon live here: VMs skipped on a host without KVM,
+ * a remote image used from the project's cache when it is there, volumes
+ * listed only when some are declared. `reconcile()` is the entry point;
+ * scripts/reconcile.ts only parses argv and prints.
+ */
+import * as v from "valibot";
+import {
+  driverRunsVms,
+  type IncusImage,
+  type IncusInstance,
+  listImages,
+  listInstances,
+  listNetworks,
+  listProfiles,
+  listProjects,
+  listVolumes,
+  serverDriver,
+} from "../incus/objects.ts";
+import { readContext } from "./context.ts";
+import {
+  describeFailure,
+  execute,
+  type Failure,
+  incusRunner,
+  type RunnerKnobs,
+  type StepRunner,
+} from "./execute.ts";
+import {
+  type DesiredInstance,
+  type InstancesDesired,
+  InstancesDesiredSchema,
+  planInstances,
+} from "./instances.ts";
+import {
+  type DomainOrphansDesired,
+  DomainOrphansDesiredSchema,
+  FirewallDesiredSchema,
+  ImagesDesiredSchema,
+  NetworksDesiredSchema,
+  ProfilesDesiredSchema,
+  ProjectsDesiredSchema,
+  planDomainOrphans,
+  planFirewall,
+  planImages,
+  planNetworks,
+  planProfiles,
+  planProjects,
+} from "./kinds.ts";
+import {
+  appendPlan,
+  emptyPlan,
+  type IncusOrphan,
+  type Plan,
+  planSteps,
+  splitImageRef,
+} from "./reconcile.ts";
+
+/** The kinds of resource, in the order an apply reconciles them. */
+export const APPLY_KINDS = [
+  "projects",
+  "networks",
+  "profiles",
+  "images",
+  "firewall",
+  "instances",
+  "orphans",
+] as const;
+export type ApplyKind = (typeof APPLY_KINDS)[number];
+
+/** Validate one kind's desired state; the error names the path and says to re-run make sync. */
+export function parseDesired<S extends v.GenericSchema>(
+  schema: S,
+  raw: unknown,
+  kind: string,
+): v.InferOutput<S> {
+  const r = v.safeParse(schema, raw);
+  if (r.success) return r.output;
+  const issue = r.issues[0];
+  const where = issue.path?.map((p) => String(p.key)).join(".") ?? "(root)";
+  throw new Error(
+    `Cannot reconcile ${kind}: the desired state is invalid at ${where}: ${issue.message}; check the generated variables (make sync)`,
+  );
+}
+
+/** Compute the plan for one kind from its desired JSON and the live daemon (read-only). */
+export async function planKind(kind: ApplyKind, raw: unknown, contextDir: string): Promise<Plan> {
+  const autoCleanup = Boolean((raw as { auto_cleanup?: boolean })?.auto_cleanup);
+  switch (kind) {
+    case "projects":
+      return planProjects(parseDesired(ProjectsDesiredSchema, raw, kind), await listProjects());
+    case "networks":
+      return planNetworks(parseDesired(NetworksDesiredSchema, raw, kind), await listNetworks());
+    case "profiles": {
+      const want = parseDesired(ProfilesDesiredSchema, raw, kind);
+      if (want.domains.length === 0) return emptyPlan();
+      return planProfiles(want, await listProfiles(), autoCleanup);
+    }
+    case "images": {
+      const want = parseDesired(ImagesDesiredSchema, raw, kind);
+      if (want.images.length === 0) return emptyPlan();
+      return planImages(want, await listImages());
+    }
+    case "firewall": {
+      const want = parseDesired(FirewallDesiredSchema, raw, kind);
+      return planFirewall(want, await listProfiles(want.project));
+    }
+    case "instances":
+      return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir);
+    case "orphans":
+      return planOrphanDomains(parseDesired(DomainOrphansDesiredSchema, raw, kind));
+  }
+}
+
+/** What one kind would change (or changed), as `reconcile.ts <kind> --json` prints it. */
+export interface KindSummary {
+  changed: boolean;
+  changes: string[];
+  orphans: IncusOrphan[];
+  warnings: string[];
+}
+
+/** Plan every kind present in `raw` (read-only, in parallel): `reconcile.ts plan`. */
+export async function planAll(raw: unknown, contextDir: string) {
+  if (typeof raw !== "object" || raw === null) {
+    throw new Error("Cannot plan: the desired state must be a mapping of kind to desired state");
+  }
+  const kinds = Object.keys(raw).filter((k): k is ApplyKind =>
+    APPLY_KINDS.includes(k as ApplyKind),
+  );
+  const plans = await Promise.all(
+    kinds.map((k) => planKind(k, (raw as Record<string, unknown>)[k], contextDir)),
+  );
+  const out: Record<string, KindSummary> = {};
+  kinds.forEach((k, i) => {
+    out[k] = summary(plans[i] as Plan);
+  });
+  return {
+    kind: "plan",
+    check: true,
+    changed: Object.values(out).some((k) => k.changed),
+    kinds: out,
+  };
+}
+
+function summary(p: Plan): KindSummary {
+  return {
+    changed: planSteps(p).length > 0,
+    changes: p.changes,
+    orphans: p.orphans,
+    warnings: p.warnings,
+  };
+}
+
+/** Projects and bridges of removed domains; instances are read only when such a project exists. */
+export async function planOrphanDomains(
+  want: DomainOrphansDesired,
+  known?: IncusInstance[],
+): Promise<Plan> {
+  const [projects, networks] = await Promise.all([listProjects(), listNetworks()]);
+  const orphanProjects = projects.filter(
+    (p) => p.config["user.anklume.infra"] === want.infra && !want.projects.includes(p.name),
+  );
+  const needMore = orphanProjects.length > 0;
+  const [instances, images, profiles] = needMore
+    ? await Promise.all([known ?? listInstances(), listImages(), listProfiles()])
+    : [[], [], []];
+  return planDomainOrphans(want, { projects, networks, instances, images, profiles });
+}
+
+/**
+ * A host whose Incus cannot run VMs (driver "lxc" only: no KVM) cannot create
+ * them: drop the VMs that do not exist yet, with a warning each, rather than
+ * fail the whole apply. Existing VMs are kept.
+ */
+export function skipUncreatableVms(
+  want: InstancesDesired,
+  existing: Set<string>,
+  driver: string,
+): { want: InstancesDesired; warnings: string[] } {
+  if (driverRunsVms(driver)) return { want, warnings: [] };
+  const warnings: string[] = [];
+  const instances = want.instances.filter((d) => {
+    const skip = d.type === "vm" && !existing.has(`${d.project}/${d.name}`);
+    if (skip) {
+      warnings.push(
+        `${d.project}/${d.name}: VM not created: this Incus host cannot run virtual machines (driver "${driver}": no KVM); run it on a host with KVM, or set type: lxc`,
+      );
+    }
+    return !skip;
+  });
+  return { want: { ...want, instances }, warnings };
+}
+
+/**
+ * The image reference `incus init` gets: a local alias as is; a remote one
+ * (`images:debian/13`) by its alias when the project already holds it (the
+ * images kind downloaded it), else the remote reference.
+ */
+export function imageChooser(
+  images: Pick<IncusImage, "project" | "aliases">[],
+): (d: DesiredInstance) => string {
+  return (d) => {
+    const { remote, alias } = splitImageRef(d.image);
+    if (!remote) return alias;
+    const cached = images.some(
+      (i) => i.project === d.project && i.aliases.some((a) => a.name === alias),
+    );
+    return cached ? alias : d.image;
+  };
+}
+
+/** The storage pools that hold the volumes the instances declare. */
+export function volumePools(want: InstancesDesired): string[] {
+  const pools = new Set<string>();
+  for (const d of want.instances) {
+    for (const spec of Object.values(d.storage_volumes ?? {}))
+      pools.add(spec?.pool ?? want.default_pool ?? "default");
+  }
+  return [...pools];
+}
+
+/** Plan the instances against the daemon, with the orphan domains (when asked) in `after`. */
+export async function planInstancesLive(want: InstancesDesired, contextDir: string): Promise<Plan> {
+  const current = await listInstances();
+  const existing = new Set(current.map((i) => `${i.project}/${i.name}`));
+  const isNew = (d: DesiredInstance) => !existing.has(`${d.project}/${d.name}`);
+  let skipped: string[] = [];
+  if (want.instances.some((d) => d.type === "vm" && isNew(d))) {
+    ({ want, warnings: skipped } = skipUncreatableVms(want, existing, await serverDriver()));
+  }
+  const images = want.instances.some(isNew) ? await listImages() : [];
+  const volumes = new Map<string, Record<string, string>>();
+  for (const pool of volumePools(want)) {
+    for (const vol of await listVolumes(pool))
+      if (vol.type === "custom") volumes.set(`${vol.project}/${pool}/${vol.name}`, vol.config);
+  }
+  const plan = planInstances(want, current, readContext(contextDir), imageChooser(images), volumes);
+  plan.warnings.push(...skipped);
+  // Orphan projects and bridges (removed domains) in the same process: one
+  // Ansible task and one process fewer per apply.
+  if (want.orphan_domains) {
+    const od = parseDesired(DomainOrphansDesiredSchema, want.orphan_domains, "orphan domains");
+    appendPlan(plan, await planOrphanDomains(od, current));
+  }
+  return plan;
+}
+
+const Num = v.nullish(
+  v.pipe(
+    v.union([v.number(), v.pipe(v.string(), v.decimal())]),
+    v.transform((x) => Number(x)),
+  ),
+);
+const KnobsSchema = v.looseObject({
+  parallel: Num,
+  timeout: Num,
+  vm_agent_retries: Num,
+  vm_agent_delay: Num,
+});
+
+/** The execution knobs a desired state may carry (the instances role's): numbers or numeric strings. */
+export function readKnobs(raw: unknown): RunnerKnobs & { parallel?: number } {
+  const r = v.safeParse(KnobsSchema, raw);
+  if (!r.success) return {};
+  const out: RunnerKnobs & { parallel?: number } = {};
+  for (const k of ["parallel", "timeout", "vm_agent_retries", "vm_agent_delay"] as const) {
+    const n = r.output[k];
+    if (typeof n === "number" && Number.isFinite(n)) out[k] = n;
+  }
+  return out;
+}
+
+/** What reconciling one kind did (`reconcile.ts <kind> --json` prints all but `errors`). */
+export interface KindResult extends KindSummary {
+  kind: ApplyKind;
+  check: boolean;
+  commands: string[];
+  /** One line per failure, naming the machine and why. */
+  errors: string[];
+}
+
+/** What `reconcile()` did, over every kind it was given. */
+export interface ReconcileResult {
+  changed: boolean;
+  changes: string[];
+  orphans: IncusOrphan[];
+  warnings: string[];
+  commands: string[];
+  errors: string[];
+  failures: Failure[];
+  /** The result of each kind, in the order they ran. */
+  kinds: KindResult[];
+}
+
+/**
+ * Bring Incus to the desired state of one kind or several (in apply order:
+ * each kind is planned after the previous one ran, since it may depend on
+ * it; a kind with errors stops the kinds after it). With `check`, plan and
+ * write nothing. `run` replaces the incus step runner (tests).
+ * @example await reconcile("instances", { instances: desired }, { contextDir: "/etc/anklume" })
+ */
+export async function reconcile(
+  kinds: ApplyKind | ApplyKind[],
+  desiredByKind: Partial<Record<ApplyKind, unknown>>,
+  opts: { check?: boolean; contextDir?: string; run?: StepRunner } = {},
+): Promise<ReconcileResult> {
+  const wanted = new Set(Array.isArray(kinds) ? kinds : [kinds]);
+  const out: ReconcileResult = {
+    changed: false,
+    changes: [],
+    orphans: [],
+    warnings: [],
+    commands: [],
+    errors: [],
+    failures: [],
+    kinds: [],
+  };
+  for (const kind of APPLY_KINDS.filter((k) => wanted.has(k))) {
+    const raw = desiredByKind[kind];
+    const plan = await planKind(kind, raw, opts.contextDir ?? "/etc/anklume");
+    const knobs = readKnobs(raw);
+    const outcome = opts.check
+      ? { failures: [], warnings: [] }
+      : await execute(plan, opts.run ?? incusRunner(knobs), { parallel: knobs.parallel });
+    const steps = planSteps(plan);
+    const r: KindResult = {
+      kind,
+      check: Boolean(opts.check),
+      ...summary(plan),
+      warnings: [...plan.warnings, ...outcome.warnings],
+      commands: steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
+      errors: outcome.failures.map(describeFailure),
+    };
+    out.kinds.push(r);
+    out.changed ||= r.changed;
+    out.changes.push(...r.changes);
+    out.orphans.push(...r.orphans);
+    out.warnings.push(...r.warnings);
+    out.commands.push(...r.commands);
+    out.errors.push(...r.errors);
+    out.failures.push(...outcome.failures);
+    if (r.errors.length > 0) break;
+  }
+  return out;
+}
