@@ -209,7 +209,7 @@ export interface DesiredState {
 }
 
 /** Build the desired state of every kind from the generated variables. */
-export function desiredFromVars(input: VarsInput): DesiredState {
+export function desiredFromVars(input: Omit<VarsInput, "knobs"> & { knobs?: Knobs }): DesiredState {
   const knobs = input.knobs ?? {};
   const allEntries = Object.entries(input.hosts);
   const selected = new Set(input.play_hosts ?? allEntries.map(([n]) => n));
