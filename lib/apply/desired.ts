@@ -208,8 +208,16 @@ export interface DesiredState {
   warnings: string[];
 }
 
+/** What `desiredFromVars` reads (a parsed `VarsInput`, knobs optional). */
+export interface DesiredInput {
+  hosts: Record<string, HostVars>;
+  play_hosts?: string[] | null;
+  limited?: boolean | null;
+  knobs?: Knobs;
+}
+
 /** Build the desired state of every kind from the generated variables. */
-export function desiredFromVars(input: Omit<VarsInput, "knobs"> & { knobs?: Knobs }): DesiredState {
+export function desiredFromVars(input: DesiredInput): DesiredState {
   const knobs = input.knobs ?? {};
   const allEntries = Object.entries(input.hosts);
   const selected = new Set(input.play_hosts ?? allEntries.map(([n]) => n));
