@@ -166,3 +166,85 @@ test("storage volumes: created with their size, resized when the size changes, a
     "001-p",
   ]);
 });
+
+test("planInstances gives each new instance one independent step list: volume, init, devices, start, context", () => {
+  const base = want().instances[0] as InstancesDesired["instances"][number];
+  const w: InstancesDesired = {
+    ...want(),
+    instances: ["a", "b", "c"].map((n) => ({
+      ...base,
+      name: n,
+      ip: `10.1.2.${n.charCodeAt(0)}`,
+      storage_volumes: { [`vol-${n}`]: { pool: null, size: null, path: "/srv" } },
+    })),
+  };
+  const p = planInstances(w, [], ctx, (d) => d.image, new Map());
+  expect(p.before).toEqual([]);
+  expect(p.after).toEqual([]);
+  expect(p.perInstance.map((i) => i.key)).toEqual(["001-p/a", "001-p/b", "001-p/c"]);
+  for (const { key, steps } of p.perInstance) {
+    const n = key.split("/")[1] as string;
+    // Nothing of another instance: every step names this one, and only this one.
+    for (const s of steps) {
+      expect(s.desc.startsWith(`${key}: `), s.desc).toBe(true);
+      const others = ["a", "b", "c"].filter((x) => x !== n);
+      const foreign = (s.args ?? []).filter((a) =>
+        others.some((o) => a === o || a.includes(`vol-${o}`)),
+      );
+      expect(foreign, s.desc).toEqual([]);
+    }
+    expect(steps.map((s) => s.desc.slice(key.length + 2))).toEqual([
+      `create storage volume default/vol-${n}`,
+      "create container from img",
+      `add device vol-${n}`,
+      "add device eth0",
+      "start",
+      "write /etc/anklume nesting context",
+      "record nesting context",
+    ]);
+  }
+});
+
+test("a converged instance has no step list; a drifted one has its own", () => {
+  const running = {
+    name: "001-v",
+    project: "001-p",
+    status: "Running",
+    type: "container",
+    profiles: ["default"],
+    config: {
+      "security.protection.delete": "true",
+      "user.anklume.managed_keys": "security.protection.delete",
+      "user.anklume.context": "1/1/false/false",
+    },
+    devices: {},
+    expanded_config: {},
+    expanded_devices: {},
+    snapshots: null,
+  } as Instance;
+  const w = {
+    ...want(),
+    instances: [
+      want().instances[0] as InstancesDesired["instances"][number],
+      { ...(want().instances[0] as InstancesDesired["instances"][number]), name: "001-w" },
+    ],
+  };
+  const p = planInstances(
+    w,
+    [running, { ...running, name: "001-w", status: "Stopped" }],
+    ctx,
+    (d) => d.image,
+    new Map(),
+  );
+  expect(p.perInstance).toEqual([
+    {
+      key: "001-p/001-w",
+      steps: [
+        {
+          desc: "001-p/001-w: start (was Stopped)",
+          args: ["start", "001-w", "--project", "001-p"],
+        },
+      ],
+    },
+  ]);
+});
