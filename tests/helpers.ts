@@ -4,6 +4,7 @@
  * a message saying how to start one.
  */
 import process from "node:process";
+import { $ } from "zx";
 import { incusAvailable } from "../lib/incus/client.ts";
 
 let cached: boolean | undefined;
@@ -16,6 +17,31 @@ export async function incusOrSkip(suite: string): Promise<boolean> {
     throw new Error(`${suite}: no Incus daemon answers, and CI=true requires one (see .ci/run)`);
   }
   console.warn(`skipping ${suite}: no Incus daemon. Start one with: make dev-incus`);
+  return false;
+}
+
+let netns: boolean | undefined;
+
+/**
+ * True when this process can create network namespaces (root); throws under
+ * CI=true when it cannot, locally warns how to run the suite and returns false.
+ */
+export async function netnsOrSkip(suite: string): Promise<boolean> {
+  if (netns === undefined) {
+    const probe = `anp-${uniq()}`;
+    const q = $({ quiet: true, nothrow: true });
+    netns = (await q`ip netns add ${probe}`).exitCode === 0;
+    if (netns) await q`ip netns delete ${probe}`;
+  }
+  if (netns) return true;
+  if (process.env.CI === "true") {
+    throw new Error(
+      `${suite}: cannot create network namespaces, and CI=true requires it (run as root)`,
+    );
+  }
+  console.warn(
+    `skipping ${suite}: creating network namespaces needs root. Run it with: sudo bun test ${suite}`,
+  );
   return false;
 }
 

@@ -96,7 +96,9 @@ export async function gatewayAnswers(
   up: Uplink & { gateway: string },
   timeoutMs = 3000,
 ): Promise<"answered" | "failed" | "unknown"> {
-  const query = ["neigh", "show", "to", up.gateway, "dev", up.dev];
+  // `nud all`: by default `ip neigh show` hides NOARP and PERMANENT entries,
+  // the very states that mean "a link without ARP".
+  const query = ["neigh", "show", "to", up.gateway, "dev", up.dev, "nud", "all"];
   const before = await ipJson(query, IpNeighSchema).catch(() => []);
   if (neighbourVerdict(before[0]?.state ?? []) === "answered") return "answered";
   if (neighbourVerdict(before[0]?.state ?? []) === "unknown") return "unknown";
