@@ -24,6 +24,9 @@ export const FIREWALL_PROFILE = "firewall-multi-nic";
 /** The provisioning role that makes a machine the firewall (firewall_mode: vm adds it). */
 export const FIREWALL_ROLE = "firewall_router";
 
+/** How many instances are created or changed side by side (incus_instances_parallel). */
+export const DEFAULT_PARALLEL = 4;
+
 /** The kinds, in the order they are reconciled (each one may need the ones before). */
 export const KINDS = [
   "projects",
@@ -338,7 +341,7 @@ export function desiredFromVars(input: DesiredInput): DesiredState {
           },
     },
     exec: {
-      parallel: Math.max(1, int(knobs.incus_instances_parallel, 4)),
+      parallel: Math.max(1, int(knobs.incus_instances_parallel, DEFAULT_PARALLEL)),
       timeout:
         int(knobs.incus_instances_vm_retries_with_download, 150) *
         int(knobs.incus_instances_vm_delay, 2),
@@ -361,6 +364,14 @@ function uniqueBy<T>(xs: T[], key: (x: T) => string): T[] {
 
 /** Parse what the role sent; the error names the path and says to re-sync. */
 export function parseVarsInput(raw: unknown): VarsInput {
+  // A knob Ansible rendered from an unset variable may arrive as "": unset.
+  const knobs = (raw as { knobs?: unknown } | null)?.knobs;
+  if (knobs && typeof knobs === "object" && !Array.isArray(knobs)) {
+    const clean = Object.fromEntries(
+      Object.entries(knobs).map(([k, x]) => [k, x === "" ? null : x] as const),
+    );
+    raw = { ...(raw as object), knobs: clean };
+  }
   const r = v.safeParse(VarsInputSchema, raw);
   if (r.success) return r.output;
   const issue = r.issues[0];

@@ -1,0 +1,92 @@
+/**
+ * `make apply`'s play 1 in one process: from the generated variables (what
+ * the incus_reconcile role passes through) to a reconciled Incus. The tags
+ * of the run select kinds; desired.ts maps the variables; live.ts plans and
+ * runs each kind, in order.
+ */
+import {
+  type DesiredInput,
+  type DesiredState,
+  desiredFromVars,
+  KINDS,
+  type Kind,
+} from "./desired.ts";
+import type { StepRunner } from "./execute.ts";
+import { type KindResult, reconcile } from "./live.ts";
+
+/** Tags that select every kind (an untagged run is `all`). */
+const EVERY_KIND_TAGS = new Set(["all", "infra"]);
+
+/**
+ * The kinds an `ansible-playbook --tags/--skip-tags` run selects: every kind
+ * for `all` or `infra`, else the kinds named (`--tags networks`); skipped
+ * tags remove kinds (`--skip-tags infra` removes them all).
+ */
+export function kindsForTags(runTags: string[], skipTags: string[]): Kind[] {
+  const run = runTags.length === 0 ? ["all"] : runTags;
+  if (skipTags.some((t) => EVERY_KIND_TAGS.has(t))) return [];
+  const every = run.some((t) => EVERY_KIND_TAGS.has(t));
+  return KINDS.filter((k) => (every || run.includes(k)) && !skipTags.includes(k));
+}
+
+/** The desired document of each kind, as live.ts's planners read it (null: nothing to do). */
+export function desiredByKind(d: DesiredState): Record<Kind, unknown> {
+  return {
+    projects: d.projects,
+    networks: d.networks,
+    profiles: d.profiles,
+    images: d.images,
+    firewall: d.firewall,
+    // The executor's knobs travel with the instances, which they concern.
+    instances: { ...(d.instances as object), ...d.exec },
+  };
+}
+
+/** What the apply did, per kind, and what Ansible shows. */
+export interface ApplyResult {
+  changed: boolean;
+  check: boolean;
+  kinds: Partial<Record<Kind, Omit<KindResult, "kind">>>;
+  /** Per kind, only the non-empty lists of changes, orphans and warnings (for the report task). */
+  report: Record<string, Record<string, unknown[]>>;
+  warnings: string[];
+  errors: string[];
+}
+
+/** Reconcile the kinds that the tags select, from the generated variables. */
+export async function applyFromVars(
+  input: DesiredInput,
+  opts: {
+    tags?: string[];
+    skipTags?: string[];
+    check?: boolean;
+    contextDir?: string;
+    run?: StepRunner;
+  } = {},
+): Promise<ApplyResult> {
+  const desired = desiredFromVars(input);
+  const docs = desiredByKind(desired);
+  const kinds = kindsForTags(opts.tags ?? [], opts.skipTags ?? []).filter((k) => docs[k] !== null);
+  const r = await reconcile(kinds, docs, {
+    check: opts.check,
+    contextDir: opts.contextDir,
+    run: opts.run,
+  });
+  const out: ApplyResult = {
+    changed: r.changed,
+    check: Boolean(opts.check),
+    kinds: {},
+    report: {},
+    warnings: [...desired.warnings, ...r.warnings],
+    errors: r.errors,
+  };
+  if (desired.warnings.length > 0) out.report.knobs = { warnings: desired.warnings };
+  for (const { kind, ...rest } of r.kinds) {
+    out.kinds[kind as Kind] = rest;
+    const shown: Record<string, unknown[]> = {};
+    for (const key of ["changes", "orphans", "warnings"] as const)
+      if (rest[key].length > 0) shown[key] = rest[key];
+    if (Object.keys(shown).length > 0) out.report[kind] = shown;
+  }
+  return out;
+}
