@@ -39,7 +39,7 @@ test("execute(): a failing init of `a` stops `a` only; `b` and `c` run all their
     { machine: "p/a", step: "p/a: init", error: 'Image "nope" not found' },
   ]);
   expect(out.failures.map(describeFailure)).toEqual([
-    'p/a: "init" failed, its later steps were skipped: Image "nope" not found',
+    'p/a: init failed (its later steps were skipped): Image "nope" not found',
   ]);
 });
 

@@ -24,11 +24,11 @@ export interface Outcome {
   warnings: string[];
 }
 
-/** One line naming the machine, the step and why: `lab/a: "create container from x" failed: ...`. */
+/** One line naming the machine, the step and why: `lab/a: create container from x failed (...): ...`. */
 export function describeFailure(f: Failure): string {
   if (!f.machine) return `Step "${f.step}" failed: ${f.error}`;
   const step = f.step.startsWith(`${f.machine}: `) ? f.step.slice(f.machine.length + 2) : f.step;
-  return `${f.machine}: "${step}" failed, its later steps were skipped: ${f.error}`;
+  return `${f.machine}: ${step} failed (its later steps were skipped): ${f.error}`;
 }
 
 /**
