@@ -34,10 +34,10 @@ import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { writeIfChanged } from "../lib/core/fswrite.ts";
 import { incusRaw } from "../lib/incus/client.ts";
 import { listInstances } from "../lib/incus/objects.ts";
 import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables/ruleset.ts";
-import { writeIfChanged } from "./nftables.ts";
 
 const USAGE = topComment(import.meta.url);
 
@@ -169,11 +169,10 @@ export async function main(argv: string[]): Promise<number> {
     const before = await liveTable();
     let copied: boolean;
     try {
-      copied = writeIfChanged(dest, text);
+      // v1's modes (operations-contract §6.8): the file 0644, its parent 0755.
+      copied = writeIfChanged(dest, text, { mode: 0o644, dirMode: 0o755 }) !== "unchanged";
     } catch (e) {
-      throw new DeployError(
-        `Cannot write "${dest}": ${(e as Error).message}; run as root or pass --dest PATH`,
-      );
+      throw new DeployError(`${(e as Error).message}; or run as root, or pass --dest PATH`);
     }
     const load = await $({ quiet: true, nothrow: true })`nft -f ${dest}`.timeout("60s");
     if (load.exitCode !== 0) {

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { specFromJson, specFromTree } from "../scripts/nftables.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SCRIPT = join(ROOT, "scripts/nftables.ts");
@@ -47,6 +46,13 @@ function writeTree(base: string): void {
     block("instance_name: 001-pro-dev\ninstance_domain: pro\ninstance_ip: 10.100.1.10\n"),
   );
   w("host_vars/ai-gpu.yml", block("instance_name: 001-ai-gpu\ninstance_domain: ai\n"));
+  w(
+    "inventory/pro.yml",
+    block(
+      "all:\n  children:\n    pro:\n      hosts:\n        pro-dev:\n          ansible_host: 10.100.1.10\n",
+    ),
+  );
+  w("inventory/ai.yml", block("all:\n  children:\n    ai:\n      hosts:\n        ai-gpu:\n"));
 }
 
 beforeAll(() => {
@@ -54,46 +60,6 @@ beforeAll(() => {
   writeTree(join(dir, "tree"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-describe("specFromTree()", () => {
-  test("reads domains from group_vars' incus_network.name and machines from host_vars", () => {
-    const spec = specFromTree(join(dir, "tree"));
-    expect(spec.domains).toEqual([
-      { name: "ai", bridge: "001-net-ai" },
-      { name: "pro", bridge: "001-net-pro" },
-    ]);
-    expect(spec.machines).toEqual([
-      { name: "ai-gpu", domain: "ai", instanceName: "001-ai-gpu" },
-      { name: "pro-dev", domain: "pro", instanceName: "001-pro-dev", ip: "10.100.1.10" },
-    ]);
-    expect(Array.isArray(spec.policies)).toBe(true);
-  });
-
-  test("says to run make sync when there is no generated tree", () => {
-    expect(() => specFromTree(join(dir, "nothing"))).toThrow(/run make sync first/);
-  });
-});
-
-describe("specFromJson()", () => {
-  test("takes the role's JSON, nulls included", () => {
-    const spec = specFromJson(
-      JSON.stringify({
-        domains: [{ name: "a", bridge: "net-a" }],
-        machines: [{ name: "m", domain: "a", instance_name: null, ip: null }],
-        policies: [],
-        ai_override: {},
-      }),
-      "stdin",
-    );
-    expect(spec.machines).toEqual([{ name: "m", domain: "a" }]);
-  });
-
-  test("names the bad field", () => {
-    expect(() => specFromJson('{"domains": [{"name": 1}], "machines": []}', "stdin")).toThrow(
-      /Cannot use the spec from stdin: at domains.0.name/,
-    );
-  });
-});
 
 describe("scripts/nftables.ts CLI", () => {
   test("--help exits 0 and prints the top comment", () => {
@@ -106,15 +72,16 @@ describe("scripts/nftables.ts CLI", () => {
   test("--help works under Deno too", () => {
     const r = Bun.spawnSync([join(ROOT, "node_modules/.bin/deno"), "run", "-A", SCRIPT, "--help"]);
     expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe(run(["--help"]).stdout);
   });
 
   test("usage errors exit 2", () => {
     expect(run(["--nope"]).code).toBe(2);
     expect(run(["extra"]).code).toBe(2);
     expect(run(["--spec", "-", "--base-dir", "."]).code).toBe(2);
-    expect(run(["--base-dir", join(dir, "tree"), "--ai-override", "{nope", "--offline"]).code).toBe(
-      2,
-    );
+    const bad = run(["--base-dir", join(dir, "tree"), "--ai-override", "{nope", "--offline"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--ai-override is not JSON");
   });
 
   test("--dry-run prints the ruleset and writes nothing", () => {
@@ -160,7 +127,7 @@ describe("scripts/nftables.ts CLI", () => {
     );
   });
 
-  test("--spec - reads the role's JSON from stdin; invalid policies exit 1 listing every problem", () => {
+  test("--spec - reads a JSON spec from stdin; invalid policies exit 1 listing every problem", () => {
     const spec = {
       domains: [{ name: "a", bridge: "net-a" }],
       machines: [],
@@ -186,6 +153,52 @@ describe("scripts/nftables.ts CLI", () => {
       "--offline",
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("Cannot write");
+    expect(r.stderr).toContain(`"${join(dir, "afile/x.nft")}"`);
+    expect(r.stderr).toContain("choose another --output");
+  });
+  test("--base-dir reads the tree: the role's knobs and the tree give the ruleset make nftables writes", () => {
+    const r = run(["--base-dir", join(dir, "tree"), "--dry-run", "--offline", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.bridges).toEqual(["001-net-ai", "001-net-pro"]);
+    expect(j.policies).toEqual([
+      {
+        description: "Pro reaches the AI services",
+        from: { bridge: "001-net-pro" },
+        to: { bridge: "001-net-ai" },
+        ports: [11434, 3000],
+        protocol: "tcp",
+        bidirectional: false,
+      },
+    ]);
+    expect(j.skipped).toEqual([
+      "network_policies[1] (policy 2): involves host, which the forward chain does not filter; not enforced",
+    ]);
+  });
+
+  test("--ai-override as Ansible's to_json of a string (a JSON string holding JSON) is decoded", () => {
+    const r = run([
+      "--base-dir",
+      join(dir, "tree"),
+      "--dry-run",
+      "--offline",
+      "--ai-override",
+      JSON.stringify('{"from_bridge":"001-net-pro","to":"ai"}'),
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('iifname "001-net-pro" oifname "001-net-ai" accept');
+  });
+
+  test("a tree without an inventory, or whose hosts have no bridge, exits 1 saying to run make sync", () => {
+    const none = run(["--base-dir", join(dir, "nothing"), "--dry-run", "--offline"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain("run make sync first");
+    const bare = join(dir, "bare");
+    mkdirSync(join(bare, "inventory"), { recursive: true });
+    writeFileSync(join(bare, "inventory/x.yml"), "all:\n  hosts:\n    lonely:\n");
+    const r = run(["--base-dir", bare, "--output", join(dir, "bare.nft"), "--offline"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no inventory host has incus_network");
+    expect(() => statSync(join(dir, "bare.nft"))).toThrow();
   });
 });

@@ -79,6 +79,22 @@ describe("writeIfChanged", () => {
     expect(readdirSync(dir)).toEqual(["x.yml"]);
   });
 
+  test("with mode: a new file gets exactly that mode, whatever the umask; a changed one too", () => {
+    const old = process.umask(0o077);
+    try {
+      const p = join(dir, "sub", "rules.nft");
+      expect(writeIfChanged(p, "a\n", { mode: 0o644, dirMode: 0o755 })).toBe("created");
+      expect(statSync(p).mode & 0o7777).toBe(0o644);
+      // dirMode goes through the umask like mkdir's own mode (0o755 & ~0o077).
+      expect(statSync(join(dir, "sub")).mode & 0o7777).toBe(0o700);
+      chmodSync(p, 0o600);
+      expect(writeIfChanged(p, "b\n", { mode: 0o644 })).toBe("updated");
+      expect(statSync(p).mode & 0o7777).toBe(0o644);
+    } finally {
+      process.umask(old);
+    }
+  });
+
   test("writes through a symlink and keeps the link", () => {
     mkdirSync(join(dir, "real"));
     writeFileSync(join(dir, "real", "x.yml"), "old\n");

@@ -2,8 +2,8 @@
  * Minimal, atomic file writes (decision 4): a file is written only when its
  * content changes, through a temporary file in the same directory renamed
  * over it, so a reader sees the old file or the new one, never half of one.
- * The existing file's permission bits are kept; a symlink is followed and
- * its target replaced. Data is not fsynced: every generated file can be
+ * The existing file's permission bits are kept (unless the caller sets
+ * `mode`); a symlink is followed and its target replaced. Data is not fsynced: every generated file can be
  * produced again by `make sync`.
  */
 import { Buffer } from "node:buffer";
@@ -64,6 +64,10 @@ export function writeIfChanged(
     existing?: string | null;
     /** Receives the written file's size, mtime and inode (fstat: no second path lookup). */
     onStat?: (s: { size: number; mtimeMs: number; ino: number }) => void;
+    /** Permission bits the written file gets, whatever the umask and the old file's (default: the old file's; 0o666 minus the umask for a new one). */
+    mode?: number;
+    /** Permission bits of parent directories it creates (default: 0o777 minus the umask). */
+    dirMode?: number;
   } = {},
 ): WriteOutcome {
   // A caller that has just read the file passes its content to save a read.
@@ -73,10 +77,10 @@ export function writeIfChanged(
   if (opts.dryRun) return outcome;
 
   let target = path;
-  let mode: number | undefined;
+  let mode = opts.mode;
   if (existing !== null) {
     if (lstatSync(path).isSymbolicLink()) target = realpathSync(path);
-    mode = statSync(target).mode & 0o7777;
+    mode ??= statSync(target).mode & 0o7777;
   }
   // String slicing, not path.dirname/join: this runs once per generated file.
   // Unique enough with "wx" (which refuses an existing name); no crypto import on the hot path.
@@ -102,7 +106,10 @@ export function writeIfChanged(
     } catch (e) {
       // The folder is missing (a new tree): create it once and write again.
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, {
+        recursive: true,
+        ...(opts.dirMode !== undefined ? { mode: opts.dirMode } : {}),
+      });
       write();
     }
     if (mode !== undefined) chmodSync(tmp, mode); // the umask narrowed it at creation
