@@ -32,6 +32,7 @@
 //               (default: incus_instances_parallel of roles/incus_instances)
 // BENCH_PROFILE=1 prints Ansible's per-task timings of the last no-op run.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -226,7 +227,9 @@ try {
   if (values.parallel) applyArgs.push(`ARGS=-e incus_instances_parallel=${PARALLEL}`);
 
   console.log(
-    `apply benchmark: ${DOMAINS} domains x ${PER} containers (${DOMAINS * PER}), image ${IMAGE}, NAT=false, SKIP_SNAPSHOT=1, parallel ${PARALLEL}; first apply x${FIRST_RUNS}, no-op x${NOOP_RUNS}`,
+    `apply benchmark: ${DOMAINS} domains x ${PER} containers (${DOMAINS * PER}), image ${IMAGE}, NAT=false, SKIP_SNAPSHOT=1, parallel ${PARALLEL}; first apply x${FIRST_RUNS}, no-op x${NOOP_RUNS}; load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} on this host`,
   );
   const floors: { setup: number; launch: number; total: number }[] = [];
   const firsts: number[] = [];
