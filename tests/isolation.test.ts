@@ -10,7 +10,7 @@
  * net.ipv4.ip_forward.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
@@ -299,6 +299,7 @@ describe.skipIf(!live)(
       expect(r.stderr).toContain("Loaded table inet anklume");
       expect(r.exitCode).toBe(0);
       expect(readFileSync(dest, "utf8")).toBe(readFileSync(out, "utf8"));
+      expect(statSync(dest).mode & 0o7777).toBe(0o644);
       const loaded = await liveTable();
       expect(loaded).toContain("chain isolation");
       expect(loaded).toContain("type filter hook forward priority filter - 1; policy accept;");

@@ -120,4 +120,14 @@ describe("scripts/nftables-deploy.ts", () => {
     expect(r.stderr).toContain("nft -c rejected");
     expect(r.stderr).toContain("syntax error");
   });
+  test("a destination it cannot write exits 1 naming it and the fix, and loads nothing", () => {
+    const before = nftList();
+    writeFileSync(join(dir, "afile"), "");
+    const dest = join(dir, "afile", "x.nft");
+    const r = run(["--file", good, "--dest", dest]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`"${dest}"`);
+    expect(r.stderr).toContain("or pass --dest PATH");
+    expect(nftList()).toBe(before);
+  });
 });
