@@ -15,7 +15,7 @@ endif
 INFRA_SRC := $(if $(wildcard infra/base.yml),infra,infra.yml)
 GEN := $(BUN) scripts/generate.ts
 
-.PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt schema-shape \
+.PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt \
         deno-check bench-sync ci
 
 # ==== Generator (infra.yml -> Ansible files) ====
@@ -56,9 +56,6 @@ lint: ## Biome lint and format check
 
 fmt: ## Format and fix with Biome
 	$(BUN) x biome check --write .
-
-schema-shape: ## Rewrite lib/sync/schema-shape.json after changing lib/sync/schema.ts
-	$(BUN) scripts/schema-shape.ts
 
 deno-check: ## Run every script's --help under Deno
 	@set -e; for s in $(filter-out %.test.ts,$(wildcard scripts/*.ts)); do \

@@ -6,6 +6,7 @@
  * content checks that `nftables-deploy` runs before loading a ruleset.
  */
 import { parseIpv4 } from "../core/cidr.ts";
+import { IFNAMSIZ } from "../core/naming.ts";
 
 /** A domain and its Incus bridge (`incus_network.name`, e.g. `001-net-pro`). */
 export interface NftDomain {
@@ -68,7 +69,6 @@ export const DEFAULT_OUTPUT = "/opt/anklume/nftables-isolation.nft";
 export const DEFAULT_DEST = "/etc/nftables.d/anklume-isolation.nft";
 
 const BRIDGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const IFNAMSIZ = 15;
 
 function isMap(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);

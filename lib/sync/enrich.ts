@@ -3,8 +3,8 @@
  * (generator-contract §6): the sys-firewall VM under `firewall_mode: vm`, and
  * the AI access policy under `ai_access_policy: exclusive`. Works on a copy.
  */
+import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
 import type { Infra, Machine, Policy } from "./schema.ts";
-import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "./validate.ts";
 
 export interface Enriched {
   infra: Infra;

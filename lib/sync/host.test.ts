@@ -3,31 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatCidr } from "../core/cidr.ts";
-import { hostNetworks, hostResources, nestingPrefix, readNestingContext } from "./host.ts";
+import { hostNetworks, hostResources } from "./host.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "anklume-host-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-test("nestingPrefix formats the level as v1 does", () => {
-  expect(nestingPrefix(0)).toBe("000-");
-  expect(nestingPrefix(1)).toBe("001-");
-  expect(nestingPrefix(3)).toBe("003-");
-  expect(nestingPrefix(1000)).toBe("1000-");
-  expect(nestingPrefix(-1)).toBe("-01-");
-});
-
-test("readNestingContext defaults to level 1 and reads the files when present", () => {
-  const empty = join(dir, "none");
-  expect(readNestingContext(empty)).toEqual({ absoluteLevel: 1, vmNested: null, yolo: false });
-  const ctx = join(dir, "ctx");
-  mkdirSync(ctx);
-  writeFileSync(join(ctx, "absolute_level"), "2\n");
-  writeFileSync(join(ctx, "vm_nested"), "False\n");
-  writeFileSync(join(ctx, "yolo"), "TRUE\n");
-  expect(readNestingContext(ctx)).toEqual({ absoluteLevel: 2, vmNested: false, yolo: true });
-  writeFileSync(join(ctx, "absolute_level"), "garbage");
-  expect(readNestingContext(ctx).absoluteLevel).toBe(1);
-});
 
 test("hostNetworks reads this namespace's connected routes from the real /proc", () => {
   const nets = hostNetworks();

@@ -1,8 +1,7 @@
 /**
- * What the generator reads from the machine it runs on: the nesting context
- * (`/etc/anklume/*`), the host's connected IPv4 networks, and its CPU and
- * memory. Every source is overridable for tests:
- * - ANKLUME_CONTEXT_DIR (default /etc/anklume)
+ * What the generator reads from the machine it runs on, besides the nesting
+ * context (lib/core/nesting.ts): the host's connected IPv4 networks, and its
+ * CPU and memory. Every source is overridable for tests:
  * - ANKLUME_PROC_DIR (default /proc): net/route, cpuinfo, meminfo
  * - ANKLUME_INCUS (default incus): the binary asked for `info --resources`
  */
@@ -11,39 +10,12 @@ import { join } from "node:path";
 import process from "node:process";
 import type { Cidr } from "../core/cidr.ts";
 
-/** The nesting context a parent wrote into this machine. */
-export interface NestingContext {
-  /** Absolute nesting level (1 when the file is absent or unreadable). */
-  absoluteLevel: number;
-  /** true/false from the file; null when the file is absent. */
-  vmNested: boolean | null;
-  yolo: boolean;
-}
-
 function readText(path: string): string | null {
   try {
     return readFileSync(path, "utf8");
   } catch {
     return null;
   }
-}
-
-/** Read `/etc/anklume/{absolute_level,vm_nested,yolo}` (or ANKLUME_CONTEXT_DIR). */
-export function readNestingContext(dir = process.env.ANKLUME_CONTEXT_DIR ?? "/etc/anklume") {
-  const level = readText(join(dir, "absolute_level"))?.trim();
-  const vm = readText(join(dir, "vm_nested"));
-  const yolo = readText(join(dir, "yolo"));
-  return {
-    absoluteLevel: level !== undefined && /^-?\d+$/.test(level) ? Number(level) : 1,
-    vmNested: vm === null ? null : vm.trim().toLowerCase() === "true",
-    yolo: yolo !== null && yolo.trim().toLowerCase() === "true",
-  } satisfies NestingContext;
-}
-
-/** The `NNN-` prefix for a nesting level: 1 → "001-", 1000 → "1000-". */
-export function nestingPrefix(level: number): string {
-  const sign = level < 0 ? "-" : "";
-  return `${sign}${String(Math.abs(level)).padStart(level < 0 ? 2 : 3, "0")}-`;
 }
 
 /** A network the host reaches directly on one of its interfaces. */
@@ -64,14 +36,13 @@ function prefixOf(mask: number): number {
   return p;
 }
 
-/**
- * The host's directly connected IPv4 networks (one per interface prefix route),
- * read from the kernel's routing table (`/proc/net/route` of this network
- * namespace), without spawning a process. Null when unreadable.
- */
-export function hostNetworks(proc = process.env.ANKLUME_PROC_DIR ?? "/proc"): HostNetwork[] | null {
-  const text = readText(join(proc, "net", "route"));
-  if (text === null) return null;
+/** The kernel's IPv4 routing table (`/proc/net/route` of this network namespace); null when unreadable. */
+export function readRoutes(proc = process.env.ANKLUME_PROC_DIR ?? "/proc"): string | null {
+  return readText(join(proc, "net", "route"));
+}
+
+/** The directly connected networks (one per interface prefix route) in a routing table's text. */
+export function parseRoutes(text: string): HostNetwork[] {
   const out: HostNetwork[] = [];
   for (const line of text.split("\n").slice(1)) {
     const f = line.trim().split(/\s+/);
@@ -83,6 +54,15 @@ export function hostNetworks(proc = process.env.ANKLUME_PROC_DIR ?? "/proc"): Ho
     out.push({ ifname, cidr: { base: hexLe(dest), prefix } });
   }
   return out;
+}
+
+/**
+ * The host's directly connected IPv4 networks, read from the kernel's routing
+ * table without spawning a process. Null when unreadable.
+ */
+export function hostNetworks(proc = process.env.ANKLUME_PROC_DIR ?? "/proc"): HostNetwork[] | null {
+  const text = readRoutes(proc);
+  return text === null ? null : parseRoutes(text);
 }
 
 /** Host CPU count and memory in bytes. */

@@ -22,7 +22,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 
-export interface Orphan {
+/** A generated file that infra.yml no longer describes (not an Incus object: see lib/apply). */
+export interface FileOrphan {
   path: string;
   kind: "inventory" | "group_vars" | "host_vars";
   protected: boolean;
@@ -107,8 +108,8 @@ export function findOrphans(
   baseDir: string,
   domains: ReadonlySet<string>,
   machines: ReadonlySet<string>,
-): Orphan[] {
-  const orphans: Orphan[] = [];
+): FileOrphan[] {
+  const orphans: FileOrphan[] = [];
   for (const kind of FOLDERS) {
     for (const name of ymlFiles(join(baseDir, kind))) {
       const stem = name.slice(0, -".yml".length);

@@ -1,13 +1,6 @@
 import { expect, test } from "bun:test";
-import { bridgeName, renderTree } from "./render.ts";
+import { renderTree } from "./render.ts";
 import type { Infra } from "./schema.ts";
-
-test("bridgeName keeps v1's name when it fits Linux's 15 characters, else uses the subnet id", () => {
-  expect(bridgeName("001-", "pro", 1)).toBe("001-net-pro");
-  expect(bridgeName("001-", "sandbox", 3)).toBe("001-net-sandbox");
-  expect(bridgeName("001-", "ai-tools", 4)).toBe("001-net4");
-  expect(bridgeName("", "ai-tools", 4)).toBe("net-ai-tools");
-});
 
 test("renderTree lists files in v1's order with prefixed Incus names and unprefixed file names", () => {
   const infra = {

@@ -3,22 +3,13 @@
  * which keys (generator-contract §9). Pure: names are prefixed here, YAML is
  * emitted by emit.ts and merged into files by managed.ts.
  */
+import { bridgeName, DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
 import type { Infra } from "./schema.ts";
-import { DEFAULT_BASE_SUBNET, IFNAMSIZ, parseBaseSubnet } from "./validate.ts";
 
 /** One file to write: its path relative to the output root, and the managed content. */
 export interface FileSpec {
   rel: string;
   data: Record<string, unknown>;
-}
-
-/**
- * The bridge name of a domain: `<prefix>net-<domain>`, or `<prefix>net<subnet_id>`
- * when that would exceed Linux's 15-character interface names (e.g. `001-net-ai-tools`).
- */
-export function bridgeName(prefix: string, domain: string, subnetId: number): string {
-  const name = `${prefix}net-${domain}`;
-  return name.length <= IFNAMSIZ ? name : `${prefix}net${subnetId}`;
 }
 
 /** Copy an object without its null/undefined values. */

@@ -1,14 +1,14 @@
 import { expect, test } from "bun:test";
-import { checkShape } from "./schema.ts";
+import { shapeIssues } from "./schema.ts";
 
 const ok = { project_name: "x", global: null, domains: { a: { subnet_id: 1 } } };
 
 test("a minimal infra has the right shape", () => {
-  expect(checkShape(ok)).toEqual([]);
+  expect(shapeIssues(ok)).toEqual([]);
 });
 
 test("unknown keys name the closest known key, at the key", () => {
-  const issues = checkShape({ ...ok, domains: { a: { subnet_id: 1, machnes: {} } } });
+  const issues = shapeIssues({ ...ok, domains: { a: { subnet_id: 1, machnes: {} } } });
   expect(issues).toEqual([
     expect.objectContaining({
       path: ["domains", "a", "machnes"],
@@ -19,21 +19,21 @@ test("unknown keys name the closest known key, at the key", () => {
 });
 
 test("a boolean is never a number and a quoted number says to drop the quotes", () => {
-  expect(checkShape({ ...ok, domains: { a: { subnet_id: true } } })[0]?.message).toContain(
+  expect(shapeIssues({ ...ok, domains: { a: { subnet_id: true } } })[0]?.message).toContain(
     "boolean true",
   );
-  expect(checkShape({ ...ok, domains: { a: { subnet_id: "4" } } })[0]?.fix).toContain(
+  expect(shapeIssues({ ...ok, domains: { a: { subnet_id: "4" } } })[0]?.fix).toContain(
     "remove the quotes",
   );
 });
 
 test("resource_policy: true or a mapping, its fields checked with their full path", () => {
-  expect(checkShape({ ...ok, global: { resource_policy: true } })).toEqual([]);
-  expect(checkShape({ ...ok, global: { resource_policy: false } })[0]?.path).toEqual([
+  expect(shapeIssues({ ...ok, global: { resource_policy: true } })).toEqual([]);
+  expect(shapeIssues({ ...ok, global: { resource_policy: false } })[0]?.path).toEqual([
     "global",
     "resource_policy",
   ]);
-  expect(checkShape({ ...ok, global: { resource_policy: { mode: "x" } } })[0]?.path).toEqual([
+  expect(shapeIssues({ ...ok, global: { resource_policy: { mode: "x" } } })[0]?.path).toEqual([
     "global",
     "resource_policy",
     "mode",

@@ -6,7 +6,6 @@
  */
 import * as v from "valibot";
 import { closest, type Issue, typeName, type YamlPath } from "../core/issues.ts";
-import { compileCheck } from "./schema-check.ts";
 
 // Shared nodes and nullish (one wrapper, not optional(nullable())): valibot
 // builds message strings for every schema node at import (~6 ms for this file
@@ -58,7 +57,7 @@ export const GlobalSchema = v.strictObject({
   ai_access_default: optString,
   ai_vram_flush: optBool,
   auto_cleanup: optBool,
-  // true, or a mapping checked against ResourcePolicySchema in checkShape.
+  // true, or a mapping checked against ResourcePolicySchema in shapeIssues.
   resource_policy: v.optional(v.unknown()),
 });
 
@@ -188,16 +187,12 @@ function expectedWords(expected: string | null | undefined): string {
     .replace(/^true$/, "true or a mapping");
 }
 
-const infraOk = compileCheck(InfraSchema);
-const policyOk = compileCheck(ResourcePolicySchema);
-
-/** Validate the shape of the merged infra; one Issue per offending path. */
-export function checkShape(data: unknown): Issue[] {
-  // The common case, a valid file, answered by the compiled check (valibot only explains errors).
-  const rp0 = (data as { global?: { resource_policy?: unknown } } | null)?.global?.resource_policy;
-  if (infraOk(data) && (rp0 === undefined || rp0 === null || rp0 === true || policyOk(rp0))) {
-    return [];
-  }
+/**
+ * The shape issues of the merged infra, as valibot finds them: one Issue per
+ * offending path. The generator calls it through `checkShape` (shape-check.ts)
+ * only when the compiled check said no.
+ */
+export function shapeIssues(data: unknown): Issue[] {
   const out: Issue[] = [];
   const result = v.safeParse(InfraSchema, data, { abortEarly: false });
   const issues = result.success ? [] : [...result.issues];

@@ -1,32 +1,18 @@
 /**
- * Is the merged infra well-shaped? A yes/no answer compiled from the schema's
- * shape (lib/schema-shape.json, derived from lib/schema.ts by
- * `make schema-shape`), so a valid file is checked without loading valibot and
- * building the schema (~7 ms of a first sync). When the answer is no, the
- * generator loads lib/schema.ts, whose valibot schema explains every issue.
- * lib/shape-check.test.ts fails when the JSON no longer matches the schema.
+ * The shape check of infra.yml: one Issue per offending path, none when the
+ * merged data has the schema's shape (lib/sync/schema.ts). The caller never
+ * picks a path: a well-shaped file is answered by a compiled yes/no check
+ * (private, lib/sync/_fast/shape.ts) without loading valibot; valibot runs only
+ * to explain a file that is not. ANKLUME_SHAPE_EXACT=1 always runs valibot (to
+ * measure what the fast check buys).
  */
-import { readFileSync } from "node:fs";
-import { compileCheck, type SchemaShape } from "./schema-check.ts";
+import process from "node:process";
+import type { Issue } from "../core/issues.ts";
+import { shapeOk } from "./_fast/shape.ts";
 
-/** Where the shape file lives (beside this module). */
-export const SHAPE_FILE = new URL("./schema-shape.json", import.meta.url);
-
-interface Shapes {
-  infra: SchemaShape;
-  resourcePolicy: SchemaShape;
-}
-
-let checks: { infra: (x: unknown) => boolean; policy: (x: unknown) => boolean } | undefined;
-
-/** True when `data` has the shape of infra.yml (the same answer as checkShape() returning []). */
-export function shapeOk(data: unknown): boolean {
-  if (!checks) {
-    const shapes = JSON.parse(readFileSync(SHAPE_FILE, "utf8")) as Shapes;
-    checks = { infra: compileCheck(shapes.infra), policy: compileCheck(shapes.resourcePolicy) };
-  }
-  const rp = (data as { global?: { resource_policy?: unknown } } | null)?.global?.resource_policy;
-  return (
-    checks.infra(data) && (rp === undefined || rp === null || rp === true || checks.policy(rp))
-  );
+/** Check the shape of the merged infra; [] when it is well-shaped. */
+export async function checkShape(data: unknown): Promise<Issue[]> {
+  if (process.env.ANKLUME_SHAPE_EXACT !== "1" && (await shapeOk(data))) return [];
+  const { shapeIssues } = await import("./schema.ts");
+  return shapeIssues(data);
 }

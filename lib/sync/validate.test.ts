@@ -1,27 +1,12 @@
 import { expect, test } from "bun:test";
 import { parseCidr } from "../core/cidr.ts";
-import { isAnklumeBridge, parseBaseSubnet, validateInfra } from "./validate.ts";
+import { validateInfra } from "./validate.ts";
 
 const env = {
   context: { absoluteLevel: 1, vmNested: null, yolo: false },
   prefix: "001-",
   hostNetworks: null,
-  ownBridges: new Set<string>(),
 };
-
-test("parseBaseSubnet accepts two octets in a string only", () => {
-  expect(parseBaseSubnet("10.100")).toBe("10.100");
-  expect(parseBaseSubnet("010.5")).toBe("10.5");
-  for (const bad of [10.1, "10.256", "10", "10.1.2", "a.b"])
-    expect(parseBaseSubnet(bad)).toBeNull();
-});
-
-test("isAnklumeBridge recognises v1 and prefixed bridge names", () => {
-  for (const n of ["net-pro", "001-net-pro", "000-net4", "1000-net-x"])
-    expect(isAnklumeBridge(n)).toBe(true);
-  for (const n of ["eth0", "wlan0", "incusbr0", "network", "001-pro"])
-    expect(isAnklumeBridge(n)).toBe(false);
-});
 
 test("validateInfra is defensive: wrong types produce no crash and no duplicate complaint", () => {
   for (const data of [

@@ -9,7 +9,9 @@
  */
 import { contains, formatCidr, overlaps, parseCidr, parseIpv4 } from "../core/cidr.ts";
 import { closest, err, type Issue, q, typeName, warn } from "../core/issues.ts";
-import type { HostNetwork, NestingContext } from "./host.ts";
+import { DEFAULT_BASE_SUBNET, isAnklumeBridge, parseBaseSubnet } from "../core/naming.ts";
+import type { GeneratorContext } from "../core/nesting.ts";
+import type { HostNetwork } from "./host.ts";
 import { parseSize } from "./resources.ts";
 
 type Obj = Record<string, unknown>;
@@ -18,32 +20,14 @@ const entries = (x: unknown): [string, unknown][] => (isObj(x) ? Object.entries(
 
 /** Domain and machine names: DNS labels (lowercase, digits, inner hyphens). */
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-/** Linux limits interface names (Incus bridges) to 15 characters. */
-export const IFNAMSIZ = 15;
-export const DEFAULT_BASE_SUBNET = "10.100";
-
-/** Parse `"A.B"`; null when it is not two octets. */
-export function parseBaseSubnet(value: unknown): string | null {
-  if (typeof value !== "string") return null;
-  const m = /^(\d{1,3})\.(\d{1,3})$/.exec(value);
-  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) return null;
-  return `${Number(m[1])}.${Number(m[2])}`;
-}
 
 /** Inputs that do not come from infra.yml. */
 export interface ValidationEnv {
-  context: NestingContext;
+  context: GeneratorContext;
   /** Prefix for Incus names ("001-" or ""). */
   prefix: string;
-  /** Host networks for the conflict check; null skips it. */
+  /** Host networks for the conflict check; null skips it (anklume's own bridges never conflict). */
   hostNetworks: HostNetwork[] | null;
-  /** Bridge names this infra will create (skipped in the host check). */
-  ownBridges: ReadonlySet<string>;
-}
-
-/** True for interfaces that are anklume bridges (`net-*`, `NNN-net-*`, `NNN-netN`). */
-export function isAnklumeBridge(ifname: string): boolean {
-  return /^(-?\d+-)?net(-|\d+$)/.test(ifname);
 }
 
 /** A machine is a GPU instance if `gpu` is true or one of its profiles (same domain) has a gpu device. */
@@ -341,7 +325,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
       const net = parseCidr(`${base}.${sid}.0/24`);
       if (!net) continue;
       for (const h of env.hostNetworks) {
-        if (isAnklumeBridge(h.ifname) || env.ownBridges.has(h.ifname)) continue;
+        if (isAnklumeBridge(h.ifname)) continue;
         if (overlaps(net, h.cidr)) {
           const alt = base === "10.100" ? "10.200" : "10.100";
           out.push(

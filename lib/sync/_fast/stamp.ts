@@ -1,7 +1,13 @@
 /**
+ * Private to lib/sync (reached only through `sync` in lib/sync/sync.ts).
+ *
  * The sync stamp: what the last successful sync read and wrote, so that a sync
  * with nothing to do costs a few stats instead of a full parse, validation and
  * render (make's idea: outputs newer than unchanged inputs need no rebuild).
+ *
+ * Why: it buys bench/sync.ts's no-op re-sync figure (goal ≤ 3× a plain write):
+ * BENCH_STAMP. Measure without it: `ANKLUME_NO_CACHE=1 make bench-sync`
+ * (the no-op row then runs the whole pipeline).
  *
  * A stamp holds the exact text of every input (infra files, nesting context
  * files, the host routes the subnet check used, the switches in effect), a
@@ -16,11 +22,12 @@
  * ignored: the stamp is only an optimisation.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { Issue } from "../core/issues.ts";
+import type { Issue } from "../../core/issues.ts";
+import { CONTEXT_FILES, type ContextFiles } from "../../core/nesting.ts";
+import { cacheDir, cacheEnabled } from "./cache.ts";
 
 const VERSION = 1;
 
@@ -59,10 +66,18 @@ interface Stamp extends StampInputs {
   info: string[];
 }
 
-function cacheDir(): string {
-  if (process.env.ANKLUME_CACHE_DIR) return process.env.ANKLUME_CACHE_DIR;
-  const xdg = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  return join(xdg, "anklume");
+/**
+ * The stamp's inputs: the infra files, the nesting context files as read by
+ * lib/core/nesting.ts, and the host routes the subnet check reads ("skip" when
+ * the check is off).
+ */
+export function stampInputs(
+  files: [string, string][],
+  nesting: ContextFiles,
+  routes: string,
+): StampInputs {
+  const context = [nesting.dir, ...CONTEXT_FILES.map((f) => nesting.texts[f])];
+  return { files, context: JSON.stringify([context, routes]) };
 }
 
 /** One stamp file per output directory (its absolute path, flattened). */
@@ -76,9 +91,11 @@ let codeFingerprint: string | undefined;
 /** Size and mtime of the generator's own sources: a changed generator never trusts old stamps. */
 function codeStamp(): string {
   if (codeFingerprint !== undefined) return codeFingerprint;
-  const here = dirname(fileURLToPath(import.meta.url));
+  const sync = join(dirname(fileURLToPath(import.meta.url)), "..");
   const parts: string[] = [];
-  for (const dir of ["", "../core", "../incus", "../../scripts"].map((d) => join(here, d))) {
+  for (const dir of ["", "_fast", "../core", "../incus", "../../scripts"].map((d) =>
+    join(sync, d),
+  )) {
     try {
       for (const name of readdirSync(dir).sort()) {
         if (!name.endsWith(".ts") || name.endsWith(".test.ts")) continue;
@@ -93,10 +110,6 @@ function codeStamp(): string {
   return codeFingerprint;
 }
 
-function enabled(): boolean {
-  return process.env.ANKLUME_NO_CACHE !== "1";
-}
-
 function statOf(path: string) {
   const s = statSync(path);
   return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino };
@@ -107,7 +120,7 @@ function statOf(path: string) {
  * file it wrote is still exactly as it left it; undefined otherwise.
  */
 export function freshStamp(baseDir: string, inputs: StampInputs): StampOutputs | undefined {
-  if (!enabled()) return undefined;
+  if (!cacheEnabled()) return undefined;
   let stamp: Stamp;
   try {
     stamp = JSON.parse(readFileSync(stampPath(baseDir), "utf8")) as Stamp;
@@ -149,7 +162,7 @@ export function writeStamp(
     known?: ReadonlyMap<string, Omit<StampedFile, "path">>;
   },
 ): void {
-  if (!enabled()) return;
+  if (!cacheEnabled()) return;
   try {
     const stamp = {
       version: VERSION,

@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freshStamp, writeStamp } from "./sync-stamp.ts";
+import { freshStamp, writeStamp } from "./stamp.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "anklume-stamp-"));
 process.env.ANKLUME_CACHE_DIR = join(dir, "cache");

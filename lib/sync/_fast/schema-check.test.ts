@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
 import * as v from "valibot";
-import { InfraSchema, ResourcePolicySchema } from "./schema.ts";
+import { InfraSchema, ResourcePolicySchema } from "../schema.ts";
 import { compileCheck } from "./schema-check.ts";
 
 const infraCheck = compileCheck(InfraSchema);
