@@ -76,9 +76,15 @@ describe("scripts/nftables.ts CLI", () => {
   });
 
   test("usage errors exit 2", () => {
-    expect(run(["--nope"]).code).toBe(2);
-    expect(run(["extra"]).code).toBe(2);
-    expect(run(["--spec", "-", "--base-dir", "."]).code).toBe(2);
+    for (const [args, says] of [
+      [["--nope"], "Unknown option '--nope'"],
+      [["extra"], 'unexpected argument "extra"'],
+      [["--spec", "-", "--base-dir", "."], "use either --spec or --base-dir, not both"],
+    ] as const) {
+      const r = run([...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(says);
+    }
     const bad = run(["--base-dir", join(dir, "tree"), "--ai-override", "{nope", "--offline"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--ai-override is not JSON");
