@@ -64,6 +64,7 @@ function parseOverride(text: string): unknown {
   return value;
 }
 
+/** Print every problem of an invalid spec; the exit code is 1. */
 function reportSpecError(e: NftSpecError): number {
   say(`${paint("red", "error:")} Cannot render the isolation ruleset:`);
   for (const p of e.problems) say(`  - ${p}`);
