@@ -67,6 +67,7 @@ export async function runInProcess(
   const saved: Record<string, string | undefined> = {};
   const base = {
     ANKLUME_CONTEXT_DIR: NO_CONTEXT,
+    ANKLUME_CACHE_DIR: CACHE,
     ANKLUME_SKIP_HOST_SUBNET_CHECK: "1",
     NO_COLOR: "1",
     ...env,
