@@ -3,21 +3,27 @@
  * the host's Incus socket (a proxy device) and has bun, the incus client and
  * the repository mounted, as the anklume controller does. The container and
  * its project are deleted in afterAll.
+ *
+ * Each test stands on its own: beforeAll waits until the socket answers from
+ * inside and takes the snapshot "base" from the host, so a failure of one test
+ * (or `-t` picking one) does not change what another checks.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import * as v from "valibot";
+import { incusJson, incusRaw, incusRun } from "../lib/incus/client.ts";
 import { createProject, destroy, REPO, snapshotsOf } from "./fixtures/snap-fixture.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 
-setDefaultTimeout(120_000);
+const SLOW = 120_000;
 const live = await incusOrSkip("tests/snap-self.test.ts");
 const u = uniq();
 const P = `sns${u}`;
 const C = `001-self${u}`;
 const IMAGE = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
+const SOCKET = "/run/incus.socket";
 
 /** Run sh inside the container as the controller would, with stdin text. */
 async function inside(script: string, input = "") {
@@ -28,7 +34,7 @@ async function inside(script: string, input = "") {
       "--project",
       P,
       "--env",
-      "INCUS_SOCKET=/run/incus.socket",
+      `INCUS_SOCKET=${SOCKET}`,
       "--cwd",
       "/repo",
       "--",
@@ -40,8 +46,31 @@ async function inside(script: string, input = "") {
   );
 }
 
-const files = async () =>
-  (await incusRun(["exec", C, "--project", P, "--", "ls", "/root"], { input: "\n" })).stdout;
+/** Run sh inside the container from the host; throws when it fails. */
+const sh = async (script: string) =>
+  (await incusRun(["exec", C, "--project", P, "--", "sh", "-c", script], { input: "\n" })).stdout;
+
+/** The entries of /root, one a line; throws when the container does not answer. */
+const files = () => sh("ls -a /root");
+
+const StatusSchema = v.array(v.looseObject({ name: v.string(), status: v.string() }));
+async function status(): Promise<string | undefined> {
+  const [inst] = await incusJson(["list", `^${C}$`, "--project", P], StatusSchema);
+  return inst?.status;
+}
+
+/** Poll `check` every 500 ms for up to `ms`; true as soon as it holds. */
+async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return true;
+    await Bun.sleep(500);
+  }
+  return false;
+}
+
+/** /root as it was when "base" was taken. */
+let baseFiles = "";
 
 beforeAll(async () => {
   if (!live) return;
@@ -53,7 +82,7 @@ beforeAll(async () => {
     "incus",
     "proxy",
     "connect=unix:/var/lib/incus/unix.socket",
-    "listen=unix:/run/incus.socket",
+    `listen=unix:${SOCKET}`,
     "bind=container",
     "uid=0",
     "gid=0",
@@ -69,43 +98,84 @@ beforeAll(async () => {
   await dev("incusbin", "disk", `source=${incusBin}`, "path=/usr/local/bin/incus");
   await dev("repo", "disk", `source=${REPO}`, "path=/repo", "readonly=true");
   await incusRun(["start", C, "--project", P], { input: "\n", timeout: "60s" });
-}, 180_000);
+  // Every test needs the daemon from inside: say so once, with what was seen, if it never answers.
+  const answers = await until(
+    async () => (await inside("incus query /1.0 >/dev/null")).exitCode === 0,
+    60_000,
+  );
+  if (!answers) {
+    const seen = await inside(`ls -la ${SOCKET}; incus query /1.0`);
+    const log = await incusRaw(["info", C, "--project", P, "--show-log"]);
+    throw new Error(
+      `the Incus socket does not answer inside ${C} after 60 s: ${seen.stdout}${seen.stderr}\n${log.stdout}`,
+    );
+  }
+  await sh("echo base > /root/at-base");
+  await incusRun(["snapshot", "create", C, "base", "--project", P], { timeout: "120s" });
+  baseFiles = await files();
+}, 300_000);
 
 afterAll(async () => {
   if (live) await destroy([[C, P]], [P]);
 }, 60_000);
 
 describe.if(live)("self inside a real instance that sees the Incus socket", () => {
-  test("snap create self snapshots the instance it runs in, found by its hostname", async () => {
-    const r = await inside("bun scripts/snap.ts create self base");
-    expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`Done: ${C}/base`);
-    expect(await snapshotsOf(C, P)).toEqual(["base"]);
-  });
+  test(
+    "snap create self snapshots the instance it runs in, found by its hostname",
+    async () => {
+      expect((await sh("hostname")).trim()).toBe(C);
+      // On a `dir` pool Incus freezes the container, this command included,
+      // while it copies the root file system.
+      const r = await inside("bun scripts/snap.ts create self fromself");
+      expect(r.stderr).toContain(`Creating snapshot "fromself" of ${C} (project ${P})...`);
+      expect(r.stderr).toContain(`Done: ${C}/fromself`);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(await snapshotsOf(C, P)).toEqual(["base", "fromself"]);
+    },
+    SLOW,
+  );
 
-  test("restore self answered 'no' aborts with exit 1 and changes nothing", async () => {
-    await incusRun(["exec", C, "--project", P, "--", "sh", "-c", "echo x > /root/after"], {
-      input: "\n",
-    });
-    const r = await inside("bun scripts/snap.ts restore self base", "no");
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toContain("Type 'yes' to confirm");
-    expect(r.stderr).toContain("Aborted.");
-    expect(await files()).toContain("after");
-  });
+  test(
+    "restore self answered 'no' aborts with exit 1 and changes nothing",
+    async () => {
+      await sh("echo x > /root/after-no");
+      const before = await snapshotsOf(C, P);
+      const r = await inside("bun scripts/snap.ts restore self base", "no");
+      expect(r.stderr).toContain(`WARNING: ${C} is the instance this command runs in.`);
+      expect(r.stderr).toContain("Type 'yes' to confirm");
+      expect(r.stderr).toContain("Aborted.");
+      expect(r.stderr).not.toContain(`Restoring ${C}`);
+      expect(r.exitCode).toBe(1);
+      expect((await files()).split("\n")).toContain("after-no");
+      expect(await snapshotsOf(C, P)).toEqual(before);
+      expect(await status()).toBe("Running");
+    },
+    SLOW,
+  );
 
-  test("restore self --force restores the instance, ending the session that asked", async () => {
-    await inside("bun scripts/snap.ts restore --force self base");
-    // The restore stops the container, session included; wait until it runs again.
-    let out = "";
-    for (let i = 0; i < 60; i++) {
-      const r = await incusRaw(["exec", C, "--project", P, "--", "ls", "/root"], { input: "\n" });
-      if (r.exitCode === 0) {
-        out = r.stdout;
-        break;
-      }
-      await Bun.sleep(500);
-    }
-    expect(out).not.toContain("after");
-  });
+  test(
+    "restore self --force restores the instance, ending the session that asked",
+    async () => {
+      await sh("echo x > /root/after-force");
+      expect((await files()).split("\n")).toContain("after-force");
+      const before = await snapshotsOf(C, P);
+      // The restore stops the container, this session included: its exit code
+      // is whatever a killed session gets, so the output and the effect are checked.
+      const r = await inside("bun scripts/snap.ts restore --force self base");
+      expect(r.stderr).toContain(`Restoring ${C} (project ${P}) to snapshot "base"...`);
+      expect(r.stderr).not.toContain("error:");
+      expect(r.stderr).not.toContain("Type 'yes' to confirm");
+      // Back and answering, with /root exactly as it was at "base".
+      const back = await until(
+        async () => (await status()) === "Running" && (await files()) === baseFiles,
+        60_000,
+      );
+      expect(await status()).toBe("Running");
+      expect(await files()).toBe(baseFiles);
+      expect(back).toBe(true);
+      expect(baseFiles.split("\n")).toContain("at-base");
+      expect(await snapshotsOf(C, P)).toEqual(before);
+    },
+    SLOW,
+  );
 });
