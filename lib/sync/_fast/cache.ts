@@ -19,8 +19,19 @@ export function cacheEnabled(): boolean {
   return process.env.ANKLUME_NO_CACHE !== "1";
 }
 
-/** A 53-bit hash of a text as hex (cyrb53): node:crypto's import alone costs 15-75 ms in Bun. */
+/**
+ * A hash of a text as hex, for cache keys: Bun's native hash (~0.07 ms for 17 kB),
+ * else a 53-bit JavaScript hash (cyrb53, ~2 ms cold). The first letter says
+ * which, so Bun and Deno keep apart keys. (node:crypto's import alone costs
+ * 15-75 ms in Bun.)
+ */
 export function textHash(text: string): string {
+  const bun = (globalThis as { Bun?: { hash?: (s: string) => number | bigint } }).Bun;
+  if (bun?.hash) return `b${bun.hash(text).toString(16).padStart(16, "0")}`;
+  return `j${jsHash(text)}`;
+}
+
+function jsHash(text: string): string {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < text.length; i++) {

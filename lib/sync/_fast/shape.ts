@@ -85,9 +85,9 @@ export async function loadShapes(): Promise<Shapes> {
   try {
     const dir = join(cacheDir(), "shape");
     mkdirSync(dir, { recursive: true });
-    // Shapes of older schemas are of no further use.
+    // Shapes of older schemas are of no further use (keys of the other runtime are kept).
     for (const name of readdirSync(dir)) {
-      if (name !== `${key}.json`) unlinkSync(join(dir, name));
+      if (name[0] === key[0] && name !== `${key}.json`) unlinkSync(join(dir, name));
     }
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(shapes));
