@@ -29,7 +29,7 @@
 //   --first     first-apply runs, each paired with a launch-floor run (default 1)
 //   --noop      no-op runs and empty-play runs (default 3)
 //   --parallel  the floor's job limit; also passed to anklume when given
-//               (default: incus_instances_parallel of roles/incus_instances)
+//               (default: incus_instances_parallel's default, lib/apply/desired.ts)
 // BENCH_PROFILE=1 prints Ansible's per-task timings of the last no-op run.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -38,6 +38,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { $ } from "zx";
+import { DEFAULT_PARALLEL } from "../lib/apply/desired.ts";
 import { bridgeConfig, DEFAULT_FEATURES, defaultProfileDevices } from "../lib/apply/kinds.ts";
 import { INFRA_KEY } from "../lib/apply/reconcile.ts";
 import { listInstances } from "../lib/incus/objects.ts";
@@ -49,7 +50,6 @@ import {
   make,
   makeWorkdir,
   median,
-  REPO,
   removeWorkdir,
   timed,
   totalChanged,
@@ -67,12 +67,6 @@ export function isRead(args: string[]): boolean {
 const sq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 const kv = (c: Record<string, string>) => Object.entries(c).map(([k, x]) => `${k}=${x}`);
 
-function defaultParallel(): number {
-  const file = join(REPO, "roles/incus_instances/defaults/main.yml");
-  const n = Number(parse(readFileSync(file, "utf8"))?.incus_instances_parallel);
-  return Number.isInteger(n) && n > 0 ? n : 4;
-}
-
 const { values } = parseArgs({
   options: {
     size: { type: "string", default: "3x6" },
@@ -84,7 +78,7 @@ const { values } = parseArgs({
 const [DOMAINS, PER] = (values.size ?? "").split("x").map(Number) as [number, number];
 const FIRST_RUNS = Number(values.first);
 const NOOP_RUNS = Number(values.noop);
-const PARALLEL = values.parallel ? Number(values.parallel) : defaultParallel();
+const PARALLEL = values.parallel ? Number(values.parallel) : DEFAULT_PARALLEL;
 for (const [k, n] of Object.entries({ DOMAINS, PER, FIRST_RUNS, NOOP_RUNS, PARALLEL })) {
   if (!Number.isInteger(n) || n < 1) {
     console.error(`bench/apply.ts: ${k} must be a positive integer (see --help in the header)`);

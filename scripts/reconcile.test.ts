@@ -19,7 +19,8 @@ async function run(args: string[], stdin = "") {
 test("reconcile.ts --help prints the usage and exits 0", async () => {
   const r = await run(["--help"]);
   expect(r.code).toBe(0);
-  expect(r.out).toContain("Usage: reconcile.ts <kind>");
+  expect(r.out).toContain("Usage: reconcile.ts apply");
+  expect(r.out).toContain("reconcile.ts <kind>");
   expect(r.out).toContain("--check");
 });
 

@@ -1,34 +1,49 @@
 #!/usr/bin/env bun
-// Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
+// Usage: reconcile.ts apply [--tags T,..] [--skip-tags T,..] [--check] [--json] [--context-dir DIR]
+//        reconcile.ts interfaces --base-dir DIR --host NAME
+//        reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
 //
-// Bring Incus to the desired state of one kind of resource, as the
-// infrastructure roles of site.yml describe it (a JSON document built from
-// the generated variables). Reads the current state with a few
-// `incus ... list --format json` calls, computes the difference, and runs
-// only the writes needed. Prints what changed; with --json, a JSON result
-// {kind, changed, changes, orphans, warnings, commands} alone on stdout.
+// Bring Incus to the state the generated variables describe. Reads the
+// current state with a few `incus ... --format json` calls, computes the
+// difference, and runs only the writes needed.
 //
-// Kinds: projects, networks, profiles, images, firewall, instances, orphans;
-// and `plan`, which takes {<kind>: <desired>, ...}, plans every kind at once
-// and writes nothing: site.yml runs it first, so that on a no-op apply every
-// role's reconcile task is skipped (one process instead of six).
+// apply        what site.yml's play 1 runs (role incus_reconcile): reads
+//              {hosts: {<host>: <its generated variables>}, play_hosts,
+//              limited, knobs} on stdin, maps it to the desired state of
+//              every kind (lib/apply/desired.ts) and reconciles the kinds the
+//              tags select, in order. With --json prints
+//              {changed, check, kinds, report, warnings, errors}.
+// interfaces   print firewall_router_interfaces of one host, read from the
+//              generated tree (the firewall VM's NICs: eth0 on its own bridge,
+//              then every other bridge, sorted).
+// <kind>       one kind from its own desired-state JSON (debugging): projects,
+//              networks, profiles, images, firewall, instances, orphans; and
+//              `plan`, which takes {<kind>: <desired>, ...} and writes nothing.
+//              With --json prints {kind, changed, changes, orphans, warnings, commands}.
 //
-//   --desired FILE   the desired-state JSON (default "-": standard input)
+//   --tags T,..      ansible-playbook's run tags (all, infra or kind names)
+//   --skip-tags T,.. ansible-playbook's skipped tags
+//   --desired FILE   the input JSON (default "-": standard input)
 //   --check          compute and show the changes, write nothing (make check)
 //   --json           print the result as JSON on stdout
 //   --context-dir D  the parent's nesting context (default /etc/anklume)
+//   --base-dir DIR   the generated tree (interfaces)
+//   --host NAME      an inventory host (interfaces)
 //   -h, --help       show this help
 //
 // Exit: 0 success (changed or not), 1 failure, 2 usage error.
 import { readFileSync } from "node:fs";
 import process from "node:process";
+import { parseVarsInput } from "../lib/apply/desired.ts";
+import { notConverged } from "../lib/apply/execute.ts";
+import { type ApplyResult, applyFromVars, interfacesFromTree } from "../lib/apply/from-vars.ts";
 import { APPLY_KINDS, planAll, reconcile } from "../lib/apply/live.ts";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
 
-const USAGE = `Usage: reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
+const USAGE = `Usage: reconcile.ts apply|interfaces|<kind> [options] (reconcile.ts --help)
 Kinds: projects, networks, profiles, images, firewall, instances, orphans, plan.`;
 
-const KINDS = [...APPLY_KINDS, "plan"] as const;
+const KINDS = [...APPLY_KINDS, "plan", "apply", "interfaces"] as const;
 type Kind = (typeof KINDS)[number];
 
 export async function main(argv: string[]): Promise<number> {
@@ -37,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     check: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "context-dir": { type: "string", default: "/etc/anklume" },
+    tags: { type: "string", default: "" },
+    "skip-tags": { type: "string", default: "" },
+    "base-dir": { type: "string" },
+    host: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
   if (values.help) {
@@ -49,6 +68,14 @@ export async function main(argv: string[]): Promise<number> {
       `expected one kind among ${KINDS.join(", ")}, got ${JSON.stringify(positionals.join(" "))}`,
     );
   }
+  if (kind === "interfaces") {
+    if (!values["base-dir"] || !values.host) {
+      throw new UsageError("interfaces needs --base-dir DIR and --host NAME");
+    }
+    const ifaces = interfacesFromTree(values["base-dir"] as string, values.host as string);
+    process.stdout.write(`${JSON.stringify(ifaces)}\n`);
+    return 0;
+  }
   const text =
     values.desired === "-"
       ? readFileSync(0, "utf8")
@@ -60,6 +87,19 @@ export async function main(argv: string[]): Promise<number> {
     throw new Error(`Cannot parse the desired state of ${kind} as JSON: ${(e as Error).message}`);
   }
   const contextDir = values["context-dir"] as string;
+  if (kind === "apply") {
+    const list = (x: unknown) =>
+      String(x ?? "")
+        .split(",")
+        .filter((t) => t !== "");
+    const r = await applyFromVars(parseVarsInput(raw), {
+      tags: list(values.tags),
+      skipTags: list(values["skip-tags"]),
+      check: values.check as boolean,
+      contextDir,
+    });
+    return printApply(r, values.json as boolean, values.check as boolean);
+  }
   if (kind === "plan") {
     const all = await planAll(raw, contextDir);
     if (values.json) process.stdout.write(`${JSON.stringify(all)}\n`);
@@ -79,12 +119,8 @@ export async function main(argv: string[]): Promise<number> {
     // Ansible shows stderr on failure: keep it readable, stdout empty.
     for (const c of r.changes) say(`planned: ${c}`);
     for (const e of r.errors) say(`${paint("red", "error:")} ${e}`);
-    const machines = [...new Set(r.failures.map((f) => f.machine).filter(Boolean))];
-    if (machines.length > 0) {
-      say(
-        `${paint("red", "error:")} ${kind}: ${machines.length} machine(s) not converged: ${machines.join(", ")}; the others were converged`,
-      );
-    }
+    const last = notConverged(r.failures, kind);
+    if (last) say(`${paint("red", "error:")} ${last}`);
     return 1;
   }
   if (values.json) {
@@ -100,6 +136,33 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
     if (r.changes.length === 0) say(`${kind}: ${paint("green", "no change")}`);
+  }
+  return 0;
+}
+
+/** Print an apply's result: JSON on stdout for Ansible, or lines; failures on stderr, exit 1. */
+function printApply(r: ApplyResult, json: boolean, check: boolean): number {
+  for (const w of r.warnings) say(`${paint("yellow", "warning:")} ${w}`);
+  if (r.errors.length > 0) {
+    // Ansible shows stderr on failure: keep it readable, stdout empty.
+    for (const e of r.errors) say(`${paint("red", "error:")} ${e}`);
+    const last = notConverged(r.failures, "apply");
+    if (last) say(`${paint("red", "error:")} ${last}`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+  }
+  const verb = check ? "would change" : "changed";
+  for (const [kind, k] of Object.entries(r.kinds)) {
+    for (const c of k.changes) say(`${paint("yellow", verb)} ${c}`);
+    for (const o of k.orphans) {
+      say(
+        `${paint("yellow", "orphan")} ${o.kind} ${o.project ? `${o.project}/` : ""}${o.name}: ${o.action}`,
+      );
+    }
+    if (k.changes.length === 0) say(`${kind}: ${paint("green", "no change")}`);
   }
   return 0;
 }

@@ -315,6 +315,32 @@ describe.skipIf(!live)(
       expect(net.config["ipv4.dhcp.ranges"]).toBe(`10.231.${s[1]}.100-10.231.${s[1]}.249`);
     }, 120_000);
 
+    test("--tags networks reconciles the bridges only; the other kinds keep their drift", async () => {
+      const a1 = name(`${u}-a1`);
+      await incusRun(["config", "set", a1, "user.note=drifted-again", "--project", proj(A)]);
+      await incusRun([
+        "network",
+        "set",
+        bridge[B] as string,
+        `ipv4.dhcp.ranges=10.231.${s[1]}.50-10.231.${s[1]}.60`,
+      ]);
+      // `make apply` adds no tag of its own: the run's tags are exactly "networks".
+      const r = await syncAndApply("apply", ["ARGS=--tags networks"]);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain(`bridge ${bridge[B]}: set ipv4.dhcp.ranges`);
+      expect(r.out, r.out).not.toContain("user.note");
+      expect(r.out).toMatch(/changed=1/);
+      const net = (await incusJson(["network", "list"], v.array(AnySchema))).find(
+        (n: { name: string }) => n.name === bridge[B],
+      );
+      expect(net.config["ipv4.dhcp.ranges"]).toBe(`10.231.${s[1]}.100-10.231.${s[1]}.249`);
+      expect((await instance(proj(A), a1))?.config["user.note"]).toBe("drifted-again");
+      // The whole apply then repairs the instance too.
+      const all = await syncAndApply("apply-infra");
+      expect(all.code, all.out).toBe(0);
+      expect((await instance(proj(A), a1))?.config["user.note"]).toBe("declared");
+    }, 120_000);
+
     test("removed machines are reported as orphans, and kept without auto_cleanup", async () => {
       write(join(dir, "infra.yml"), infra({ dropGone: true, dropOrphans: true }));
       const r = await syncAndApply("apply-infra");

@@ -31,6 +31,13 @@ export function describeFailure(f: Failure): string {
   return `${f.machine}: ${step} failed (its later steps were skipped): ${f.error}`;
 }
 
+/** The closing line of a failed apply: every machine not converged, or null when none failed. */
+export function notConverged(failures: Failure[], what: string): string | null {
+  const machines = [...new Set(failures.flatMap((f) => (f.machine ? [f.machine] : [])))];
+  if (machines.length === 0) return null;
+  return `${what}: ${machines.length} machine(s) not converged: ${machines.join(", ")}; the others were converged`;
+}
+
 /**
  * Run `plan` with `run`. Returns every failure (none: the plan converged).
  * @example await execute(plan, incusRunner({ timeout: 600 }), { parallel: 4 })

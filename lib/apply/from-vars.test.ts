@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { desiredFromVars } from "./desired.ts";
+import { desiredFromVars, type Kind } from "./desired.ts";
 import { desiredByKind, kindsForTags } from "./from-vars.ts";
 
 describe("kindsForTags", () => {
   test("an untagged run, --tags all and --tags infra select every kind, in apply order", () => {
-    const every = ["projects", "networks", "profiles", "images", "firewall", "instances"];
+    const every: Kind[] = ["projects", "networks", "profiles", "images", "firewall", "instances"];
     expect(kindsForTags([], [])).toEqual(every);
     expect(kindsForTags(["all"], [])).toEqual(every);
     expect(kindsForTags(["infra"], [])).toEqual(every);

@@ -4,14 +4,18 @@
  * of the run select kinds; desired.ts maps the variables; live.ts plans and
  * runs each kind, in order.
  */
+import { readInventory } from "../core/inventory.ts";
 import {
   type DesiredInput,
   type DesiredState,
   desiredFromVars,
+  firewallBridges,
+  firewallInterfaces,
+  type HostVars,
   KINDS,
   type Kind,
 } from "./desired.ts";
-import type { StepRunner } from "./execute.ts";
+import type { Failure, StepRunner } from "./execute.ts";
 import { type KindResult, reconcile } from "./live.ts";
 
 /** Tags that select every kind (an untagged run is `all`). */
@@ -51,6 +55,7 @@ export interface ApplyResult {
   report: Record<string, Record<string, unknown[]>>;
   warnings: string[];
   errors: string[];
+  failures: Failure[];
 }
 
 /** Reconcile the kinds that the tags select, from the generated variables. */
@@ -79,6 +84,7 @@ export async function applyFromVars(
     report: {},
     warnings: [...desired.warnings, ...r.warnings],
     errors: r.errors,
+    failures: r.failures,
   };
   if (desired.warnings.length > 0) out.report.knobs = { warnings: desired.warnings };
   for (const { kind, ...rest } of r.kinds) {
@@ -89,4 +95,21 @@ export async function applyFromVars(
     if (Object.keys(shown).length > 0) out.report[kind] = shown;
   }
   return out;
+}
+
+/**
+ * `firewall_router_interfaces` of one host, from the generated tree (the
+ * provisioning play asks for it; Ansible's own variables carry the same values).
+ */
+export function interfacesFromTree(
+  baseDir: string,
+  host: string,
+): { name: string; bridge: string }[] {
+  const inv = readInventory(baseDir);
+  if (!inv) throw new Error(`Cannot read the inventory under ${baseDir}: run make sync`);
+  const all = inv.hosts.map((h) => h.vars as HostVars);
+  const me = inv.hosts.find((h) => h.host === host);
+  if (!me)
+    throw new Error(`Cannot find host "${host}" in the inventory under ${baseDir}: run make sync`);
+  return firewallInterfaces(firewallBridges(me.vars as HostVars, all));
 }

@@ -296,10 +296,14 @@ export interface ReconcileResult {
 }
 
 /**
- * Bring Incus to the desired state of one kind or several (in apply order:
- * each kind is planned after the previous one ran, since it may depend on
- * it; a kind with errors stops the kinds after it). With `check`, plan and
- * write nothing. `run` replaces the incus step runner (tests).
+ * Bring Incus to the desired state of one kind or several, in apply order.
+ * Every kind is first planned from one parallel read of the daemon: when
+ * none has anything to change (a converged apply) that read is all. Then the
+ * kinds run in order; a kind is planned again only when a kind before it
+ * changed something (it may depend on it: a new project's default profile,
+ * an image copied into a new project). A kind with errors stops the kinds
+ * after it. With `check`, plan and write nothing. `run` replaces the incus
+ * step runner (tests).
  * @example await reconcile("instances", { instances: desired }, { contextDir: "/etc/anklume" })
  */
 export async function reconcile(
@@ -308,6 +312,8 @@ export async function reconcile(
   opts: { check?: boolean; contextDir?: string; run?: StepRunner } = {},
 ): Promise<ReconcileResult> {
   const wanted = new Set(Array.isArray(kinds) ? kinds : [kinds]);
+  const order = APPLY_KINDS.filter((k) => wanted.has(k));
+  const contextDir = opts.contextDir ?? "/etc/anklume";
   const out: ReconcileResult = {
     changed: false,
     changes: [],
@@ -318,14 +324,25 @@ export async function reconcile(
     failures: [],
     kinds: [],
   };
-  for (const kind of APPLY_KINDS.filter((k) => wanted.has(k))) {
+  // A read may fail because what it reads is not created yet (the firewall
+  // profile of a new project): such a kind is planned again after the others.
+  const first = await Promise.all(
+    order.map((k) => planKind(k, desiredByKind[k], contextDir).catch((e: Error) => e)),
+  );
+  let dirty = false;
+  for (const [i, kind] of order.entries()) {
     const raw = desiredByKind[kind];
-    const plan = await planKind(kind, raw, opts.contextDir ?? "/etc/anklume");
+    const early = first[i];
+    if (!dirty && early instanceof Error) throw early;
+    const plan =
+      dirty || !early || early instanceof Error ? await planKind(kind, raw, contextDir) : early;
     const knobs = readKnobs(raw);
-    const outcome = opts.check
-      ? { failures: [], warnings: [] }
-      : await execute(plan, opts.run ?? incusRunner(knobs), { parallel: knobs.parallel });
     const steps = planSteps(plan);
+    const outcome =
+      opts.check || steps.length === 0
+        ? { failures: [], warnings: [] }
+        : await execute(plan, opts.run ?? incusRunner(knobs), { parallel: knobs.parallel });
+    dirty ||= !opts.check && steps.length > 0;
     const r: KindResult = {
       kind,
       check: Boolean(opts.check),
