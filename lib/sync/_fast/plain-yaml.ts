@@ -2,10 +2,10 @@
  * Private to lib/sync (reached only through `parseYaml` in yaml-load.ts): the
  * one-pass scan that decides whether Bun's native YAML parser may read a text.
  *
- * Why: the exact parser (the `yaml` package in YAML 1.1 mode) costs ~200 ms cold
- * on the 12,758-line bench file (bench/sync.ts) and its import alone ~15 ms;
- * Bun's parser ~5 ms. This scan is what lets the first sync stay under 5× a
- * plain write. Measure without it: `ANKLUME_YAML_EXACT=1 make bench-sync`.
+ * Why: the exact parser (the `yaml` package in YAML 1.1 mode) reads the
+ * 12,758-line bench file (bench/sync.ts) in ~1 s cold, Bun's parser in ~5 ms:
+ * bench/sync.ts's first sync is ~4× a plain write with this scan, ~20× without.
+ * Measure without it: `ANKLUME_YAML_EXACT=1 make bench-sync`.
  */
 const INT = /^[-+]?(0|[1-9][0-9]*)$/;
 const FLOAT = /^[-+]?(0|[1-9][0-9]*)\.[0-9]+$/;

@@ -1,4 +1,7 @@
 /**
+ * Private to lib/sync (used by _fast/shape.ts behind `checkShape`; what it buys
+ * and how to measure without it: _fast/shape.ts).
+ *
  * A compiled yes/no check for a valibot schema: the same answer as
  * `v.safeParse(schema, x).success`, about ten times faster, and no messages.
  * The generator asks it first and runs valibot (for its issues) only when the

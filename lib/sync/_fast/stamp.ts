@@ -6,8 +6,8 @@
  * render (make's idea: outputs newer than unchanged inputs need no rebuild).
  *
  * Why: it buys bench/sync.ts's no-op re-sync figure (goal ≤ 3× a plain write):
- * BENCH_STAMP. Measure without it: `ANKLUME_NO_CACHE=1 make bench-sync`
- * (the no-op row then runs the whole pipeline).
+ * ~0.8× with it, ~4.5× without (the whole pipeline). Measure without it:
+ * `ANKLUME_NO_CACHE=1 make bench-sync` (the no-op row then runs the pipeline).
  *
  * A stamp holds the exact text of every input (infra files, nesting context
  * files, the host routes the subnet check used, the switches in effect), a
