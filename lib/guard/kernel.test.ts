@@ -6,7 +6,7 @@
  * machine's own interfaces and routes are never touched. Each test builds and
  * deletes its own namespaces.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { realpathSync } from "node:fs";
 import process from "node:process";
 import * as v from "valibot";
@@ -33,13 +33,21 @@ process.stdout.write(JSON.stringify(out ?? null));`;
   return JSON.parse(r.stdout) as T;
 }
 
-/** A fresh namespace pair for one test, always deleted. */
+/** Namespaces not deleted yet: a test that times out never reaches its `finally`. */
+const alive = new Set<GuardNetns>();
+afterAll(async () => {
+  for (const n of alive) await n.destroy();
+});
+
+/** A fresh namespace pair for one test, deleted when it ends (or in afterAll). */
 async function withNetns(fn: (n: GuardNetns) => Promise<void>, withUplink = true): Promise<void> {
   const n = await makeGuardNetns("10.77.5.2/24", "10.77.5.1", withUplink);
+  alive.add(n);
   try {
     await fn(n);
   } finally {
     await n.destroy();
+    alive.delete(n);
   }
 }
 
