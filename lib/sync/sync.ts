@@ -17,10 +17,11 @@ import { join } from "node:path";
 import process from "node:process";
 import type { Issue } from "../core/issues.ts";
 import { generatorContext, readContextFiles } from "../core/nesting.ts";
-import { freshStamp, stampInputs, writeStamp } from "./_fast/stamp.ts";
+import { freshStamp, type StampedFile, stampInputs, writeStamp } from "./_fast/stamp.ts";
 import { readRoutes } from "./host.ts";
 import { LoadError, type LoadedInfra, loadInfra, readInputFiles } from "./infra-load.ts";
 import type { FileOrphan } from "./orphans.ts";
+import type { FileSpec } from "./render.ts";
 import type { ResourcePolicyInput } from "./resources.ts";
 import type { Infra } from "./schema.ts";
 
@@ -96,33 +97,7 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
     onStep("orphans");
     return result;
   }
-
-  // The full pipeline: load the heavy modules only now.
-  const [
-    { dumpYaml },
-    { enrich },
-    { readIfExists, writeIfChanged },
-    { hostResources, parseRoutes },
-    { err },
-    { mergeManaged },
-    { nestingPrefix },
-    { renderTree },
-    { allocate },
-    { checkShape },
-    { validateInfra },
-  ] = await Promise.all([
-    import("./emit.ts"),
-    import("./enrich.ts"),
-    import("../core/fswrite.ts"),
-    import("./host.ts"),
-    import("../core/issues.ts"),
-    import("./managed.ts"),
-    import("../core/naming.ts"),
-    import("./render.ts"),
-    import("./resources.ts"),
-    import("./shape-check.ts"),
-    import("./validate.ts"),
-  ]);
+  const m = await loadSteps();
   onStep("import");
 
   // 2. Load.
@@ -140,14 +115,14 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   onStep("load");
 
   // 3. Shape (a well-shaped file never loads valibot: lib/sync/shape-check.ts).
-  const issues: Issue[] = [...loaded.warnings, ...(await checkShape(data))];
+  const issues: Issue[] = [...loaded.warnings, ...(await m.shape.checkShape(data))];
   onStep("schema");
 
   // 4. Enrich (only a well-shaped infra).
   let infra: Infra | undefined;
   let autoFirewall = false;
   if (!issues.some(isError)) {
-    const e = enrich(data as Infra);
+    const e = m.enrich.enrich(data as Infra);
     infra = e.infra;
     autoFirewall = e.autoFirewall;
     result.info.push(...e.info);
@@ -156,36 +131,15 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   // 5. Cross-entity rules, on the enriched infra or else on the raw data (every error at once).
   const context = generatorContext(nesting);
   const global = isObj(data) && isObj(data.global) ? data.global : {};
-  const prefix = global.nesting_prefix === false ? "" : nestingPrefix(context.absoluteLevel);
-  issues.push(
-    ...validateInfra(infra ?? data, {
-      context,
-      prefix,
-      hostNetworks: routes === null ? null : parseRoutes(routes),
-    }),
-  );
+  const prefix =
+    global.nesting_prefix === false ? "" : m.naming.nestingPrefix(context.absoluteLevel);
+  const hostNetworks = routes === null ? null : m.host.parseRoutes(routes);
+  issues.push(...m.validate.validateInfra(infra ?? data, { context, prefix, hostNetworks }));
   onStep("enrich+validate");
 
   // 6. Allocate resources (resource_policy), on a valid infra only.
-  const policy = infra?.global?.resource_policy;
-  if (infra && policy && !issues.some(isError)) {
-    const machines = Object.values(infra.domains ?? {}).flatMap((d) =>
-      Object.entries(d.machines ?? {}).map(([name, m]) => {
-        m.config ??= {};
-        return { name, config: m.config as Record<string, unknown>, weight: m.weight ?? 1 };
-      }),
-    );
-    const r = allocate(
-      policy === true ? {} : (policy as ResourcePolicyInput),
-      await hostResources(),
-      machines,
-    );
-    const at = ["global", "resource_policy"];
-    for (const w of r.warnings) issues.push({ ...err(at, w), severity: "warning" });
-    if (r.error) {
-      const fix = "lower the explicit limits, or set resource_policy.overcommit: true to allow it";
-      issues.push(err(at, r.error, fix));
-    }
+  if (infra?.global?.resource_policy && !issues.some(isError)) {
+    issues.push(...(await allocateResources(m, infra)));
   }
 
   // 7. Locate every issue (file, line, column); any error stops here, nothing written.
@@ -209,56 +163,29 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   if (result.domains.length === 0) return result;
 
   // 8. Render every file, emit and merge it before writing any (a bad file writes nothing).
-  const specs = renderTree(infra, prefix);
   // Paths as join(baseDir, rel) prints them, built by concatenation (1,501 joins cost ms).
   const outDir = join(baseDir, "x").slice(0, -1);
-  // One listing per folder instead of a failed read per missing file.
-  const present = new Set<string>();
-  for (const sub of ["inventory", "group_vars", "host_vars"]) {
-    try {
-      for (const n of readdirSync(`${outDir}${sub}`)) present.add(`${outDir}${sub}/${n}`);
-    } catch {
-      // A missing folder: every file in it is new.
-    }
-  }
+  const present = listTree(outDir);
+  const specs = m.render.renderTree(infra, prefix);
   onStep("render");
-  const planned: { path: string; content: string; existing: string | null }[] = [];
-  const mergeErrors: Issue[] = [];
-  for (const spec of specs) {
-    const path = `${outDir}${spec.rel}`;
-    let existing: string | null = null;
-    try {
-      if (present.has(path)) existing = readIfExists(path);
-    } catch (e) {
-      mergeErrors.push({ ...err([], (e as Error).message), file: path });
-      continue;
-    }
-    const merged = mergeManaged(existing, dumpYaml(spec.data));
-    if (!merged.ok) {
-      mergeErrors.push({ ...err([], merged.error), file: path });
-      continue;
-    }
-    planned.push({ path, content: merged.content, existing });
-  }
+  const { planned, errors } = mergeFiles(m, specs, outDir, present);
   onStep("emit+merge");
-  if (mergeErrors.length > 0) {
+  if (errors.length > 0) {
     result.failed = "merge";
-    result.errors = mergeErrors;
+    result.errors = errors;
     return result;
   }
 
   // 9. Write the files whose content changed (temp file and rename).
-  const stats = new Map<string, { size: number; mtimeMs: number; ino: number }>();
+  const stats = new Map<string, Omit<StampedFile, "path">>();
   for (const p of planned) {
     if (p.content === p.existing) {
       result.unchanged.push(p.path);
       continue;
     }
     if (!dryRun) {
-      writeIfChanged(p.path, p.content, {
-        existing: p.existing,
-        onStat: (st) => stats.set(p.path, st),
-      });
+      const onStat = (st: Omit<StampedFile, "path">) => stats.set(p.path, st);
+      m.fswrite.writeIfChanged(p.path, p.content, { existing: p.existing, onStat });
     }
     result.written.push(p.path);
   }
@@ -267,7 +194,7 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   // 10. Stamp for the next sync.
   const machines = new Set<string>();
   for (const d of Object.values(domains)) {
-    for (const m of Object.keys(d.machines ?? {})) machines.add(m);
+    for (const name of Object.keys(d.machines ?? {})) machines.add(name);
   }
   if (autoFirewall) machines.add("sys-firewall");
   if (!dryRun) {
@@ -288,6 +215,108 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   }
   onStep("orphans");
   return result;
+}
+
+/** The modules of the full pipeline, loaded side by side (a sync the stamp answers never needs them). */
+async function loadSteps() {
+  const [emit, enrich, fswrite, host, issues, managed, naming, render, resources, shape, validate] =
+    await Promise.all([
+      import("./emit.ts"),
+      import("./enrich.ts"),
+      import("../core/fswrite.ts"),
+      import("./host.ts"),
+      import("../core/issues.ts"),
+      import("./managed.ts"),
+      import("../core/naming.ts"),
+      import("./render.ts"),
+      import("./resources.ts"),
+      import("./shape-check.ts"),
+      import("./validate.ts"),
+    ]);
+  return {
+    emit,
+    enrich,
+    fswrite,
+    host,
+    issues,
+    managed,
+    naming,
+    render,
+    resources,
+    shape,
+    validate,
+  };
+}
+type Steps = Awaited<ReturnType<typeof loadSteps>>;
+
+/** Step 6: share the host's CPU and memory among the machines (fills their `config`). */
+async function allocateResources(m: Steps, infra: Infra): Promise<Issue[]> {
+  const policy = infra.global?.resource_policy;
+  const machines = Object.values(infra.domains ?? {}).flatMap((d) =>
+    Object.entries(d.machines ?? {}).map(([name, mach]) => {
+      mach.config ??= {};
+      return { name, config: mach.config as Record<string, unknown>, weight: mach.weight ?? 1 };
+    }),
+  );
+  const r = m.resources.allocate(
+    policy === true ? {} : (policy as ResourcePolicyInput),
+    await m.host.hostResources(),
+    machines,
+  );
+  const at = ["global", "resource_policy"];
+  const out: Issue[] = r.warnings.map((w) => ({ ...m.issues.err(at, w), severity: "warning" }));
+  if (r.error) {
+    const fix = "lower the explicit limits, or set resource_policy.overcommit: true to allow it";
+    out.push(m.issues.err(at, r.error, fix));
+  }
+  return out;
+}
+
+/** The files already in the tree: one listing per folder instead of a failed read per new file. */
+function listTree(outDir: string): Set<string> {
+  const present = new Set<string>();
+  for (const sub of ["inventory", "group_vars", "host_vars"]) {
+    try {
+      for (const n of readdirSync(`${outDir}${sub}`)) present.add(`${outDir}${sub}/${n}`);
+    } catch {
+      // A missing folder: every file in it is new.
+    }
+  }
+  return present;
+}
+
+interface Planned {
+  path: string;
+  content: string;
+  existing: string | null;
+}
+
+/** Step 8: each file's new content, its managed block emitted and merged into what is there. */
+function mergeFiles(
+  m: Steps,
+  specs: FileSpec[],
+  outDir: string,
+  present: ReadonlySet<string>,
+): { planned: Planned[]; errors: Issue[] } {
+  const planned: Planned[] = [];
+  const errors: Issue[] = [];
+  for (const spec of specs) {
+    const path = `${outDir}${spec.rel}`;
+    let existing: string | null = null;
+    try {
+      if (present.has(path)) existing = m.fswrite.readIfExists(path);
+    } catch (e) {
+      errors.push({ ...m.issues.err([], (e as Error).message), file: path });
+      continue;
+    }
+    const merged = m.managed.mergeManaged(existing, m.emit.dumpYaml(spec.data));
+    if (!merged.ok) {
+      errors.push({ ...m.issues.err([], merged.error), file: path });
+      continue;
+    }
+    planned.push({ path, content: merged.content, existing });
+  }
+  return { planned, errors };
 }
 
 async function findOrphans(
