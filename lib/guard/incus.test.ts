@@ -80,10 +80,13 @@ describe.skipIf(!live)(
 
     afterAll(async () => {
       await incusRaw(["profile", "delete", profile]);
-      await incusRaw(["network", "delete", net]);
-      await incusRaw(["network", "delete", noAddr]);
-      for (const n of [net, noAddr])
+      for (const n of [net, noAddr]) {
+        for (let i = 0; i < 3; i++) {
+          if ((await incusRaw(["network", "show", n])).exitCode !== 0) break;
+          await incusRaw(["network", "delete", n]);
+        }
         expect((await incusRaw(["network", "show", n])).exitCode).not.toBe(0);
+      }
     }, 60_000);
 
     test("incusConflicts reports a managed bridge whose ipv4.address overlaps a host network, whichever is wider", async () => {
@@ -119,7 +122,14 @@ describe.skipIf(!live)(
       );
       expect((await incusRaw(["network", "show", net])).exitCode).toBe(0);
       await incus(["profile", "delete", profile]);
-      expect(await deleteIncusNetwork(c)).toBeNull();
+      let freed = await deleteIncusNetwork(c);
+      // Incus reads every link of the host to find the bridge's ports; a veth
+      // of another instance that disappears meanwhile fails the delete
+      // ("Failed to delete bridge children interfaces ... does not exist"), seen
+      // with other suites churning containers. That race is Incus's: once more.
+      if (freed?.includes("Failed to delete bridge children interfaces"))
+        freed = await deleteIncusNetwork(c);
+      expect(freed).toBeNull();
       expect((await incusRaw(["network", "show", net])).exitCode).not.toBe(0);
       expect(await ours([cidr(`${s}.0/24`)])).toEqual([]);
       // Deleting it again is an error from Incus, not a crash.
