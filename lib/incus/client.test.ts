@@ -1,24 +1,40 @@
 import { expect, test } from "bun:test";
-import process from "node:process";
-import { incusOrSkip } from "../../tests/helpers.ts";
-import { incusRaw } from "./client.ts";
-import { listInstances } from "./objects.ts";
+import * as v from "valibot";
+import { incusOrSkip, uniq } from "../../tests/helpers.ts";
+import { IncusError, incusJson, incusRaw, incusRun } from "./client.ts";
 
-const live = await incusOrSkip("lib/incus.test.ts");
+const live = await incusOrSkip("lib/incus/client.test.ts");
+const missing = `anklume-no-such-project-${uniq()}`;
 
-test("incusRaw reports a failing command through exitCode, not an exception", async () => {
-  process.env.ANKLUME_INCUS = "false";
-  try {
-    const r = await incusRaw(["anything"]);
-    expect(r.exitCode).toBe(1);
-  } finally {
-    delete process.env.ANKLUME_INCUS;
-  }
-});
+test.skipIf(!live)(
+  "incusRaw reports a failing incus command through exitCode and stderr, not an exception",
+  async () => {
+    const r = await incusRaw(["project", "show", missing]);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain("not found");
+  },
+);
 
-test("listInstances parses the daemon's answer", async () => {
-  if (!live) return;
-  const all = await listInstances();
-  expect(Array.isArray(all)).toBe(true);
-  for (const i of all) expect(typeof i.project).toBe("string");
-});
+test.skipIf(!live)(
+  "incusRun throws an IncusError that names the command and holds incus's stderr",
+  async () => {
+    const err = await incusRun(["project", "show", missing]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IncusError);
+    expect((err as IncusError).message).toContain(`incus project show ${missing} failed`);
+    expect((err as IncusError).result.stderr).toContain("not found");
+  },
+);
+
+test.skipIf(!live)(
+  "incusJson parses through the schema and names the path of an unexpected answer",
+  async () => {
+    const projects = await incusJson(
+      ["project", "list"],
+      v.array(v.looseObject({ name: v.string() })),
+    );
+    expect(projects.map((p) => p.name)).toContain("default");
+    await expect(
+      incusJson(["project", "list"], v.array(v.looseObject({ name: v.number() }))),
+    ).rejects.toThrow(/incus project list --format json: unexpected JSON at 0\.name/);
+  },
+);
