@@ -56,8 +56,6 @@ export interface SyncResult {
   fromStamp: boolean;
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (x: unknown): x is Obj => typeof x === "object" && x !== null && !Array.isArray(x);
 const isError = (i: Issue) => i.severity === "error";
 
 /** Run the generator's pipeline on `input`. Throws only on unexpected failures. */
@@ -130,9 +128,10 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
 
   // 5. Cross-entity rules, on the enriched infra or else on the raw data (every error at once).
   const context = generatorContext(nesting);
-  const global = isObj(data) && isObj(data.global) ? data.global : {};
-  const prefix =
-    global.nesting_prefix === false ? "" : m.naming.nestingPrefix(context.absoluteLevel);
+  // Read off the raw data: the prefix is needed even when the shape is wrong.
+  const noPrefix =
+    (data as { global?: { nesting_prefix?: unknown } } | null)?.global?.nesting_prefix === false;
+  const prefix = noPrefix ? "" : m.naming.nestingPrefix(context.absoluteLevel);
   const hostNetworks = routes === null ? null : m.host.parseRoutes(routes);
   issues.push(...m.validate.validateInfra(infra ?? data, { context, prefix, hostNetworks }));
   onStep("enrich+validate");
