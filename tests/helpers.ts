@@ -3,6 +3,7 @@
  * under CI=true a missing daemon fails the run; locally the tests skip with
  * a message saying how to start one.
  */
+import { afterAll } from "bun:test";
 import process from "node:process";
 import { $ } from "zx";
 import { incusAvailable } from "../lib/incus/client.ts";
@@ -56,4 +57,23 @@ export function uniq(): string {
  */
 export function testImage(): string {
   return process.env.ANKLUME_TEST_IMAGE ?? "anklume-busybox";
+}
+
+function setEnv(vars: Record<string, string | undefined>): void {
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+/**
+ * Set environment variables for the test file that calls this at its top
+ * level; afterAll puts the previous values back. Bun runs every test file in
+ * one process: a variable left set leaks into every later file and into every
+ * child process they spawn.
+ */
+export function fileEnv(vars: Record<string, string | undefined>): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  setEnv(vars);
+  afterAll(() => setEnv(saved));
 }

@@ -2,18 +2,12 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileEnv } from "../../../tests/helpers.ts";
 import { freshStamp, writeStamp } from "./stamp.ts";
 
-// bun runs every test file in one process: what this file puts in
-// process.env must be put back, or later files and their children inherit it.
-const savedCacheDir = process.env.ANKLUME_CACHE_DIR;
 const dir = mkdtempSync(join(tmpdir(), "anklume-stamp-"));
-process.env.ANKLUME_CACHE_DIR = join(dir, "cache");
-afterAll(() => {
-  if (savedCacheDir === undefined) delete process.env.ANKLUME_CACHE_DIR;
-  else process.env.ANKLUME_CACHE_DIR = savedCacheDir;
-  rmSync(dir, { recursive: true, force: true });
-});
+fileEnv({ ANKLUME_CACHE_DIR: join(dir, "cache") }); // put back in afterAll: no leak to later files
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const inputs = { files: [["infra.yml", "a: 1\n"]] as [string, string][], context: "ctx" };
 const out = join(dir, "out.yml");
