@@ -1,11 +1,19 @@
-import { expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { shapeIssues } from "./schema.ts";
 import { checkShape } from "./shape-check.ts";
 
-process.env.ANKLUME_CACHE_DIR = mkdtempSync(join(tmpdir(), "anklume-shape-check-"));
+// bun runs every test file in one process: put ANKLUME_CACHE_DIR back afterwards.
+const savedCacheDir = process.env.ANKLUME_CACHE_DIR;
+const cache = mkdtempSync(join(tmpdir(), "anklume-shape-check-"));
+process.env.ANKLUME_CACHE_DIR = cache;
+afterAll(() => {
+  if (savedCacheDir === undefined) delete process.env.ANKLUME_CACHE_DIR;
+  else process.env.ANKLUME_CACHE_DIR = savedCacheDir;
+  rmSync(cache, { recursive: true, force: true });
+});
 
 const ok = {
   project_name: "p",

@@ -17,12 +17,17 @@ const saved = { ...process.env };
 process.env.ANKLUME_CONTEXT_DIR = join(root, "no-context");
 process.env.ANKLUME_CACHE_DIR = join(root, "cache");
 process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK = "1";
+// bun runs every test file in one process: put the environment back afterwards.
 afterAll(() => {
-  for (const k of ["ANKLUME_CONTEXT_DIR", "ANKLUME_CACHE_DIR", "ANKLUME_SKIP_HOST_SUBNET_CHECK"]) {
+  for (const k of [
+    "ANKLUME_CONTEXT_DIR",
+    "ANKLUME_CACHE_DIR",
+    "ANKLUME_SKIP_HOST_SUBNET_CHECK",
+    "ANKLUME_PROC_DIR",
+  ]) {
     if (saved[k] === undefined) delete process.env[k];
     else process.env[k] = saved[k];
   }
-  delete process.env.ANKLUME_PROC_DIR;
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -195,6 +200,5 @@ test("the host subnet check reads the routes once and skips anklume's own bridge
     expect(r.errors[0]?.message).toContain("SUBNET CONFLICT");
   } finally {
     process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK = "1";
-    delete process.env.ANKLUME_PROC_DIR;
   }
 });

@@ -8,9 +8,15 @@ import { InfraSchema, shapeIssues } from "../schema.ts";
 import { compileCheck } from "./schema-check.ts";
 import { deriveShapes, loadShapes, shapeFile, shapeKey, shapeOk } from "./shape.ts";
 
+// bun runs every test file in one process: put ANKLUME_CACHE_DIR back afterwards.
+const savedCacheDir = process.env.ANKLUME_CACHE_DIR;
 const dir = mkdtempSync(join(tmpdir(), "anklume-shape-"));
 process.env.ANKLUME_CACHE_DIR = join(dir, "cache");
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  if (savedCacheDir === undefined) delete process.env.ANKLUME_CACHE_DIR;
+  else process.env.ANKLUME_CACHE_DIR = savedCacheDir;
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test("the shape is derived on first use, cached under its key, and read back the same", async () => {
   const derived = await deriveShapes();
