@@ -193,7 +193,8 @@ bench-snapshots: ## Benchmark pre-apply snapshots of 6 and 18 containers, concur
 
 .PHONY: guard-build guard-install guard-check bench-guard
 
-dist/incus-guard: scripts/incus-guard.ts $(wildcard lib/guard/*.ts) lib/core/cidr.ts lib/core/cli.ts lib/incus/client.ts
+dist/incus-guard: scripts/incus-guard.ts $(filter-out %.test.ts,$(wildcard lib/guard/*.ts)) \
+		lib/core/cidr.ts lib/core/cli.ts lib/incus/client.ts lib/incus/objects.ts
 	$(BUN) build --compile scripts/incus-guard.ts --outfile dist/incus-guard
 
 guard-build: dist/incus-guard ## Compile incus-guard into one binary, dist/incus-guard

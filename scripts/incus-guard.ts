@@ -3,31 +3,20 @@
 // Usage: incus-guard <start|post-start|watch|check|install> [options]
 // The full help text is USAGE below: a constant rather than this comment,
 // because the compiled binary (make guard-build) has no source file to read.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { $ } from "zx";
-import { type Cidr, formatCidr } from "../lib/core/cidr.ts";
 import { paint, parseCli, runMain, say, UsageError } from "../lib/core/cli.ts";
 import {
-  type BridgeConflict,
-  findBridgeConflicts,
-  type IncusConflict,
-  ipv4Networks,
-  logLine,
-  type Uplink,
-} from "../lib/guard/guard.ts";
-import { deleteIncusNetwork, incusConflicts } from "../lib/guard/incus.ts";
-import { applyStep, defaultBinary, describeStep, installPlan } from "../lib/guard/install.ts";
-import {
-  BridgeWatcher,
-  deleteLink,
-  gatewayAnswers,
-  readDefaultRoute,
-  readLinks,
-  restoreDefaultRoute,
-} from "../lib/guard/kernel.ts";
-import { incusAvailable } from "../lib/incus/client.ts";
+  type CheckReport,
+  check,
+  install,
+  postStart,
+  start,
+  watch,
+} from "../lib/guard/commands.ts";
+import { defaultBinary } from "../lib/guard/install.ts";
+import { FileLog } from "../lib/guard/log.ts";
+import type { GuardContext } from "../lib/guard/uplink.ts";
 
 const USAGE = `Usage: incus-guard <start|post-start|watch|check|install> [options]
 
@@ -95,346 +84,15 @@ const LOG_PATH = "/var/log/incus-network-guard.log";
 const COMMANDS = ["start", "post-start", "watch", "check", "install"] as const;
 type Command = (typeof COMMANDS)[number];
 
-/** Everything a command needs, from flags and environment. */
-interface Ctx {
-  command: Command;
-  log: Logger;
-  runDir: string;
-  noIncus: boolean;
-}
-
-/** Writes timestamped lines to the log file and plain lines to stderr. */
-class Logger {
-  private broken = false;
-  constructor(
-    private readonly command: string,
-    private readonly file: string,
-  ) {}
-
-  line(message: string, level: "info" | "warn" | "error" = "info"): void {
-    const tag =
-      level === "info" ? "" : `${paint(level === "warn" ? "yellow" : "red", `${level}:`)} `;
-    say(`incus-guard ${this.command}: ${tag}${message}`);
-    if (this.broken) return;
-    try {
-      mkdirSync(dirname(this.file), { recursive: true });
-      const prefix = level === "info" ? "" : `${level.toUpperCase()}: `;
-      appendFileSync(this.file, logLine(this.command, `${prefix}${message}`));
-    } catch (e) {
-      this.broken = true;
-      say(
-        `incus-guard: cannot write the log ${this.file} (${(e as Error).message}); set --log or ANKLUME_GUARD_LOG`,
-      );
-    }
-  }
-}
-
-const stateFiles = (runDir: string) => ({
-  dev: join(runDir, "incus-guard-host-dev"),
-  gw: join(runDir, "incus-guard-host-gw"),
-});
-
-function readSaved(runDir: string): Uplink | null {
-  const f = stateFiles(runDir);
-  try {
-    const dev = readFileSync(f.dev, "utf8").trim();
-    if (!dev) return null;
-    const gw = existsSync(f.gw) ? readFileSync(f.gw, "utf8").trim() : "";
-    return { dev, gateway: gw || null };
-  } catch {
-    return null;
-  }
-}
-
-function save(ctx: Ctx, up: Uplink): void {
-  const f = stateFiles(ctx.runDir);
-  try {
-    mkdirSync(ctx.runDir, { recursive: true });
-    writeFileSync(f.dev, `${up.dev}\n`);
-    if (up.gateway) writeFileSync(f.gw, `${up.gateway}\n`);
-  } catch (e) {
-    ctx.log.line(`cannot save the uplink to ${f.dev}: ${(e as Error).message}`, "warn");
-  }
-}
-
-/** The uplink: from the default route, else from the saved files; null when neither exists. */
-async function detectUplink(ctx: Ctx): Promise<{ up: Uplink; routed: boolean } | null> {
-  const route = await readDefaultRoute();
-  if (route) return { up: route, routed: true };
-  const saved = readSaved(ctx.runDir);
-  return saved ? { up: saved, routed: false } : null;
-}
-
-async function removeBridge(ctx: Ctx, c: BridgeConflict): Promise<boolean> {
-  const err = await deleteLink(c.ifname);
-  if (err) {
-    ctx.log.line(
-      `cannot delete bridge ${c.ifname} (${c.network} overlaps host ${c.host}): ${err}`,
-      "error",
-    );
-    return false;
-  }
-  ctx.log.line(`deleted bridge ${c.ifname}: ${c.network} overlaps the host network ${c.host}`);
-  return true;
-}
-
-async function cleanIncus(ctx: Ctx, hostNets: Cidr[]): Promise<void> {
-  if (ctx.noIncus) return;
-  let found: IncusConflict[] | null;
-  try {
-    found = await incusConflicts(hostNets);
-  } catch (e) {
-    ctx.log.line(`cannot read Incus's networks: ${(e as Error).message}`, "warn");
-    return;
-  }
-  if (found === null) {
-    ctx.log.line("Incus does not answer: its networks were not checked", "warn");
-    return;
-  }
-  for (const c of found) {
-    const err = await deleteIncusNetwork(c);
-    if (err)
-      ctx.log.line(
-        `cannot delete Incus network ${c.name} (project ${c.project}, ${c.network}): ${err}`,
-        "error",
-      );
-    else
-      ctx.log.line(
-        `deleted Incus network ${c.name} (project ${c.project}): ${c.network} overlaps ${c.host}`,
-      );
-  }
-}
-
-/** Restore the default route if lost, then ask the gateway; true when the host network is healthy. */
-async function restoreAndVerify(ctx: Ctx, up: Uplink): Promise<boolean> {
-  let route = await readDefaultRoute();
-  if (!route) {
-    if (!up.gateway) {
-      ctx.log.line(
-        `the default route is gone and no gateway is known for ${up.dev}; bring the network up again`,
-        "error",
-      );
-      return false;
-    }
-    const err = await restoreDefaultRoute({ dev: up.dev, gateway: up.gateway });
-    if (err) {
-      ctx.log.line(
-        `cannot restore the default route via ${up.gateway} dev ${up.dev}: ${err}`,
-        "error",
-      );
-      return false;
-    }
-    ctx.log.line(`restored the default route via ${up.gateway} dev ${up.dev}`);
-    route = { dev: up.dev, gateway: up.gateway };
-  }
-  if (!route.gateway) {
-    ctx.log.line(`the default route uses ${route.dev} without a gateway: nothing to ask`);
-    return true;
-  }
-  const answer = await gatewayAnswers({ dev: route.dev, gateway: route.gateway });
-  if (answer === "failed") {
-    ctx.log.line(`the gateway ${route.gateway} on ${route.dev} does not answer`, "error");
-    return false;
-  }
-  ctx.log.line(
-    answer === "answered"
-      ? `OK: gateway ${route.gateway} answers on ${route.dev}`
-      : `OK: default route via ${route.gateway} on ${route.dev} (link without ARP: not probed)`,
-  );
-  return true;
-}
-
-async function hostNetworksOf(dev: string) {
-  const links = await readLinks();
-  const link = links.find((l) => l.ifname === dev);
-  return { links, hostNets: link ? ipv4Networks(link) : [] };
-}
-
-/** post-start: one pass over every bridge; never fails. */
-async function postStart(ctx: Ctx): Promise<number> {
-  try {
-    const found = await detectUplink(ctx);
-    if (!found) {
-      ctx.log.line(
-        `no default route and no saved uplink in ${stateFiles(ctx.runDir).dev}: nothing checked`,
-        "error",
-      );
-      return 0;
-    }
-    const { up, routed } = found;
-    if (routed) save(ctx, up);
-    else ctx.log.line(`no default route: using the saved uplink ${up.dev}`, "warn");
-    const { links, hostNets } = await hostNetworksOf(up.dev);
-    if (hostNets.length === 0) {
-      ctx.log.line(
-        `the uplink ${up.dev} has no IPv4 address: no bridge can be compared with it`,
-        "error",
-      );
-    } else {
-      for (const c of findBridgeConflicts(links, up.dev, hostNets)) await removeBridge(ctx, c);
-      await cleanIncus(ctx, hostNets);
-    }
-    await restoreAndVerify(ctx, up);
-  } catch (e) {
-    ctx.log.line(`failed: ${(e as Error).message}`, "error");
-  }
-  return 0;
-}
-
-function hasSystemd(): boolean {
-  return existsSync("/run/systemd/system");
-}
-
-/** Start Incus the default way: systemd when it runs, else incusd in the background. */
-async function startIncusDefault(ctx: Ctx): Promise<boolean> {
-  const q = $({ quiet: true, nothrow: true });
-  if (hasSystemd()) {
-    if ((await q`systemctl is-active --quiet incus`).exitCode === 0) {
-      ctx.log.line("Incus is already active: checking only");
-      return true;
-    }
-    const r = await q`systemctl start incus.socket incus`.timeout("300s");
-    if (r.exitCode !== 0) ctx.log.line(`systemctl start incus failed: ${r.stderr.trim()}`, "error");
-    return r.exitCode === 0;
-  }
-  if (await incusAvailable()) {
-    ctx.log.line("Incus is already running: checking only");
-    return true;
-  }
-  const group = /^incus-admin:/m.test(readFileSync("/etc/group", "utf8")) ? "incus-admin" : "root";
-  const logfile = "/var/log/incus/incusd.log";
-  mkdirSync(dirname(logfile), { recursive: true });
-  ctx.log.line(`systemd is not running: starting /usr/libexec/incus/incusd --group ${group}`);
-  await $({
-    quiet: true,
-    nothrow: true,
-    stdio: "ignore",
-  })`setsid -f /usr/libexec/incus/incusd --group ${group} --logfile ${logfile}`;
-  const r = await q`incus admin waitready --timeout 60`.timeout("70s");
-  if (r.exitCode !== 0) ctx.log.line(`Incus did not become ready: ${r.stderr.trim()}`, "error");
-  return r.exitCode === 0;
-}
-
-/** A watcher that deletes every conflicting bridge and logs it. */
-function deletingWatcher(ctx: Ctx, uplinkDev: string, hostNets: Cidr[]): BridgeWatcher {
-  return new BridgeWatcher({
-    uplinkDev,
-    hostNets,
-    onConflict: async (c) => {
-      await removeBridge(ctx, c);
-    },
-    onError: (m) => ctx.log.line(m, "warn"),
-  });
-}
-
-async function start(
-  ctx: Ctx,
-  startCmd: string | undefined,
-  settleSeconds: number,
-): Promise<number> {
-  const found = await detectUplink(ctx);
-  if (!found) {
-    ctx.log.line(
-      `cannot start Incus safely: no default route and no saved uplink in ${stateFiles(ctx.runDir).dev}; bring the host network up first`,
-      "error",
-    );
-    return 1;
-  }
-  const { up, routed } = found;
-  if (routed) save(ctx, up);
-  const { hostNets } = await hostNetworksOf(up.dev);
-  if (hostNets.length === 0) {
-    ctx.log.line(`cannot protect the host: the uplink ${up.dev} has no IPv4 address`, "error");
-    return 1;
-  }
-  ctx.log.line(
-    `uplink ${up.dev} (${hostNets.map(formatCidr).join(", ")}), gateway ${up.gateway ?? "none"}`,
-  );
-  const watcher = deletingWatcher(ctx, up.dev, hostNets);
-  await watcher.start();
-  let started: boolean;
-  try {
-    if (startCmd) {
-      ctx.log.line(`starting Incus with: ${startCmd}`);
-      const r = await $({ quiet: true, nothrow: true })`sh -c ${startCmd}`;
-      started = r.exitCode === 0;
-      if (!started)
-        ctx.log.line(`the start command failed (exit ${r.exitCode}): ${r.stderr.trim()}`, "error");
-    } else {
-      started = await startIncusDefault(ctx);
-    }
-    await new Promise((r) => setTimeout(r, settleSeconds * 1000));
-    await watcher.scan();
-    await watcher.settled();
-    await cleanIncus(ctx, hostNets);
-  } finally {
-    await watcher.stop();
-  }
-  const healthy = await restoreAndVerify(ctx, up);
-  return started && healthy ? 0 : 1;
-}
-
-async function watch(ctx: Ctx): Promise<number> {
-  const found = await detectUplink(ctx);
-  if (!found) {
-    ctx.log.line("cannot watch: no default route and no saved uplink", "error");
-    return 1;
-  }
-  if (found.routed) save(ctx, found.up);
-  const { hostNets } = await hostNetworksOf(found.up.dev);
-  if (hostNets.length === 0) {
-    ctx.log.line(`cannot watch: the uplink ${found.up.dev} has no IPv4 address`, "error");
-    return 1;
-  }
-  const watcher = deletingWatcher(ctx, found.up.dev, hostNets);
-  await watcher.start();
-  ctx.log.line(
-    `watching bridges against ${hostNets.map(formatCidr).join(", ")} on ${found.up.dev}`,
-  );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
-  await watcher.stop();
-  ctx.log.line("stopped");
-  return 0;
-}
-
-/** check: read-only report. */
-async function check(ctx: Ctx, json: boolean): Promise<number> {
-  const found = await detectUplink(ctx);
-  const report = {
-    uplink: found
-      ? { dev: found.up.dev, gateway: found.up.gateway, from: found.routed ? "route" : "saved" }
-      : null,
-    defaultRoute: found?.routed ?? false,
-    hostNetworks: [] as string[],
-    bridges: [] as BridgeConflict[],
-    incus: null as IncusConflict[] | null,
-    ok: false,
-  };
-  if (found) {
-    const { links, hostNets } = await hostNetworksOf(found.up.dev);
-    report.hostNetworks = hostNets.map(formatCidr);
-    report.bridges = findBridgeConflicts(links, found.up.dev, hostNets);
-    if (!ctx.noIncus && hostNets.length > 0)
-      report.incus = await incusConflicts(hostNets).catch(() => null);
-  }
-  report.ok =
-    report.defaultRoute &&
-    report.hostNetworks.length > 0 &&
-    report.bridges.length === 0 &&
-    !report.incus?.length;
-  if (json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return report.ok ? 0 : 1;
-  }
-  if (!found)
+/** check's report for people, on stderr; the exit code follows `report.ok`. */
+function printCheck(report: CheckReport, noIncus: boolean): void {
+  const up = report.uplink;
+  if (!up)
     say(`${paint("red", "✗")} no default route and no saved uplink: the host has no way out`);
   else {
     const mark = report.defaultRoute ? paint("green", "✓") : paint("red", "✗");
     say(
-      `${mark} uplink ${found.up.dev} ${report.hostNetworks.join(", ") || "(no IPv4 address)"}, gateway ${found.up.gateway ?? "none"}${report.defaultRoute ? "" : " (saved: the default route is gone)"}`,
+      `${mark} uplink ${up.dev} ${report.hostNetworks.join(", ") || "(no IPv4 address)"}, gateway ${up.gateway ?? "none"}${report.defaultRoute ? "" : " (saved: the default route is gone)"}`,
     );
   }
   for (const b of report.bridges)
@@ -444,57 +102,19 @@ async function check(ctx: Ctx, json: boolean): Promise<number> {
       `${paint("red", "✗")} Incus network ${n.name} (project ${n.project}) ${n.network} overlaps the host network ${n.host}`,
     );
   }
-  if (report.incus === null && !ctx.noIncus)
+  if (report.incus === null && !noIncus)
     say(`${paint("yellow", "!")} Incus networks not checked (Incus does not answer)`);
   if (report.ok) say(`${paint("green", "✓")} no bridge overlaps the host network`);
-  else if (found)
+  else if (up)
     say("Fix: run `incus-guard post-start` (deletes the conflicting bridges, restores the route).");
-  return report.ok ? 0 : 1;
 }
 
-async function install(ctx: Ctx, root: string, binary: string, dryRun: boolean): Promise<number> {
-  if (!dryRun && !existsSync(binary)) {
-    say(
-      `${paint("red", "error:")} cannot install: no compiled binary at "${binary}"; build it with make guard-build or pass --binary`,
-    );
-    return 1;
-  }
-  const plan = installPlan(root, binary);
-  if (dryRun) {
-    for (const s of plan) say(`would ${describeStep(s)}`);
-    return 0;
-  }
-  for (const s of plan) {
-    let changed: boolean;
-    try {
-      changed = await applyStep(s);
-    } catch (e) {
-      ctx.log.line(
-        `cannot write ${s.path}: ${(e as Error).message}; run as root (sudo make guard-install) or pass --root DIR`,
-        "error",
-      );
-      return 1;
-    }
-    ctx.log.line(
-      `${changed ? "" : "unchanged: "}${describeStep(s).split("\n")[0]?.replace(/:$/, "")}`,
-    );
-  }
-  if (root !== "/") {
-    say(`Installed under ${root}: systemd was not reloaded (not the live root).`);
-  } else if (hasSystemd()) {
-    const r = await $({ quiet: true, nothrow: true })`systemctl daemon-reload`;
-    if (r.exitCode !== 0) {
-      ctx.log.line(`systemctl daemon-reload failed: ${r.stderr.trim()}; run it by hand`, "error");
-      return 1;
-    }
-    ctx.log.line("systemd reloaded: the guard runs after every start of incus.service");
-  } else {
-    say(
-      "systemd is not running here: the drop-in takes effect once it does (then run systemctl daemon-reload).",
-    );
-    say("Without systemd, start Incus through the guard: incus-guard start");
-  }
-  return 0;
+/** Resolves on the first SIGINT or SIGTERM. */
+function signalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
 }
 
 /** Entry point: returns the exit code. */
@@ -525,10 +145,9 @@ export async function main(argv: string[]): Promise<number> {
   if (!/^\d+(\.\d+)?$/.test(settleText) || !Number.isFinite(settle)) {
     throw new UsageError(`--settle "${settleText}" is not a number of seconds`);
   }
-  const ctx: Ctx = {
-    command,
+  const ctx: GuardContext = {
     // install --root DIR logs inside DIR, never to the live host's log.
-    log: new Logger(
+    log: new FileLog(
       command,
       values.log ??
         env.ANKLUME_GUARD_LOG ??
@@ -544,18 +163,24 @@ export async function main(argv: string[]): Promise<number> {
     case "post-start":
       return postStart(ctx);
     case "start":
-      return start(ctx, values["start-cmd"] ?? env.ANKLUME_GUARD_START_CMD, settle);
+      return start(ctx, {
+        startCmd: values["start-cmd"] ?? env.ANKLUME_GUARD_START_CMD,
+        settleSeconds: settle,
+      });
     case "watch":
-      return watch(ctx);
-    case "check":
-      return check(ctx, values.json === true);
+      return watch(ctx, signalled());
+    case "check": {
+      const report = await check(ctx);
+      if (values.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else printCheck(report, ctx.noIncus);
+      return report.ok ? 0 : 1;
+    }
     case "install":
-      return install(
-        ctx,
-        values.root ?? env.ANKLUME_GUARD_ROOT ?? "/",
-        values.binary ?? defaultBinary(),
-        values["dry-run"] === true,
-      );
+      return install(ctx.log, {
+        root: values.root ?? env.ANKLUME_GUARD_ROOT ?? "/",
+        binary: values.binary ?? defaultBinary(),
+        dryRun: values["dry-run"] === true,
+      });
   }
 }
 
