@@ -31,7 +31,8 @@ export function textHash(text: string): string {
   return `j${jsHash(text)}`;
 }
 
-function jsHash(text: string): string {
+/** cyrb53, the hash used where Bun is absent (Deno). */
+export function jsHash(text: string): string {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < text.length; i++) {
