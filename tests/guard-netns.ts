@@ -5,10 +5,13 @@
  * machine's own interfaces, routes or nftables. Also builds the compiled
  * binary once per test run.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { $, type ProcessPromise } from "zx";
+import { overlaps, parseCidr } from "../lib/core/cidr.ts";
+import { incusRaw } from "../lib/incus/client.ts";
 import { uniq } from "./helpers.ts";
 
 const q = $({ quiet: true, nothrow: true });
@@ -141,4 +144,115 @@ export async function runGuard(
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await q`ip netns exec ${ns} ${cmd} ${args}`.timeout("60s");
   return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Run `body` (the statements of an async function) in a child bun inside
+ * namespace `ns`, so the library's `ip` calls see only that namespace. Each
+ * entry of `imports` is a module path, imported as `* as <name>`; `log` is a
+ * GuardLog that records `[level, message]` pairs in `lines` (levels: info,
+ * warn, error, note). Returns what `body` returns, through JSON.
+ */
+export async function inNetns<T>(
+  ns: string,
+  imports: Record<string, string>,
+  body: string,
+  env: Record<string, string> = {},
+): Promise<T> {
+  const head = Object.entries(imports)
+    .map(([name, path]) => `import * as ${name} from ${JSON.stringify(path)};`)
+    .join("\n");
+  const code = `${head}
+const lines = [];
+const log = { line: (m, level = "info") => lines.push([level, m]), note: (m) => lines.push(["note", m]) };
+const out = await (async () => { ${body} })();
+process.stdout.write(JSON.stringify(out ?? null));`;
+  const r = await $({
+    quiet: true,
+    nothrow: true,
+    env: { ...process.env, ...env },
+  })`ip netns exec ${ns} ${process.execPath} -e ${code}`.timeout("60s");
+  if (r.exitCode !== 0) throw new Error(`child in ${ns} failed (exit ${r.exitCode}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** The absolute path of a module of lib/guard, for `inNetns`. */
+export function guardModule(name: string): string {
+  return realpathSync(new URL(`../lib/guard/${name}.ts`, import.meta.url).pathname);
+}
+
+/** Namespaces of a test file not deleted yet: a test that times out never reaches its `finally`. */
+const alive = new Set<GuardNetns>();
+
+/** Delete every namespace `withNetns` left behind; call it from `afterAll`. */
+export async function destroyLeftNetns(): Promise<void> {
+  for (const n of alive) await n.destroy();
+  alive.clear();
+}
+
+/** A fresh namespace pair for one test (uplink 10.77.5.2/24 by default), deleted when it ends. */
+export async function withNetns<T>(
+  fn: (n: GuardNetns) => Promise<T>,
+  uplink = "10.77.5.2/24",
+  gateway = "10.77.5.1",
+  withUplink = true,
+): Promise<T> {
+  const n = await makeGuardNetns(uplink, gateway, withUplink);
+  alive.add(n);
+  try {
+    return await fn(n);
+  } finally {
+    await n.destroy();
+    alive.delete(n);
+  }
+}
+
+/**
+ * A /24 in 10.200.0.0/13 (as "10.x.y") that overlaps no route of this
+ * machine and no Incus network, for a test bridge that a namespace's uplink
+ * then shares.
+ */
+export async function freeTestSubnet(): Promise<string> {
+  const used = JSON.parse(
+    (await incusRaw(["network", "list", "--all-projects", "--format", "json"])).stdout || "[]",
+  ) as { config?: Record<string, string> | null }[];
+  const routes = JSON.parse((await q`ip -json -4 route show table all`).stdout || "[]") as {
+    dst: string;
+  }[];
+  const taken = [
+    ...used.map((u) => parseCidr(u.config?.["ipv4.address"] ?? "")),
+    ...routes.map((r) => parseCidr(r.dst.includes("/") ? r.dst : `${r.dst}/32`)),
+  ].filter((c) => c !== null);
+  for (let i = 0; i < 200; i++) {
+    const candidate = `10.${200 + Math.floor(Math.random() * 8)}.${Math.floor(Math.random() * 250)}`;
+    const c = parseCidr(`${candidate}.0/24`);
+    if (c && !taken.some((t) => overlaps(t, c))) return candidate;
+  }
+  throw new Error("no free /24 in 10.200.0.0/13 for the test bridge");
+}
+
+/**
+ * Create a managed Incus bridge (no NAT, no IPv6) at `${subnet}.1/24`;
+ * returns a function that deletes it (retried once: Incus can trip over
+ * another instance's vanishing veth while deleting a bridge).
+ */
+export async function incusTestBridge(name: string, subnet: string): Promise<() => Promise<void>> {
+  const created = await incusRaw(
+    [
+      "network",
+      "create",
+      name,
+      `ipv4.address=${subnet}.1/24`,
+      "ipv4.nat=false",
+      "ipv6.address=none",
+    ],
+    { input: "\n" },
+  );
+  if (created.exitCode !== 0) throw new Error(`incus network create ${name}: ${created.stderr}`);
+  return async () => {
+    for (let i = 0; i < 2; i++) {
+      if ((await incusRaw(["network", "show", name])).exitCode !== 0) return;
+      await incusRaw(["network", "delete", name]);
+    }
+  };
 }
