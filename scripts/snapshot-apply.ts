@@ -32,28 +32,10 @@ apply goes on), 1 failure (nothing to roll back, nothing restored), 2 usage erro
 */
 import process from "node:process";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
-import { type InventoryHost, readInventory, selectHosts } from "../lib/core/inventory.ts";
-import {
-  DEFAULT_KEEP,
-  freshTimestamp,
-  parseKeep,
-  parseRollbackTarget,
-  planCleanup,
-  preApplyName,
-  preApplyTimestamp,
-  readState,
-  recordSnapshot,
-  stateDir,
-  writeHistory,
-} from "../lib/snapshots/naming.ts";
-import {
-  currentHostname,
-  listInstancesWithSnapshots,
-  runPool,
-  type SnapInstance,
-  snapshotCall,
-  snapshotNames,
-} from "../lib/snapshots/ops.ts";
+import type { InventoryHost } from "../lib/core/inventory.ts";
+import { parseKeep, parseRollbackTarget, stateDir } from "../lib/snapshots/naming.ts";
+import type { BatchResult } from "../lib/snapshots/ops.ts";
+import { cleanup, createPreApply, listPreApply, rollback } from "../lib/snapshots/pre-apply.ts";
 
 const USAGE = `Usage: snapshot-apply.ts <create|rollback|list|cleanup> [options]
 Commands: create [--limit <group>], rollback [<timestamp>], list, cleanup [--keep <N>]`;
@@ -71,8 +53,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const key = (name: string, project: string) => `${project}/${name}`;
-const where = (h: InventoryHost) => `${h.instance} (project=${h.project})`;
+const where = (h: { instance: string; project: string }) => `${h.instance} (project=${h.project})`;
 
 /** A progress line rewritten in place, only when stderr is a terminal. */
 function progress(label: string, total: number) {
@@ -98,230 +79,154 @@ function jobsOf(raw: string | undefined): number {
 }
 
 async function create(o: Opts): Promise<number> {
-  const inv = readInventory(o.baseDir);
-  if (!inv) {
-    say(
-      `${paint("yellow", "WARNING:")} No inventory in ${o.baseDir}/inventory (run make sync); no pre-apply snapshot taken`,
-    );
-    return 0;
-  }
-  const hosts = selectHosts(inv, o.limit);
-  const scope = o.limit ?? "all";
-  if (hosts.length === 0) {
-    say(
-      `${paint("yellow", "WARNING:")} No instance in scope "${scope}"; no pre-apply snapshot taken`,
-    );
-    return 0;
-  }
-  const all = await listInstancesWithSnapshots();
-  const byKey = new Map(all.map((i) => [key(i.name, i.project), i]));
-  const present: InventoryHost[] = [];
-  const missing: InventoryHost[] = [];
-  for (const h of hosts) (byKey.has(key(h.instance, h.project)) ? present : missing).push(h);
-
-  const state = readState(o.stateDir);
-  const taken = [
-    ...state.history,
-    ...present.flatMap((h) => snapshotNames(byKey.get(key(h.instance, h.project)) as SnapInstance)),
-  ];
-  const ts = freshTimestamp(new Date(), taken);
-  const snap = preApplyName(ts);
-
-  say(
-    `${o.dry ? "[dry-run] " : ""}Pre-apply snapshot ${snap} of ${present.length} instance(s), scope ${scope}:`,
-  );
-  for (const h of missing)
-    say(`  ${paint("yellow", "WARN")} ${where(h)}: not found in Incus, skipping`);
-  if (o.dry) {
-    for (const h of present) say(`  would snapshot ${where(h)}`);
-    return 0;
-  }
-  const p = progress("snapshotting", present.length);
-  p.start();
-  const results = await runPool(
-    present,
-    o.jobs,
-    (h) => snapshotCall("create", h.instance, snap, h.project),
-    (r, done) =>
+  const dry = o.dryRun ? "[dry-run] " : "";
+  let p = progress("snapshotting", 0);
+  const r = await createPreApply({
+    ...o,
+    onPlan: (plan) => {
+      say(
+        `${dry}Pre-apply snapshot ${plan.snap} of ${plan.present.length} instance(s), scope ${plan.scope}:`,
+      );
+      for (const h of plan.missing)
+        say(`  ${paint("yellow", "WARN")} ${where(h)}: not found in Incus, skipping`);
+      if (o.dryRun) for (const h of plan.present) say(`  would snapshot ${where(h)}`);
+      else {
+        p = progress("snapshotting", plan.present.length);
+        p.start();
+      }
+    },
+    onDone: (r, done) =>
       p.line(
         r.ok
           ? `  ${paint("green", "OK")} ${where(r.item)}`
           : `  ${paint("yellow", "WARN")} ${where(r.item)}: snapshot failed: ${r.error}`,
         done,
       ),
-  );
-  const ok = results.filter((r) => r.ok).length;
-  const failed = results.length - ok;
-  say(`  ${ok} snapshot(s) created, ${missing.length} skipped (not found), ${failed} failed`);
+  });
+  if (r.kind === "no-inventory")
+    say(
+      `${paint("yellow", "WARNING:")} No inventory in ${o.baseDir}/inventory (run make sync); no pre-apply snapshot taken`,
+    );
+  else if (r.kind === "empty-scope")
+    say(
+      `${paint("yellow", "WARNING:")} No instance in scope "${r.scope}"; no pre-apply snapshot taken`,
+    );
+  if (r.kind !== "done") return 0;
+  const { plan, ok, failed } = r;
+  say(`  ${ok} snapshot(s) created, ${plan.missing.length} skipped (not found), ${failed} failed`);
   if (failed > 0)
     say(
-      `${paint("yellow", "WARNING:")} ${failed} snapshot(s) failed: a rollback to ${snap} will not restore those instances`,
+      `${paint("yellow", "WARNING:")} ${failed} snapshot(s) failed: a rollback to ${plan.snap} will not restore those instances`,
     );
-  if (ok > 0) {
-    recordSnapshot(o.stateDir, ts, scope);
-    say(`  Roll back with: make rollback (or make rollback T=${ts})`);
-  } else {
+  if (r.recorded) say(`  Roll back with: make rollback (or make rollback T=${plan.ts})`);
+  else
     say(
       `${paint("yellow", "WARNING:")} nothing was snapshotted, so nothing was recorded for rollback`,
     );
-  }
   return 0;
 }
 
-async function rollback(o: Opts, arg: string | undefined): Promise<number> {
-  const state = readState(o.stateDir);
-  let ts: string | null;
+async function rollbackCmd(o: Opts, arg: string | undefined): Promise<number> {
+  let ts: string | undefined;
   if (arg !== undefined) {
-    ts = parseRollbackTarget(arg);
+    ts = parseRollbackTarget(arg) ?? undefined;
     if (!ts)
       throw new UsageError(`"${arg}" is not a timestamp YYYYMMDD-HHMMSS (see make rollback-list)`);
-  } else ts = state.latest;
-  if (!ts) {
-    say(
-      `${paint("red", "error:")} No pre-apply snapshot to roll back to (state in ${o.stateDir}); run make rollback-list to see the snapshots`,
-    );
-    return 1;
   }
-  const snap = preApplyName(ts);
-  const inv = readInventory(o.baseDir);
-  if (!inv) {
-    say(
-      `${paint("red", "error:")} Cannot roll back to ${snap}: no inventory in ${o.baseDir}/inventory; run make sync first`,
-    );
-    return 1;
-  }
-  const all = await listInstancesWithSnapshots();
-  const byKey = new Map(all.map((i) => [key(i.name, i.project), i]));
-  const todo: InventoryHost[] = [];
-  const skipped: InventoryHost[] = [];
-  for (const h of inv.hosts) {
-    const i = byKey.get(key(h.instance, h.project));
-    (i && snapshotNames(i).includes(snap) ? todo : skipped).push(h);
-  }
-  say(`${o.dry ? "[dry-run] " : ""}Rolling back ${todo.length} instance(s) to ${snap}:`);
-  for (const h of skipped) say(`  SKIP ${where(h)}: no snapshot ${snap}`);
-  if (todo.length === 0) {
-    say(`  0 instance(s) restored, ${skipped.length} skipped (no matching snapshot)`);
-    say(
-      `${paint("red", "error:")} Nothing was restored: no instance of the inventory has ${snap}; run make rollback-list`,
-    );
-    return 1;
-  }
-  if (o.dry) {
-    for (const h of todo) say(`  would restore ${where(h)}`);
-    return 0;
-  }
-  // The instance this runs in (the anklume controller) is restored last:
-  // restoring it stops this very process.
-  const me = currentHostname();
-  const self = todo.filter((h) => h.instance === me);
-  const others = todo.filter((h) => h.instance !== me);
-  const p = progress("restoring", todo.length);
-  p.start();
-  const line = (r: { ok: boolean; item: InventoryHost; error?: string }, done: number) =>
+  let p = progress("restoring", 0);
+  const line = (r: BatchResult<InventoryHost>, done: number) =>
     p.line(
       r.ok
         ? `  ${paint("green", "OK")} ${where(r.item)}`
         : `  ${paint("red", "FAIL")} ${where(r.item)}: ${r.error}`,
       done,
     );
-  const results = await runPool(
-    others,
-    o.jobs,
-    (h) => snapshotCall("restore", h.instance, snap, h.project),
-    line,
-  );
-  for (const h of self) {
+  const r = await rollback({
+    ...o,
+    ts,
+    onPlan: (plan) => {
+      say(
+        `${o.dryRun ? "[dry-run] " : ""}Rolling back ${plan.todo.length} instance(s) to ${plan.snap}:`,
+      );
+      for (const h of plan.skipped) say(`  SKIP ${where(h)}: no snapshot ${plan.snap}`);
+      p = progress("restoring", plan.todo.length);
+      if (!o.dryRun && plan.todo.length > 0) p.start();
+    },
+    onDone: line,
+    onSelf: (h) =>
+      say(
+        `  ${paint("yellow", "NOTE")} restoring ${where(h)} last: it is the instance this runs in, the session ends here`,
+      ),
+  });
+  if (r.kind === "no-target") {
     say(
-      `  ${paint("yellow", "NOTE")} restoring ${where(h)} last: it is the instance this runs in, the session ends here`,
+      `${paint("red", "error:")} No pre-apply snapshot to roll back to (state in ${o.stateDir}); run make rollback-list to see the snapshots`,
     );
-    results.push(
-      ...(await runPool(
-        [h],
-        1,
-        (x) => snapshotCall("restore", x.instance, snap, x.project),
-        (r) => line(r, todo.length),
-      )),
-    );
-  }
-  const ok = results.filter((r) => r.ok).length;
-  const failed = results.length - ok;
-  say(
-    `  ${ok} instance(s) restored, ${skipped.length} skipped (no matching snapshot)${failed ? `, ${failed} failed` : ""}`,
-  );
-  if (ok === 0) {
-    say(`${paint("red", "error:")} Nothing was restored to ${snap}`);
     return 1;
   }
-  return failed > 0 ? 1 : 0;
+  if (r.kind === "no-inventory") {
+    say(
+      `${paint("red", "error:")} Cannot roll back to ${r.snap}: no inventory in ${o.baseDir}/inventory; run make sync first`,
+    );
+    return 1;
+  }
+  const skipped = r.plan.skipped.length;
+  if (r.kind === "nothing") {
+    say(`  0 instance(s) restored, ${skipped} skipped (no matching snapshot)`);
+    say(
+      `${paint("red", "error:")} Nothing was restored: no instance of the inventory has ${r.plan.snap}; run make rollback-list`,
+    );
+    return 1;
+  }
+  if (r.kind === "dry-run") {
+    for (const h of r.plan.todo) say(`  would restore ${where(h)}`);
+    return 0;
+  }
+  say(
+    `  ${r.ok} instance(s) restored, ${skipped} skipped (no matching snapshot)${r.failed ? `, ${r.failed} failed` : ""}`,
+  );
+  if (r.ok === 0) {
+    say(`${paint("red", "error:")} Nothing was restored to ${r.plan.snap}`);
+    return 1;
+  }
+  return r.failed > 0 ? 1 : 0;
 }
 
 function list(o: Opts): number {
-  const { history, latest } = readState(o.stateDir);
-  const latestName = latest ? preApplyName(latest) : null;
+  const rows = listPreApply(o.stateDir);
   if (o.json) {
-    const rows = history.map((name) => ({
-      name,
-      timestamp: preApplyTimestamp(name),
-      latest: name === latestName,
-    }));
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
   const lines = ["  Pre-apply snapshots:"];
-  if (history.length === 0) lines.push("  (none)");
-  for (const name of history) lines.push(`  ${name}${name === latestName ? "  <-- latest" : ""}`);
+  if (rows.length === 0) lines.push("  (none)");
+  for (const r of rows) lines.push(`  ${r.name}${r.latest ? "  <-- latest" : ""}`);
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }
 
-async function cleanup(o: Opts, keepRaw: string | undefined): Promise<number> {
-  const keep = keepRaw === undefined ? DEFAULT_KEEP : parseKeep(keepRaw);
+async function cleanupCmd(o: Opts, keepRaw: string | undefined): Promise<number> {
+  const keep = keepRaw === undefined ? undefined : parseKeep(keepRaw);
   if (keep === null) throw new UsageError(`--keep must be a whole number >= 0, got "${keepRaw}"`);
-  const { history } = readState(o.stateDir);
-  const plan = planCleanup(history, keep);
-  if (plan.remove.length === 0) {
-    say(`  ${history.length} pre-apply snapshot(s), keeping ${keep}: nothing to clean up`);
-    return 0;
-  }
-  const all = await listInstancesWithSnapshots();
-  const work: { name: string; inst: SnapInstance }[] = [];
-  for (const name of plan.remove) {
-    for (const inst of all) if (snapshotNames(inst).includes(name)) work.push({ name, inst });
-  }
-  if (o.dry) {
-    for (const name of plan.remove) say(`  [dry-run] would delete ${name}`);
-    return 0;
-  }
-  // Instances run concurrently, but one instance's snapshots are deleted one
-  // after the other: concurrent deletes on one instance make Incus fail with
-  // "snapshot record count doesn't match snapshot volume record count".
-  const perInstance = new Map<string, { name: string; inst: SnapInstance }[]>();
-  for (const w of work) {
-    const k = key(w.inst.name, w.inst.project);
-    perInstance.set(k, [...(perInstance.get(k) ?? []), w]);
-  }
-  const failedNames = new Set<string>();
-  await runPool([...perInstance.values()], o.jobs, async (items) => {
-    for (const w of items) {
-      try {
-        await snapshotCall("delete", w.inst.name, w.name, w.inst.project);
-      } catch (e) {
-        failedNames.add(w.name);
-        say(
-          `  ${paint("yellow", "WARN")} could not delete ${w.name} of ${w.inst.name} (project=${w.inst.project}): ${(e as Error).message}`,
-        );
-      }
-    }
+  const r = await cleanup({
+    ...o,
+    keep,
+    onFailed: (d, error) =>
+      say(
+        `  ${paint("yellow", "WARN")} could not delete ${d.name} of ${d.inst.name} (project=${d.inst.project}): ${error}`,
+      ),
   });
-  for (const name of plan.remove) {
-    if (failedNames.has(name)) continue;
-    const n = work.filter((w) => w.name === name).length;
-    say(`  ${paint("green", "OK")} Deleted ${name} (${n} instance(s))`);
+  if (r.kind === "nothing") {
+    say(`  ${r.count} pre-apply snapshot(s), keeping ${r.keep}: nothing to clean up`);
+    return 0;
   }
-  // A name whose deletion failed stays in the history, so the next cleanup retries it.
-  writeHistory(o.stateDir, [...plan.remove.filter((n) => failedNames.has(n)), ...plan.keep]);
-  return failedNames.size > 0 ? 1 : 0;
+  if (r.kind === "dry-run") {
+    for (const name of r.remove) say(`  [dry-run] would delete ${name}`);
+    return 0;
+  }
+  for (const d of r.deleted)
+    say(`  ${paint("green", "OK")} Deleted ${d.name} (${d.count} instance(s))`);
+  return r.failed.length > 0 ? 1 : 0;
 }
 
 interface Opts {
@@ -330,7 +235,7 @@ interface Opts {
   limit?: string;
   jobs: number;
   json: boolean;
-  dry: boolean;
+  dryRun: boolean;
 }
 
 /** Entry point: returns the exit code. */
@@ -359,12 +264,12 @@ export async function main(argv: string[]): Promise<number> {
     limit: v.limit,
     jobs: jobsOf(v.jobs),
     json: Boolean(v.json),
-    dry: Boolean(v["dry-run"]),
+    dryRun: Boolean(v["dry-run"]),
   };
   if (cmd === "create") return create(o);
-  if (cmd === "rollback") return rollback(o, pos[0]);
+  if (cmd === "rollback") return rollbackCmd(o, pos[0]);
   if (cmd === "list") return list(o);
-  return cleanup(o, v.keep);
+  return cleanupCmd(o, v.keep);
 }
 
 if (import.meta.main) await runMain(main, USAGE);

@@ -58,6 +58,27 @@ export function say(line: string): void {
 }
 
 /**
+ * Ask on stderr and read one line from stdin, a terminal or a pipe; null at
+ * end of input. A piped answer is not echoed, so the prompt's line is ended here.
+ */
+export async function askLine(prompt: string): Promise<string | null> {
+  writeFd(2, prompt);
+  // Loaded here: every script imports this module, few ever ask.
+  const { createInterface } = await import("node:readline");
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  try {
+    for await (const line of rl) {
+      if (!process.stdin.isTTY) writeFd(2, "\n");
+      return line;
+    }
+    if (!process.stdin.isTTY) writeFd(2, "\n");
+    return null;
+  } finally {
+    rl.close();
+  }
+}
+
+/**
  * Run `main(argv)` and exit with its code; usage errors exit 2, anything
  * unexpected prints one line (no stack trace unless ANKLUME_DEBUG=1) and exits 1.
  */
