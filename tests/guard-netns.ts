@@ -136,13 +136,18 @@ export async function guardCommand(kind: "script" | "binary"): Promise<string[]>
   return kind === "script" ? ["bun", GUARD_SCRIPT] : [await guardBinary()];
 }
 
-/** Run the guard inside a namespace; never throws. */
+/** Run the guard inside a namespace, with extra environment variables; never throws. */
 export async function runGuard(
   cmd: string[],
   ns: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await q`ip netns exec ${ns} ${cmd} ${args}`.timeout("60s");
+  const r = await $({
+    quiet: true,
+    nothrow: true,
+    env: { ...process.env, ...env },
+  })`ip netns exec ${ns} ${cmd} ${args}`.timeout("60s");
   return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
