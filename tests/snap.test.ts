@@ -1,6 +1,8 @@
 /**
  * scripts/snap.ts and `make snap*` on the real daemon: three busybox
  * containers in two projects of their own, all deleted in afterAll.
+ * Each test takes the snapshots it uses and writes the files it checks, so
+ * any test runs alone (`-t`) or in any order.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -45,6 +47,7 @@ beforeAll(async () => {
     launch(image, B.name, P2),
     launch(image, C.name, P2),
   ]);
+  await sh(A.name, P1, "mkdir -p /data");
 }, 180_000);
 
 afterAll(async () => {
@@ -58,6 +61,12 @@ afterAll(async () => {
     [P1, P2],
   );
 }, 120_000);
+
+/** Take a snapshot through the script; fail the test when it does not succeed. */
+async function snapOf(name: string, snap: string, project?: string): Promise<void> {
+  const r = await run([...SNAP, "create", name, snap, ...(project ? ["--project", project] : [])]);
+  if (r.code !== 0) throw new Error(`snap create ${name} ${snap} failed: ${r.stderr}`);
+}
 
 describe.if(live)("snap on the real daemon", () => {
   test("make snap + make snap-restore bring back exactly the files of the snapshot", async () => {
@@ -75,14 +84,18 @@ describe.if(live)("snap on the real daemon", () => {
   });
 
   test("a short name from infra.yml finds the prefixed instance in its project; default name snap-<ts>", async () => {
+    const before = await snapshotsOf(B.name, P2);
     const r = await run(makeCmd("snap", `I=${B.short}`));
     expect(r.code).toBe(0);
-    const snaps = await snapshotsOf(B.name, P2);
-    expect(snaps.some((s) => /^snap-\d{8}-\d{6}$/.test(s))).toBe(true);
-    expect(r.stderr).toContain(`Done: ${B.name}/snap-`);
+    const added = (await snapshotsOf(B.name, P2)).filter((s) => !before.includes(s));
+    expect(added).toHaveLength(1);
+    expect(added[0]).toMatch(/^snap-\d{8}-\d{6}$/);
+    expect(r.stderr).toContain(`Done: ${B.name}/${added[0]}`);
   });
 
   test("list --json of one instance and the table of all instances show both projects", async () => {
+    await snapOf(A.name, "listed");
+    await snapOf(B.name, "listed-b");
     const one = await run([...SNAP, "list", B.short, "--json"]);
     expect(one.code).toBe(0);
     const rows = JSON.parse(one.stdout) as {
@@ -91,20 +104,23 @@ describe.if(live)("snap on the real daemon", () => {
       snapshot: string;
     }[];
     expect(rows.every((r) => r.instance === B.name && r.project === P2)).toBe(true);
-    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.map((r) => r.snapshot)).toContain("listed-b");
     const table = await run(makeCmd("snap-list"));
     expect(table.code).toBe(0);
     expect(table.stdout.split("\n")[0]).toMatch(/^INSTANCE\s+PROJECT\s+SNAPSHOT\s+CREATED/);
-    expect(table.stdout).toMatch(new RegExp(`${A.name}\\s+${P1}\\s+round\\s+\\d{4}-`));
+    expect(table.stdout).toMatch(new RegExp(`${A.name}\\s+${P1}\\s+listed\\s+\\d{4}-`));
+    // C never gets a snapshot in this file.
     expect(table.stdout).toMatch(new RegExp(`${C.name}\\s+${P2}\\s+\\(no snapshots\\)`));
   });
 
   test("make snap-delete removes only the named snapshot", async () => {
-    await run([...SNAP, "create", A.name, "todelete"]);
-    expect(await snapshotsOf(A.name, P1)).toEqual(["round", "todelete"]);
+    await snapOf(A.name, "kept");
+    await snapOf(A.name, "todelete");
+    const before = await snapshotsOf(A.name, P1);
     const r = await run(makeCmd("snap-delete", `I=${A.name}`, "S=todelete"));
     expect(r.code).toBe(0);
-    expect(await snapshotsOf(A.name, P1)).toEqual(["round"]);
+    expect(await snapshotsOf(A.name, P1)).toEqual(before.filter((s) => s !== "todelete"));
+    expect(await snapshotsOf(A.name, P1)).toContain("kept");
   });
 
   describe("self, with the hostname lookup faked through ANKLUME_HOSTNAME", () => {
@@ -117,9 +133,10 @@ describe.if(live)("snap on the real daemon", () => {
     });
 
     test("restore self answered 'no' aborts with exit 1 and changes nothing", async () => {
+      await snapOf(A.name, "self-no");
       await sh(A.name, P1, "echo after > /data/after");
       const before = await fingerprint(A.name, P1);
-      const r = await run([...SNAP, "restore", "self", "selfsnap"], self, "no\n");
+      const r = await run([...SNAP, "restore", "self", "self-no"], self, "no\n");
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("Type 'yes' to confirm");
       expect(r.stderr).toContain("Aborted.");
@@ -127,15 +144,20 @@ describe.if(live)("snap on the real daemon", () => {
     });
 
     test("restore self with stdin closed (no answer) aborts with exit 1", async () => {
+      await snapOf(A.name, "self-eof");
+      await sh(A.name, P1, "echo after > /data/after");
       const before = await fingerprint(A.name, P1);
-      const r = await run([...SNAP, "restore", "self", "selfsnap"], self);
+      const r = await run([...SNAP, "restore", "self", "self-eof"], self);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("Aborted.");
       expect(await fingerprint(A.name, P1)).toBe(before);
     });
 
     test("restore self answered 'yes' restores", async () => {
-      const r = await run([...SNAP, "restore", "self", "selfsnap"], self, "yes\n");
+      await sh(A.name, P1, "mkdir -p /data && rm -f /data/after");
+      await snapOf(A.name, "self-yes");
+      await sh(A.name, P1, "echo after > /data/after");
+      const r = await run([...SNAP, "restore", "self", "self-yes"], self, "yes\n");
       expect(r.code).toBe(0);
       expect(await sh(A.name, P1, "test -e /data/after && echo present || echo absent")).toBe(
         "absent\n",
@@ -143,28 +165,30 @@ describe.if(live)("snap on the real daemon", () => {
     });
 
     test("restore of this instance by its name also asks; --force and FORCE=1 do not", async () => {
+      await sh(A.name, P1, "mkdir -p /data && rm -f /data/after");
+      await snapOf(A.name, "self-force");
       await sh(A.name, P1, "echo after > /data/after");
       const asked = await run(
-        [...SNAP, "restore", A.short, "selfsnap", "--project", P1],
+        [...SNAP, "restore", A.short, "self-force", "--project", P1],
         self,
         "nope\n",
       );
       expect(asked.code).toBe(1);
       expect(asked.stderr).toContain("Type 'yes' to confirm");
-      const forced = await run([...SNAP, "restore", "--force", "self", "selfsnap"], self);
+      expect(await sh(A.name, P1, "ls /data")).toContain("after");
+      const forced = await run([...SNAP, "restore", "--force", "self", "self-force"], self);
       expect(forced.code).toBe(0);
       expect(forced.stderr).not.toContain("confirm");
+      expect(await sh(A.name, P1, "ls /data")).not.toContain("after");
       await sh(A.name, P1, "echo after > /data/after");
-      const make = await run(makeCmd("snap-restore", "I=self", "S=selfsnap", "FORCE=1"), self);
+      const make = await run(makeCmd("snap-restore", "I=self", "S=self-force", "FORCE=1"), self);
       expect(make.code).toBe(0);
       expect(await sh(A.name, P1, "ls /data")).not.toContain("after");
     });
 
     test("restoring another instance than this one does not ask", async () => {
-      const r = await run(
-        [...SNAP, "restore", B.name, (await snapshotsOf(B.name, P2))[0] ?? ""],
-        self,
-      );
+      await snapOf(B.name, "other");
+      const r = await run([...SNAP, "restore", B.name, "other"], self);
       expect(r.code).toBe(0);
       expect(r.stderr).not.toContain("confirm");
     });
@@ -179,7 +203,6 @@ describe.if(live)("snap on the real daemon", () => {
   });
 
   describe("bad input: a clear message, a non-zero exit, nothing changed", () => {
-    let state = "";
     const snapState = async () =>
       JSON.stringify(
         await Promise.all([
@@ -188,32 +211,39 @@ describe.if(live)("snap on the real daemon", () => {
           snapshotsOf(C.name, P2),
         ]),
       );
-    beforeAll(async () => {
-      state = await snapState();
-    });
 
     test("unknown instance", async () => {
+      const state = await snapState();
       const r = await run(makeCmd("snap", `I=nosuch${u}`));
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`Cannot find instance "nosuch${u}"`);
+      expect(await snapState()).toBe(state);
     });
 
     test("unknown snapshot lists the available ones", async () => {
+      await snapOf(A.name, "avail");
+      const state = await snapState();
       const r = await run(makeCmd("snap-restore", `I=${A.name}`, "S=nosuch"));
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain('Cannot restore snapshot "nosuch"');
-      expect(r.stderr).toContain("available: round");
+      expect(r.stderr).toMatch(/available: [^\n]*\bavail\b/);
       const d = await run([...SNAP, "delete", A.name, "nosuch"]);
       expect(d.code).toBe(1);
+      expect(d.stderr).toContain('Cannot delete snapshot "nosuch"');
+      expect(await snapState()).toBe(state);
     });
 
     test("an existing snapshot name is refused on create", async () => {
-      const r = await run([...SNAP, "create", A.name, "round"]);
+      await snapOf(A.name, "dup");
+      const state = await snapState();
+      const r = await run([...SNAP, "create", A.name, "dup"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("already exists");
+      expect(await snapState()).toBe(state);
     });
 
     test("an ambiguous short name lists the candidates", async () => {
+      const state = await snapState();
       const r = await run([...SNAP, "create", A.short, "amb"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`${A.name} (project ${P1})`);
@@ -221,9 +251,11 @@ describe.if(live)("snap on the real daemon", () => {
       const scoped = await run([...SNAP, "list", A.short, "--project", P2, "--json"]);
       expect(scoped.code).toBe(0);
       expect(JSON.parse(scoped.stdout)[0].instance).toBe(C.name);
+      expect(await snapState()).toBe(state);
     });
 
     test("missing arguments exit 2, in the script and in make", async () => {
+      const state = await snapState();
       for (const args of [
         [],
         ["create"],
@@ -241,18 +273,28 @@ describe.if(live)("snap on the real daemon", () => {
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(/needs I=<instance\|self>/);
       }
+      expect(await snapState()).toBe(state);
     });
 
-    test("--dry-run changes nothing", async () => {
+    test("--dry-run changes nothing: no snapshot taken or deleted, and restore leaves the files written since", async () => {
+      await sh(A.name, P1, "mkdir -p /data && rm -f /data/dry");
+      await snapOf(A.name, "dryround");
+      await sh(A.name, P1, "echo x > /data/dry");
+      const files = await fingerprint(A.name, P1);
+      const state = await snapState();
       for (const args of [
         ["create", A.name, "drysnap"],
-        ["restore", A.name, "round"],
-        ["delete", A.name, "round"],
+        ["restore", A.name, "dryround"],
+        ["delete", A.name, "dryround"],
       ]) {
         const r = await run([...SNAP, ...args, "--dry-run"]);
         expect(r.code).toBe(0);
         expect(r.stderr).toContain("[dry-run]");
       }
+      // A restore that really ran would have deleted /data/dry.
+      expect(await sh(A.name, P1, "cat /data/dry")).toBe("x\n");
+      expect(await fingerprint(A.name, P1)).toBe(files);
+      expect(await snapState()).toBe(state);
     });
 
     test("--help exits 0 and prints the top comment of the script", async () => {
@@ -261,10 +303,6 @@ describe.if(live)("snap on the real daemon", () => {
       const src = readFileSync(join(REPO, "scripts/snap.ts"), "utf8");
       const top = src.slice(src.indexOf("/*\n") + 3, src.indexOf("\n*/"));
       expect(r.stdout.trim()).toBe(top.trim());
-    });
-
-    test("nothing changed after all the bad input", async () => {
-      expect(await snapState()).toBe(state);
     });
   });
 });
