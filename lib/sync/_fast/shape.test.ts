@@ -37,8 +37,10 @@ test("a cached shape that does not match the current schema is never used (drift
   expect(await loadShapes()).toEqual(derived);
   expect(readdirSync(dirname(shapeFile()))).toEqual([`${shapeKey()}.json`]);
   // A damaged file is derived again.
-  writeFileSync(shapeFile(), "{");
-  expect(await loadShapes()).toEqual(derived);
+  for (const damaged of ["{", "{}", "null", '{"infra":{}}']) {
+    writeFileSync(shapeFile(), damaged);
+    expect(await loadShapes()).toEqual(derived);
+  }
 });
 
 test("the key changes with the schema's text, the deriver's and valibot's version", () => {

@@ -79,7 +79,13 @@ export async function loadShapes(): Promise<Shapes> {
   const key = shapeKey();
   const file = shapeFile(key);
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as Shapes;
+    const cached = JSON.parse(readFileSync(file, "utf8")) as Partial<Shapes> | null;
+    if (
+      typeof cached?.infra?.type === "string" &&
+      typeof cached.resourcePolicy?.type === "string"
+    ) {
+      return cached as Shapes;
+    }
   } catch {
     // Cold or unreadable cache: derive below.
   }
