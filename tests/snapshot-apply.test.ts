@@ -1,13 +1,17 @@
 /**
- * scripts/snapshot-apply.ts, safe_apply_wrap and `make rollback*` on the real
- * daemon: three busybox containers in two projects of their own, described by
- * a tree written in the generator's format (plus one machine that Incus does
- * not have), all deleted in afterAll.
+ * scripts/snapshot-apply.ts and `make rollback*` on the real daemon: three
+ * busybox containers in two projects of their own, described by a tree
+ * written in the generator's format (plus one machine that Incus does not
+ * have), all deleted in afterAll. Each test has a state directory of its own
+ * and takes the snapshots it uses, so any test runs alone (`-t`) or in any
+ * order. safe_apply_wrap around the real `make apply-infra`, with its failure
+ * paths, is in tests/snap-apply-infra.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { blockRestore, blockSnapshots, faultsOrSkip } from "../lib/snapshots/test-faults.ts";
 import {
   createProject,
   destroy,
@@ -23,6 +27,7 @@ import { incusOrSkip, uniq } from "./helpers.ts";
 
 setDefaultTimeout(120_000);
 const live = await incusOrSkip("tests/snapshot-apply.test.ts");
+const faults = live && (await faultsOrSkip("tests/snapshot-apply.test.ts"));
 const u = uniq();
 const D1 = `spa${u}one`;
 const D2 = `spa${u}two`;
@@ -38,25 +43,28 @@ const all = [H.a, H.b, H.c];
 
 const work = mkdtempSync(join(tmpdir(), "snapshot-apply-"));
 const base = join(work, "tree");
-const state = join(work, "state");
-const env = { ANKLUME_BASE_DIR: base, ANKLUME_SNAPSHOT_STATE_DIR: state };
 const SA = ["bun", "scripts/snapshot-apply.ts"];
 const makeCmd = (...args: string[]) => ["make", "--no-print-directory", ...args];
 
-// A Makefile that includes the project's and wraps a fake "apply" (a command
-// that changes files in every container) in the real safe_apply_wrap; the
-// real `make apply-infra` test lives in the playbook's suite.
-const wrapMk = join(work, "wrap.mk");
-const mutateAll = all
-  .map(
-    (h) =>
-      `incus exec ${h.name} --project ${h.project} -- sh -c 'echo applied > /data/a; rm -f /data/c'`,
-  )
-  .join(" && ");
-
-const history = () => readFileSync(join(state, "history"), "utf8").trim().split("\n");
-const latest = () => readFileSync(join(state, "latest"), "utf8").trim();
+/** A state directory of the test's own, and the environment that points at it. */
+let n = 0;
+function fresh() {
+  const state = join(work, `state-${++n}`);
+  const env = { ANKLUME_BASE_DIR: base, ANKLUME_SNAPSHOT_STATE_DIR: state };
+  const history = () => readFileSync(join(state, "history"), "utf8").trim().split("\n");
+  const latest = () => readFileSync(join(state, "latest"), "utf8").trim();
+  /** Take a pre-apply snapshot through the script; its timestamp. */
+  const create = async (...args: string[]) => {
+    const r = await run([...SA, "create", ...args], env);
+    const ts = tsOf(r.stderr);
+    if (r.code !== 0 || ts === "") throw new Error(`create failed: ${r.stderr}`);
+    return ts;
+  };
+  return { state, env, history, latest, create };
+}
 const tsOf = (out: string) => /pre-apply-(\d{8}-\d{6})/.exec(out)?.[1] ?? "";
+const prints = () => Promise.all(all.map((h) => fingerprint(h.name, h.project)));
+const snapsOfAll = () => Promise.all(all.map((h) => snapshotsOf(h.name, h.project)));
 
 beforeAll(async () => {
   if (!live) return;
@@ -64,10 +72,6 @@ beforeAll(async () => {
     { name: D1, project: P1, machines: { [H.a.host]: H.a.name, [H.b.host]: H.b.name } },
     { name: D2, project: P2, machines: { [H.c.host]: H.c.name, [`${D2}-ghost`]: GHOST } },
   ]);
-  writeFileSync(
-    wrapMk,
-    `include Makefile\nfake-apply:\n\t$(call safe_apply_wrap,fake-apply,${mutateAll},$(G))\n`,
-  );
   const image = await testImage();
   await createProject(P1);
   await createProject(P2);
@@ -88,68 +92,93 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 }, 120_000);
 
-describe.if(live)("pre-apply snapshots on the real daemon", () => {
-  let first = "";
+/** Put /data back to the same files in every container. */
+const reset = () =>
+  Promise.all(
+    all.map((h) =>
+      sh(
+        h.name,
+        h.project,
+        `rm -rf /data && mkdir /data && echo ${h.name} > /data/a && echo keep > /data/c`,
+      ),
+    ),
+  );
+/** What an apply might do to the files. */
+const mutate = () =>
+  Promise.all(
+    all.map((h) =>
+      sh(h.name, h.project, "echo applied > /data/a; rm -f /data/c; echo new > /data/new"),
+    ),
+  );
 
+describe.if(live)("pre-apply snapshots on the real daemon", () => {
   test("create snapshots every instance of every domain in its real project, and skips a missing one", async () => {
-    const r = await run([...SA, "create"], env);
+    const s = fresh();
+    const r = await run([...SA, "create"], s.env);
     expect(r.code).toBe(0);
     for (const h of all) expect(r.stderr).toContain(`  OK ${h.name} (project=${h.project})`);
     expect(r.stderr).toContain(`WARN ${GHOST} (project=${P2}): not found in Incus, skipping`);
     expect(r.stderr).toContain("  3 snapshot(s) created, 1 skipped (not found), 0 failed");
-    first = tsOf(r.stderr);
-    expect(first).not.toBe("");
-    for (const h of all)
-      expect(await snapshotsOf(h.name, h.project)).toEqual([`pre-apply-${first}`]);
-    expect(latest()).toBe(first);
-    expect(readFileSync(join(state, "latest-scope"), "utf8")).toBe("all\n");
-    expect(history()).toEqual([`pre-apply-${first}`]);
+    const ts = tsOf(r.stderr);
+    expect(ts).not.toBe("");
+    expect(r.stderr).toContain(`Roll back with: make rollback (or make rollback T=${ts})`);
+    for (const h of all) expect(await snapshotsOf(h.name, h.project)).toContain(`pre-apply-${ts}`);
+    expect(s.latest()).toBe(ts);
+    expect(readFileSync(join(s.state, "latest-scope"), "utf8")).toBe("all\n");
+    expect(s.history()).toEqual([`pre-apply-${ts}`]);
   });
 
-  test("safe_apply_wrap snapshots, runs the apply, cleans up; make rollback restores every file", async () => {
-    const before = await Promise.all(all.map((h) => fingerprint(h.name, h.project)));
-    const apply = await run(makeCmd("-f", wrapMk, "fake-apply"), env);
-    expect(apply.code).toBe(0);
-    expect(apply.stderr).toContain("3 snapshot(s) created");
-    expect(apply.stderr).toContain("==> Running: fake-apply");
-    expect(apply.stderr).toContain("==> fake-apply complete");
-    const ts = tsOf(apply.stderr);
-    expect(ts > first).toBe(true);
-    expect(latest()).toBe(ts);
-    const changed = await Promise.all(all.map((h) => fingerprint(h.name, h.project)));
+  test("make rollback restores every file of every instance to the latest snapshot", async () => {
+    const s = fresh();
+    await reset();
+    const before = await prints();
+    await s.create();
+    await mutate();
+    const changed = await prints();
     for (let i = 0; i < all.length; i++) expect(changed[i]).not.toBe(before[i]);
-    const rb = await run(makeCmd("rollback"), env);
+    const rb = await run(makeCmd("rollback"), s.env);
     expect(rb.code).toBe(0);
     expect(rb.stderr).toContain("  3 instance(s) restored, 1 skipped (no matching snapshot)");
-    const after = await Promise.all(all.map((h) => fingerprint(h.name, h.project)));
-    expect(after).toEqual(before);
+    expect(await prints()).toEqual(before);
   });
 
-  test("apply-limit scope: only the group is snapshotted, and rollback skips the others", async () => {
-    const apply = await run(makeCmd("-f", wrapMk, "fake-apply", `G=${D2}`), env);
-    expect(apply.code).toBe(0);
-    expect(apply.stderr).toContain(`  OK ${H.c.name} (project=${P2})`);
-    expect(apply.stderr).not.toContain(H.a.name);
-    const ts = tsOf(apply.stderr);
-    expect(readFileSync(join(state, "latest-scope"), "utf8")).toBe(`${D2}\n`);
+  test("create --limit <group>: only the group is snapshotted, and rollback skips the others", async () => {
+    const s = fresh();
+    await reset();
+    const r = await run([...SA, "create", "--limit", D2], s.env);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`  OK ${H.c.name} (project=${P2})`);
+    expect(r.stderr).not.toContain(H.a.name);
+    const ts = tsOf(r.stderr);
+    expect(readFileSync(join(s.state, "latest-scope"), "utf8")).toBe(`${D2}\n`);
     expect(await snapshotsOf(H.c.name, P2)).toContain(`pre-apply-${ts}`);
     expect(await snapshotsOf(H.a.name, P1)).not.toContain(`pre-apply-${ts}`);
-    const rb = await run(makeCmd("rollback"), env);
+    await mutate();
+    const rb = await run(makeCmd("rollback"), s.env);
     expect(rb.code).toBe(0);
     expect(rb.stderr).toContain("  1 instance(s) restored, 3 skipped (no matching snapshot)");
     expect(await sh(H.c.name, P2, "cat /data/a")).toBe(`${H.c.name}\n`);
+    expect(await sh(H.a.name, P1, "cat /data/a")).toBe("applied\n");
   });
 
   test("make rollback T=<timestamp> restores that snapshot, not the latest", async () => {
+    const s = fresh();
+    await reset();
+    const first = await s.create();
     await sh(H.a.name, P1, "echo later > /data/later");
-    const rb = await run(makeCmd("rollback", `T=${first}`), env);
+    const second = await s.create();
+    expect(second > first).toBe(true);
+    expect(s.latest()).toBe(second);
+    const rb = await run(makeCmd("rollback", `T=${first}`), s.env);
     expect(rb.code).toBe(0);
     expect(rb.stderr).toContain(`to pre-apply-${first}`);
     expect(await sh(H.a.name, P1, "ls /data")).toBe("a\nc\n");
   });
 
   test("rollback restores the instance it runs in last (hostname faked through ANKLUME_HOSTNAME)", async () => {
-    const rb = await run([...SA, "rollback", first], { ...env, ANKLUME_HOSTNAME: H.a.name });
+    const s = fresh();
+    const ts = await s.create();
+    const rb = await run([...SA, "rollback", ts], { ...s.env, ANKLUME_HOSTNAME: H.a.name });
     expect(rb.code).toBe(0);
     expect(rb.stderr).toContain(`NOTE restoring ${H.a.name} (project=${P1}) last`);
     const oks = rb.stderr.split("\n").filter((l) => l.startsWith("  OK "));
@@ -158,88 +187,99 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
   });
 
   test("rollback-list shows the history oldest first with the latest marked", async () => {
-    const r = await run(makeCmd("rollback-list"), env);
+    const s = fresh();
+    const first = await s.create();
+    const second = await s.create();
+    const r = await run(makeCmd("rollback-list"), s.env);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trimEnd().split("\n");
-    expect(lines[0]).toBe("  Pre-apply snapshots:");
-    expect(lines.slice(1).map((l) => l.trim().replace(/\s+<-- latest$/, ""))).toEqual(history());
-    expect(lines.at(-1)).toBe(`  pre-apply-${latest()}  <-- latest`);
-    const json = await run([...SA, "list", "--json"], env);
-    expect(JSON.parse(json.stdout).filter((x: { latest: boolean }) => x.latest)).toHaveLength(1);
+    expect(r.stdout).toBe(
+      `  Pre-apply snapshots:\n  pre-apply-${first}\n  pre-apply-${second}  <-- latest\n`,
+    );
+    const json = await run([...SA, "list", "--json"], s.env);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { name: `pre-apply-${first}`, timestamp: first, latest: false },
+      { name: `pre-apply-${second}`, timestamp: second, latest: true },
+    ]);
+    const none = await run(makeCmd("rollback-list"), fresh().env);
+    expect(none.stdout).toBe("  Pre-apply snapshots:\n  (none)\n");
   });
 
-  test("SKIP_SNAPSHOT=1 takes no snapshot and cleans nothing", async () => {
-    const before = history();
-    const r = await run(makeCmd("-f", wrapMk, "fake-apply", "SKIP_SNAPSHOT=1"), env);
+  test("rollback-cleanup KEEP=1 deletes the older pre-apply snapshots everywhere and leaves other snapshots", async () => {
+    const s = fresh();
+    const ts = [await s.create(), await s.create(), await s.create()];
+    // --state-dir and --base-dir work like the environment.
+    const r4 = await run([...SA, "--state-dir", s.state, "--base-dir", base, "create"]);
+    expect(r4.code).toBe(0);
+    ts.push(tsOf(r4.stderr));
+    expect(s.history()).toEqual(ts.map((t) => `pre-apply-${t}`));
+    const mine = `mine${u}${n}`;
+    expect((await run(["bun", "scripts/snap.ts", "create", H.a.name, mine])).code).toBe(0);
+    const r = await run(makeCmd("rollback-cleanup", "KEEP=1"), s.env);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("Skipping pre-apply snapshot");
-    expect(history()).toEqual(before);
-  });
-
-  test("KEEP=N in the wrapper and rollback-cleanup KEEP=1 leave exactly the newest", async () => {
-    await run([...SA, "create"], env);
-    const apply = await run(makeCmd("-f", wrapMk, "fake-apply", "KEEP=2"), env);
-    expect(apply.code).toBe(0);
-    expect(history(), apply.stderr).toHaveLength(2);
-    await run([...SA, "create"], env);
-    await run([...SA, "create"], env);
-    await run([...SA, "--state-dir", state, "--base-dir", base, "create"]);
-    expect(history()).toHaveLength(5);
-    await run(["bun", "scripts/snap.ts", "create", H.a.name, "mine"]);
-    const r = await run(makeCmd("rollback-cleanup", "KEEP=1"), env);
-    expect(r.code).toBe(0);
-    expect(r.stderr.match(/OK Deleted pre-apply-/g)).toHaveLength(4);
-    const newest = latest();
-    expect(history()).toEqual([`pre-apply-${newest}`]);
-    expect(await snapshotsOf(H.a.name, P1)).toEqual(["mine", `pre-apply-${newest}`]);
-    for (const h of [H.b, H.c])
-      expect(await snapshotsOf(h.name, h.project)).toEqual([`pre-apply-${newest}`]);
-    const again = await run([...SA, "cleanup", "--keep", "1"], env);
+    for (const t of ts.slice(0, 3))
+      expect(r.stderr).toContain(`  OK Deleted pre-apply-${t} (3 instance(s))`);
+    const newest = `pre-apply-${ts[3]}`;
+    expect(s.history()).toEqual([newest]);
+    for (const have of await snapsOfAll()) {
+      expect(have).toContain(newest);
+      for (const t of ts.slice(0, 3)) expect(have).not.toContain(`pre-apply-${t}`);
+    }
+    expect(await snapshotsOf(H.a.name, P1)).toContain(mine);
+    const again = await run([...SA, "cleanup", "--keep", "1"], s.env);
     expect(again.code).toBe(0);
-    expect(again.stderr).toContain("nothing to clean up");
+    expect(again.stderr).toContain("1 pre-apply snapshot(s), keeping 1: nothing to clean up");
   });
 
-  test("--dry-run says what create, rollback and cleanup would do and changes nothing", async () => {
-    const before = await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)));
-    const hist = readFileSync(join(state, "history"), "utf8");
-    const c = await run([...SA, "create", "--dry-run"], env);
+  test("--dry-run says what create, rollback and cleanup would do and changes nothing, files included", async () => {
+    const s = fresh();
+    await reset();
+    await s.create();
+    // Written after the snapshot: a rollback that really ran would delete it.
+    await Promise.all(all.map((h) => sh(h.name, h.project, "echo x > /data/dry")));
+    const files = await prints();
+    const before = await snapsOfAll();
+    const hist = readFileSync(join(s.state, "history"), "utf8");
+    const c = await run([...SA, "create", "--dry-run"], s.env);
     expect(c.code).toBe(0);
     expect(c.stderr).toContain(`would snapshot ${H.a.name} (project=${P1})`);
-    const r = await run([...SA, "rollback", "--dry-run"], env);
+    const r = await run([...SA, "rollback", "--dry-run"], s.env);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain("would restore");
-    const k = await run([...SA, "cleanup", "--keep", "0", "--dry-run"], env);
+    expect(r.stderr).toContain(`would restore ${H.a.name} (project=${P1})`);
+    const k = await run([...SA, "cleanup", "--keep", "0", "--dry-run"], s.env);
     expect(k.code).toBe(0);
     expect(k.stderr).toContain("would delete");
-    expect(await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)))).toEqual(before);
-    expect(readFileSync(join(state, "history"), "utf8")).toBe(hist);
+    for (const h of all) expect(await sh(h.name, h.project, "cat /data/dry")).toBe("x\n");
+    expect(await prints()).toEqual(files);
+    expect(await snapsOfAll()).toEqual(before);
+    expect(readFileSync(join(s.state, "history"), "utf8")).toBe(hist);
   });
 
   describe("errors", () => {
     test("nothing to roll back is an error that suggests make rollback-list", async () => {
-      const empty = join(work, "empty-state");
-      const r = await run(makeCmd("rollback"), { ...env, ANKLUME_SNAPSHOT_STATE_DIR: empty });
+      const r = await run(makeCmd("rollback"), fresh().env);
       expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("No pre-apply snapshot to roll back to");
       expect(r.stderr).toContain("make rollback-list");
     });
 
     test("a rollback that restores nothing fails and counts the skipped instances", async () => {
-      const r = await run([...SA, "rollback", "20000101-000000"], env);
+      const r = await run([...SA, "rollback", "20000101-000000"], fresh().env);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("0 instance(s) restored, 4 skipped");
       expect(r.stderr).toContain("Nothing was restored");
     });
 
     test("no inventory: create warns and is a no-op, exit 0", async () => {
-      const before = readFileSync(join(state, "history"), "utf8");
-      const r = await run([...SA, "create"], { ...env, ANKLUME_BASE_DIR: join(work, "nowhere") });
+      const s = fresh();
+      const r = await run([...SA, "create"], { ...s.env, ANKLUME_BASE_DIR: join(work, "nowhere") });
       expect(r.code).toBe(0);
       expect(r.stderr).toContain("No inventory");
-      expect(readFileSync(join(state, "history"), "utf8")).toBe(before);
+      expect(existsSync(s.state)).toBe(false);
     });
 
     test("usage errors exit 2; an unknown --limit exits 1; nothing changes", async () => {
-      const before = await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)));
+      const s = fresh();
+      const before = await snapsOfAll();
       for (const args of [
         [],
         ["bogus"],
@@ -249,14 +289,15 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
         ["list", "extra"],
         ["create", "--jobs", "0"],
       ]) {
-        const r = await run([...SA, ...args], env);
+        const r = await run([...SA, ...args], s.env);
         expect(r.code).toBe(2);
         expect(r.stderr).toContain("error:");
       }
-      const lim = await run([...SA, "create", "--limit", `nosuch${u}`], env);
+      const lim = await run([...SA, "create", "--limit", `nosuch${u}`], s.env);
       expect(lim.code).toBe(1);
       expect(lim.stderr).toContain(`"nosuch${u}" is neither a group nor a host`);
-      expect(await Promise.all(all.map((h) => snapshotsOf(h.name, h.project)))).toEqual(before);
+      expect(await snapsOfAll()).toEqual(before);
+      expect(existsSync(s.state)).toBe(false);
       expect(existsSync(join(work, "nowhere"))).toBe(false);
     });
 
@@ -265,5 +306,98 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("rollback [<timestamp>]");
     });
+  });
+});
+
+// Real failing incus calls: lib/snapshots/test-faults.ts marks a directory or
+// file immutable on the dir storage driver, so the daemon itself fails.
+describe.if(faults)("failure paths: the documented exit code and message", () => {
+  test("a failed snapshot warns and create exits 0; the others are taken and recorded", async () => {
+    const s = fresh();
+    const unblock = await blockSnapshots(H.b.name, P1);
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run([...SA, "create"], s.env);
+    } finally {
+      await unblock();
+    }
+    expect(r.code).toBe(0);
+    const ts = tsOf(r.stderr);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `  WARN ${H.b.name} \\(project=${P1}\\): snapshot failed: .*operation not permitted`,
+      ),
+    );
+    expect(r.stderr).toContain("  2 snapshot(s) created, 1 skipped (not found), 1 failed");
+    expect(r.stderr).toContain(
+      `WARNING: 1 snapshot(s) failed: a rollback to pre-apply-${ts} will not restore those instances`,
+    );
+    expect(s.history()).toEqual([`pre-apply-${ts}`]);
+    expect(await snapshotsOf(H.b.name, P1)).not.toContain(`pre-apply-${ts}`);
+  });
+
+  test("when every snapshot fails, create still exits 0 and records nothing", async () => {
+    const s = fresh();
+    const unblock = await blockSnapshots(H.b.name, P1);
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run([...SA, "create", "--limit", H.b.host], s.env);
+    } finally {
+      await unblock();
+    }
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("  0 snapshot(s) created, 0 skipped (not found), 1 failed");
+    expect(r.stderr).toContain(
+      "WARNING: nothing was snapshotted, so nothing was recorded for rollback",
+    );
+    expect(existsSync(s.state)).toBe(false);
+  });
+
+  test("a failed restore: rollback restores the others, reports FAIL and 'N failed', exits 1", async () => {
+    const s = fresh();
+    await reset();
+    await s.create();
+    await mutate();
+    const unblock = await blockRestore(H.c.name, P2, "/data/stuck");
+    let rb: Awaited<ReturnType<typeof run>>;
+    try {
+      rb = await run([...SA, "rollback"], s.env);
+    } finally {
+      await unblock();
+    }
+    expect(rb.code).toBe(1);
+    expect(rb.stderr).toMatch(new RegExp(`  FAIL ${H.c.name} \\(project=${P2}\\): .*rsync`));
+    expect(rb.stderr).toContain(
+      "  2 instance(s) restored, 1 skipped (no matching snapshot), 1 failed",
+    );
+    expect(await sh(H.a.name, P1, "cat /data/a")).toBe(`${H.a.name}\n`);
+    const retry = await run(makeCmd("rollback"), s.env);
+    expect(retry.code).toBe(0);
+    expect(await sh(H.c.name, P2, "cat /data/a")).toBe(`${H.c.name}\n`);
+  });
+
+  test("a failed deletion: cleanup warns, exits 1, keeps the name in the history; the next cleanup retries it", async () => {
+    const s = fresh();
+    const first = await s.create();
+    const second = await s.create();
+    const unblock = await blockSnapshots(H.c.name, P2);
+    let r: Awaited<ReturnType<typeof run>>;
+    try {
+      r = await run([...SA, "cleanup", "--keep", "1"], s.env);
+    } finally {
+      await unblock();
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`  WARN could not delete pre-apply-${first} of ${H.c.name} \\(project=${P2}\\): `),
+    );
+    expect(r.stderr).not.toContain(`OK Deleted pre-apply-${first}`);
+    expect(s.history()).toEqual([`pre-apply-${first}`, `pre-apply-${second}`]);
+    expect(await snapshotsOf(H.a.name, P1)).not.toContain(`pre-apply-${first}`);
+    const again = await run(makeCmd("rollback-cleanup", "KEEP=1"), s.env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`  OK Deleted pre-apply-${first} (1 instance(s))`);
+    expect(s.history()).toEqual([`pre-apply-${second}`]);
+    expect(await snapshotsOf(H.c.name, P2)).not.toContain(`pre-apply-${first}`);
   });
 });
