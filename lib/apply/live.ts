@@ -7,6 +7,7 @@
  * scripts/reconcile.ts only parses argv and prints.
  */
 import * as v from "valibot";
+import { readParentContext } from "../core/nesting.ts";
 import {
   driverRunsVms,
   type IncusImage,
@@ -19,7 +20,6 @@ import {
   listVolumes,
   serverDriver,
 } from "../incus/objects.ts";
-import { readContext } from "./context.ts";
 import {
   describeFailure,
   execute,
@@ -237,7 +237,13 @@ export async function planInstancesLive(want: InstancesDesired, contextDir: stri
     for (const vol of await listVolumes(pool))
       if (vol.type === "custom") volumes.set(`${vol.project}/${pool}/${vol.name}`, vol.config);
   }
-  const plan = planInstances(want, current, readContext(contextDir), imageChooser(images), volumes);
+  const plan = planInstances(
+    want,
+    current,
+    readParentContext(contextDir),
+    imageChooser(images),
+    volumes,
+  );
   plan.warnings.push(...skipped);
   // Orphan projects and bridges (removed domains) in the same process: one
   // Ansible task and one process fewer per apply.

@@ -14,6 +14,8 @@
  *   the child's /etc/anklume (absolute/relative/vm_nested/yolo).
  */
 
+import type { ParentContext } from "../core/nesting.ts";
+
 export const MANAGED_KEYS = "user.anklume.managed_keys";
 export const MANAGED_DEVICES = "user.anklume.managed_devices";
 export const INFRA_KEY = "user.anklume.infra";
@@ -241,13 +243,8 @@ export function splitImageRef(ref: string): { remote: string | null; alias: stri
   return { remote: ref.slice(0, i), alias: ref.slice(i + 1) };
 }
 
-/** The nesting context of a child, from its parent's /etc/anklume files. */
-export interface NestingContext {
-  absolute_level: number;
-  relative_level: number;
-  vm_nested: boolean;
-  yolo: boolean;
-}
+/** The nesting context of a child, from its parent's /etc/anklume files (lib/core/nesting.ts reads them). */
+export type NestingContext = ParentContext;
 
 /** operations-contract §3.5 step 13: absolute +1; relative 0 for a VM else +1; vm_nested sticks; yolo inherited. */
 export function childContext(parent: NestingContext, isVm: boolean): NestingContext {
