@@ -11,7 +11,10 @@ import { join } from "node:path";
 import process from "node:process";
 import { $, type ProcessPromise } from "zx";
 import { overlaps, parseCidr } from "../lib/core/cidr.ts";
+import { IpRouteSchema } from "../lib/guard/guard.ts";
+import { ipJson } from "../lib/guard/kernel.ts";
 import { incusRaw } from "../lib/incus/client.ts";
+import { listNetworks } from "../lib/incus/objects.ts";
 import { uniq } from "./helpers.ts";
 
 const q = $({ quiet: true, nothrow: true });
@@ -218,14 +221,10 @@ export async function withNetns<T>(
  * then shares.
  */
 export async function freeTestSubnet(): Promise<string> {
-  const used = JSON.parse(
-    (await incusRaw(["network", "list", "--all-projects", "--format", "json"])).stdout || "[]",
-  ) as { config?: Record<string, string> | null }[];
-  const routes = JSON.parse((await q`ip -json -4 route show table all`).stdout || "[]") as {
-    dst: string;
-  }[];
+  const used = await listNetworks();
+  const routes = await ipJson(["-4", "route", "show", "table", "all"], IpRouteSchema);
   const taken = [
-    ...used.map((u) => parseCidr(u.config?.["ipv4.address"] ?? "")),
+    ...used.map((u) => parseCidr(u.config["ipv4.address"] ?? "")),
     ...routes.map((r) => parseCidr(r.dst.includes("/") ? r.dst : `${r.dst}/32`)),
   ].filter((c) => c !== null);
   for (let i = 0; i < 200; i++) {
