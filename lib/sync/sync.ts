@@ -73,7 +73,15 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   };
 
   // 1. Stamp: nothing changed since the last sync? (lib/sync/_fast/stamp.ts)
-  const inputFiles = readInputFiles(input);
+  let inputFiles: [string, string][];
+  try {
+    inputFiles = readInputFiles(input);
+  } catch (e) {
+    if (!(e instanceof LoadError)) throw e;
+    result.failed = "load";
+    result.errors = e.issues;
+    return result;
+  }
   const nesting = readContextFiles();
   const routes = process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK === "1" ? null : readRoutes();
   const stampIn = stampInputs(inputFiles, nesting, routes === null ? "skip" : routes);
