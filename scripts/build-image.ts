@@ -39,10 +39,6 @@ import { hostMirror } from "../lib/images/debian.ts";
 
 // tests/bootstrap.test.ts still imports the images' pure parts from here;
 // they live in lib/images/ (and are tested there).
-export { busyboxFiles, DHCP_ETH0, RCS, UDHCPC_SCRIPT } from "../lib/images/busybox.ts";
-export { hostMirror, mirrorFromSources } from "../lib/images/debian.ts";
-export { splitFingerprint } from "../lib/images/import.ts";
-export { incusArch, metadataYaml } from "../lib/images/metadata.ts";
 
 const USAGE = topComment(import.meta.url);
 

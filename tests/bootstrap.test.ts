@@ -24,20 +24,13 @@ import process from "node:process";
 import * as v from "valibot";
 import { parse as parseYaml } from "yaml";
 import { type Cidr, formatIpv4, overlaps } from "../lib/core/cidr.ts";
+import { busyboxFiles, DHCP_ETH0, RCS, UDHCPC_SCRIPT } from "../lib/images/busybox.ts";
+import { hostMirror, mirrorFromSources } from "../lib/images/debian.ts";
+import { splitFingerprint } from "../lib/images/import.ts";
+import { incusArch, metadataYaml } from "../lib/images/metadata.ts";
 import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus/client.ts";
 import { hostNetworks } from "../lib/sync/host.ts";
 import { plan, rootDisk } from "../scripts/bootstrap-incus.ts";
-import {
-  busyboxFiles,
-  DHCP_ETH0,
-  hostMirror,
-  incusArch,
-  metadataYaml,
-  mirrorFromSources,
-  RCS,
-  splitFingerprint,
-  UDHCPC_SCRIPT,
-} from "../scripts/build-image.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 
 // incus reads YAML from a non-terminal stdin on create/init/launch and zx leaves

@@ -10,46 +10,18 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { realpathSync } from "node:fs";
 import process from "node:process";
 import * as v from "valibot";
-import { $ } from "zx";
-import { type GuardNetns, makeGuardNetns } from "../../tests/guard-netns.ts";
+import { destroyLeftNetns, inNetns, withNetns } from "../../tests/guard-netns.ts";
 import { netnsOrSkip } from "../../tests/helpers.ts";
 import type { BridgeConflict, IpAddrLink, Uplink } from "./guard.ts";
 import { ip, ipJson } from "./kernel.ts";
 
-const q = $({ quiet: true, nothrow: true });
 const KERNEL = realpathSync(new URL("./kernel.ts", import.meta.url).pathname);
 const CIDR = realpathSync(new URL("../core/cidr.ts", import.meta.url).pathname);
 
-/**
- * Run `body` (the statements of an async function that may use `k`, the
- * kernel module) in a child bun inside namespace `ns`; returns what it returns.
- */
-async function inNs<T>(ns: string, body: string): Promise<T> {
-  const code = `import * as k from ${JSON.stringify(KERNEL)};
-const out = await (async () => { ${body} })();
-process.stdout.write(JSON.stringify(out ?? null));`;
-  const r = await q`ip netns exec ${ns} ${process.execPath} -e ${code}`.timeout("60s");
-  if (r.exitCode !== 0) throw new Error(`child in ${ns} failed (exit ${r.exitCode}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
+/** Run `body` with `k` (the kernel module) in a child bun inside namespace `ns`. */
+const inNs = <T>(ns: string, body: string) => inNetns<T>(ns, { k: KERNEL }, body);
 
-/** Namespaces not deleted yet: a test that times out never reaches its `finally`. */
-const alive = new Set<GuardNetns>();
-afterAll(async () => {
-  for (const n of alive) await n.destroy();
-});
-
-/** A fresh namespace pair for one test, deleted when it ends (or in afterAll). */
-async function withNetns(fn: (n: GuardNetns) => Promise<void>, withUplink = true): Promise<void> {
-  const n = await makeGuardNetns("10.77.5.2/24", "10.77.5.1", withUplink);
-  alive.add(n);
-  try {
-    await fn(n);
-  } finally {
-    await n.destroy();
-    alive.delete(n);
-  }
-}
+afterAll(destroyLeftNetns);
 
 /** Poll `check` every 50 ms until it is true or `ms` have passed; returns the last answer. */
 async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<boolean> {
@@ -156,10 +128,15 @@ describe.skipIf(!canNetns)(
     test(
       "readDefaultRoute() is null in a namespace with nothing but loopback",
       () =>
-        withNetns(async (n) => {
-          expect(await inNs(n.ns, "return k.readDefaultRoute();")).toBeNull();
-          expect(await n.links()).toEqual(["lo"]);
-        }, false),
+        withNetns(
+          async (n) => {
+            expect(await inNs(n.ns, "return k.readDefaultRoute();")).toBeNull();
+            expect(await n.links()).toEqual(["lo"]);
+          },
+          "10.77.5.2/24",
+          "10.77.5.1",
+          false,
+        ),
       SLOW,
     );
 
