@@ -40,3 +40,30 @@ export function bridgeName(prefix: string, domain: string, subnetId: number): st
 export function isAnklumeBridge(ifname: string): boolean {
   return /^(-?\d+-)?net(-|\d+$)/.test(ifname);
 }
+
+/**
+ * Names a domain or machine cannot take, with the reason. Ansible reserves the
+ * groups `all` and `ungrouped` and the implicit host `localhost` (a domain named
+ * `all` would also overwrite group_vars/all.yml, the global variables); network
+ * policies use `host` for the physical host.
+ */
+export const RESERVED_NAMES: ReadonlyMap<string, string> = new Map([
+  ["all", "Ansible's group of every host (and group_vars/all.yml holds the global variables)"],
+  ["ungrouped", "Ansible's group of hosts without a group"],
+  ["localhost", "Ansible's implicit host for the machine running Ansible"],
+  ["host", "network policies use host to mean the physical host"],
+]);
+
+/**
+ * Why `base` ("A.B") cannot be the base of anklume's networks, or null when it can:
+ * 0/8, loopback 127/8, link-local 169.254/16, multicast 224/4 and the reserved 240/4.
+ */
+export function reservedBaseSubnet(base: string): string | null {
+  const [a = 0, b = 0] = base.split(".").map(Number);
+  if (a === 0) return "0.0.0.0/8 is reserved for 'this network'";
+  if (a === 127) return "127.0.0.0/8 is the loopback range";
+  if (a === 169 && b === 254) return "169.254.0.0/16 is the link-local range";
+  if (a >= 224 && a <= 239) return "224.0.0.0/4 is the multicast range";
+  if (a >= 240) return "240.0.0.0/4 is reserved (and holds the broadcast address)";
+  return null;
+}

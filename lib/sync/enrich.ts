@@ -28,9 +28,10 @@ export function enrich(input: Infra): Enriched {
   const base = parseBaseSubnet(g.base_subnet) ?? DEFAULT_BASE_SUBNET;
 
   const hasFirewall = Object.values(domains).some(
-    (d) => d.machines && "sys-firewall" in d.machines,
+    (d) => d.machines && Object.hasOwn(d.machines, "sys-firewall"),
   );
-  const admin = domains.anklume;
+  // Own keys only: a name is never looked up on Object.prototype.
+  const admin = Object.hasOwn(domains, "anklume") ? domains.anklume : undefined;
   if (g.firewall_mode === "vm" && !hasFirewall && admin) {
     const ip = `${base}.${admin.subnet_id}.253`;
     const fw: Machine = {
@@ -47,7 +48,7 @@ export function enrich(input: Infra): Enriched {
   }
 
   const def = g.ai_access_default;
-  if (g.ai_access_policy === "exclusive" && def && domains["ai-tools"]) {
+  if (g.ai_access_policy === "exclusive" && def && Object.hasOwn(domains, "ai-tools")) {
     const policies = infra.network_policies ?? [];
     if (!policies.some((p) => p.to === "ai-tools")) {
       const policy: Policy = {

@@ -9,9 +9,16 @@
  */
 import { contains, formatCidr, overlaps, parseCidr, parseIpv4 } from "../core/cidr.ts";
 import { closest, err, type Issue, q, typeName, warn } from "../core/issues.ts";
-import { DEFAULT_BASE_SUBNET, isAnklumeBridge, parseBaseSubnet } from "../core/naming.ts";
+import {
+  DEFAULT_BASE_SUBNET,
+  isAnklumeBridge,
+  parseBaseSubnet,
+  RESERVED_NAMES,
+  reservedBaseSubnet,
+} from "../core/naming.ts";
 import type { GeneratorContext } from "../core/nesting.ts";
 import type { HostNetwork } from "./host.ts";
+import { MANAGED_BEGIN, MANAGED_END } from "./managed.ts";
 import { parseSize } from "./resources.ts";
 
 type Obj = Record<string, unknown>;
@@ -35,25 +42,80 @@ function isGpuMachine(m: Obj, domainProfiles: Obj): boolean {
   if (m.gpu === true) return true;
   const profiles = Array.isArray(m.profiles) ? m.profiles : [];
   return profiles.some((p) =>
-    entries((domainProfiles[String(p)] as Obj | undefined)?.devices).some(
-      ([, dev]) => isObj(dev) && dev.type === "gpu",
-    ),
+    entries(
+      Object.hasOwn(domainProfiles, String(p)) ? (domainProfiles[String(p)] as Obj)?.devices : null,
+    ).some(([, dev]) => isObj(dev) && dev.type === "gpu"),
   );
+}
+
+/** Why a domain or machine cannot take the name `name` (RESERVED_NAMES), as an issue. */
+function reservedName(path: (string | number)[], kind: string, name: string): Issue | undefined {
+  const why = RESERVED_NAMES.get(name);
+  if (why === undefined) return undefined;
+  return err(
+    path,
+    `${q(name)} cannot be a ${kind} name: it is reserved (${why})`,
+    `rename the ${kind}, e.g. ${name}-1 or my-${name}`,
+    true,
+  );
+}
+
+/** Which managed-block marker `text` holds, if any. */
+function markerIn(text: string): string | undefined {
+  if (!text.includes("# === ")) return undefined;
+  if (text.includes(MANAGED_BEGIN)) return MANAGED_BEGIN;
+  return text.includes(MANAGED_END) ? MANAGED_END : undefined;
+}
+
+/**
+ * A managed-block marker inside a key or a string value would end the block
+ * early in the generated file and break every later sync: one error per place.
+ * `path` is a stack, copied only for an error.
+ */
+function checkMarkers(out: Issue[], value: unknown, path: (string | number)[]): void {
+  if (typeof value === "string") {
+    const marker = markerIn(value);
+    if (marker) {
+      out.push(
+        err(
+          [...path],
+          `the value holds ${q(marker)}, the marker of the block that make sync manages in each generated file`,
+          "reword it (e.g. without the === or the #)",
+        ),
+      );
+    }
+  } else if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      checkMarkers(out, value[i], path);
+      path.pop();
+    }
+  } else if (isObj(value)) {
+    for (const k of Object.keys(value)) {
+      path.push(k);
+      const marker = markerIn(k);
+      if (marker) {
+        out.push(
+          err(
+            [...path],
+            `the key holds ${q(marker)}, the marker of the block that make sync manages in each generated file`,
+            "rename the key",
+            true,
+          ),
+        );
+      }
+      checkMarkers(out, value[k], path);
+      path.pop();
+    }
+  }
 }
 
 /** Run every cross-entity rule; returns errors and warnings. */
 export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   const out: Issue[] = [];
-  if (!isObj(data)) {
-    out.push(
-      err(
-        [],
-        `the file must be a mapping with project_name, global and domains, got ${typeName(data)}`,
-        "start from infra.example.yml",
-      ),
-    );
-    return out;
-  }
+  // A file that is not a mapping is reported once, by the shape check.
+  if (!isObj(data)) return out;
+  checkMarkers(out, data, []);
   const global = isObj(data.global) ? data.global : {};
   const domains = isObj(data.domains) ? data.domains : {};
 
@@ -62,8 +124,19 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   const rawBase = global.base_subnet;
   if (rawBase !== undefined && rawBase !== null) {
     const parsed = parseBaseSubnet(rawBase);
+    const reserved = parsed ? reservedBaseSubnet(parsed) : null;
     if (parsed) base = parsed;
-    else if (typeof rawBase === "number") {
+    if (parsed && reserved) {
+      out.push(
+        err(
+          ["global", "base_subnet"],
+          `${q(rawBase)} cannot hold anklume's networks: ${reserved}`,
+          `use a private range, e.g. base_subnet: "10.100" (or "172.16", "192.168")`,
+        ),
+      );
+    } else if (parsed) {
+      // A usable base, read above.
+    } else if (typeof rawBase === "number") {
       out.push(
         err(
           ["global", "base_subnet"],
@@ -98,6 +171,8 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
           true,
         ),
       );
+    } else if (RESERVED_NAMES.has(d)) {
+      out.push(reservedName(dp, "domain", d) as Issue);
     } else if (`${env.prefix}${d}`.length > 63) {
       out.push(
         err(
@@ -148,6 +223,8 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
             true,
           ),
         );
+      } else if (RESERVED_NAMES.has(m)) {
+        out.push(reservedName(mp, "machine", m) as Issue);
       } else if (`${env.prefix}${m}`.length > 63) {
         out.push(
           err(
@@ -195,7 +272,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
         if (!isObj(svc) || !Array.isArray(svc.consumers)) return;
         svc.consumers.forEach((c, j) => {
           if (typeof c === "string" && !machineDomain.has(c)) {
-            const guess = closest(c, [...machineDomain.keys()]);
+            const guess = closest(c, machineDomain.keys());
             out.push(
               err(
                 ["domains", d, "machines", m, "services", i, "consumers", j],
@@ -233,12 +310,15 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   // Network policies.
   const known = new Set(["host", ...Object.keys(domains), ...machineDomain.keys()]);
   const policies = Array.isArray(data.network_policies) ? data.network_policies : [];
+  // One suggestion per unknown name, however many policies repeat it.
+  const guesses = new Map<string, string | undefined>();
   policies.forEach((pol, i) => {
     if (!isObj(pol)) return;
     for (const field of ["from", "to"] as const) {
       const ref = pol[field];
       if (typeof ref === "string" && !known.has(ref)) {
-        const guess = closest(ref, [...known]);
+        if (!guesses.has(ref)) guesses.set(ref, closest(ref, known));
+        const guess = guesses.get(ref);
         out.push(
           err(
             ["network_policies", i, field],

@@ -10,6 +10,7 @@
  * `compileCheck` throw, and a property test compares both on random inputs.
  */
 import type * as v from "valibot";
+import { isMapping } from "../../core/issues.ts";
 
 type Check = (x: unknown) => boolean;
 
@@ -25,9 +26,6 @@ interface Node {
   literal?: unknown;
   pipe?: { kind: string; type: string; requirement?: unknown }[];
 }
-
-const isPlainObject = (x: unknown): x is Record<string, unknown> =>
-  typeof x === "object" && x !== null && !Array.isArray(x);
 
 /** A schema's structure as plain JSON: what `compileCheck` needs, without valibot. */
 export type SchemaShape = Node;
@@ -133,11 +131,13 @@ function compileBase(node: Node): Check {
       return (x) => Array.isArray(x) && x.every(item);
     }
     case "record": {
+      // Every own key, whatever its name (valibot's own record skips __proto__,
+      // constructor and prototype: schema.ts's `mapping` checks them).
       const key = compile(node.key as Node);
       const value = compile(node.value as Node);
       return (x) => {
-        if (!isPlainObject(x)) return false;
-        for (const k in x) if (!key(k) || !value(x[k])) return false;
+        if (!isMapping(x)) return false;
+        for (const k of Object.keys(x)) if (!key(k) || !value(x[k])) return false;
         return true;
       };
     }
@@ -148,9 +148,9 @@ function compileBase(node: Node): Check {
       const entries = Object.entries(node.entries ?? {}).map(([k, n]) => [k, compile(n)] as const);
       const known = new Set(entries.map(([k]) => k));
       return (x) => {
-        if (!isPlainObject(x)) return false;
-        for (const [k, c] of entries) if (!c(x[k])) return false;
-        if (strict) for (const k in x) if (!known.has(k)) return false;
+        if (!isMapping(x)) return false;
+        for (const [k, c] of entries) if (!c(Object.hasOwn(x, k) ? x[k] : undefined)) return false;
+        if (strict) for (const k of Object.keys(x)) if (!known.has(k)) return false;
         return true;
       };
     }
