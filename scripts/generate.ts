@@ -31,7 +31,7 @@
 import { unlinkSync } from "node:fs";
 import process from "node:process";
 import { paint, parseCli, runMain, topComment, UsageError, writeFd } from "../lib/core/cli.ts";
-import { formatIssue, type Issue } from "../lib/core/issues.ts";
+import { errorCount, formatIssue, type Issue } from "../lib/core/issues.ts";
 import type { FileOrphan } from "../lib/sync/orphans.ts";
 import { sync } from "../lib/sync/sync.ts";
 
@@ -149,7 +149,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (r.failed === "validation") {
     const files = r.mode === "file" ? input : `${input}/`;
     return fail(
-      `Validation failed: ${r.errors.length} error(s) in ${files} — nothing was written.`,
+      `Validation failed: ${errorCount(r.errors)} error(s) in ${files} — nothing was written.`,
     );
   }
   if (r.domains.length === 0) {

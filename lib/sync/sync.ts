@@ -158,9 +158,11 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
       }
     }
   }
-  if (issues.length > 0) await loaded.locate(issues);
-  result.errors = issues.filter(isError);
-  result.warnings = issues.filter((i) => i.severity === "warning");
+  // At most 100 errors and 100 warnings are reported, the rest counted (issue 9, D13).
+  const reported = m.issues.capIssues(issues);
+  if (reported.length > 0) await loaded.locate(reported);
+  result.errors = reported.filter(isError);
+  result.warnings = reported.filter((i) => i.severity === "warning");
   if (result.errors.length > 0 || !infra) {
     result.failed = "validation";
     return result;
