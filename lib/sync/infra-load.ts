@@ -429,7 +429,13 @@ export async function loadInfra(
           });
         }
         origin.set(d, file);
-        domains[d] = cfg;
+        // Defined, not assigned: a domain named __proto__ stays a key (and is refused by name).
+        Object.defineProperty(domains, d, {
+          value: cfg,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       merged.domains = domains;
       sources.push({ file, text, mount: ["domains"] });
