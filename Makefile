@@ -16,7 +16,7 @@ INFRA_SRC := $(if $(wildcard infra/base.yml),infra,infra.yml)
 GEN := $(BUN) scripts/generate.ts
 
 .PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt \
-        deno-check bench-sync ci
+        deno-check bench-sync bench-differential ci
 
 # ==== Generator (infra.yml -> Ansible files) ====
 
@@ -64,6 +64,9 @@ deno-check: ## Run every script's --help under Deno
 
 bench-sync: ## Benchmark sync on 1,000 machines against a plain-write baseline
 	$(BUN) bench/sync.ts
+
+bench-differential: ## Compare the compiled shape check with valibot on many documents [RUNS=20000 SEED=]
+	$(BUN) bench/differential.ts --runs $(or $(RUNS),20000) $(if $(SEED),--seed $(SEED))
 
 # ==== Apply (Incus reconciliation) ====
 

@@ -21,8 +21,10 @@ test("the speed tricks in lib/sync/_fast are reached only through lib/sync's pub
     .filter((f) => /from "[^"]*_fast\/|import\("[^"]*_fast\//.test(readFileSync(f, "utf8")))
     .map((f) => relative(ROOT, f))
     .sort();
-  // sync (the stamp), checkShape (the compiled shape check), parseYaml (the plain-YAML scan).
+  // sync (the stamp), checkShape (the compiled shape check), parseYaml (the plain-YAML scan),
+  // and the differential bench that compares the compiled check with valibot.
   expect(importers).toEqual([
+    "bench/differential.ts",
     "lib/sync/shape-check.ts",
     "lib/sync/sync.ts",
     "lib/sync/yaml-load.ts",
