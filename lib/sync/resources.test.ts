@@ -63,3 +63,11 @@ test("parseSize and formatSize", () => {
   expect(formatSize(2 * GIB)).toBe("2GiB");
   expect(formatSize(1.5 * GIB)).toBe("1536MiB");
 });
+
+test("the overcommit message does not round both sides to the same number (D17)", () => {
+  // 2 cores, 20% reserved: 1.6 available; toFixed(0) printed "2 cores > 2 available".
+  const m: AllocMachine[] = [{ name: "a", config: { "limits.cpu": "2" }, weight: 1 }];
+  expect(allocate({}, { cpu: 2, memory: 8 * GIB }, m).error).toBe(
+    "Resource overcommit: CPU: 2 cores > 1.6 available",
+  );
+});

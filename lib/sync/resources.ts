@@ -64,6 +64,11 @@ function reserve(value: string | number | null | undefined, total: number, isMem
   return isMem ? (parseSize(v) ?? 0) : Number(v) || 0;
 }
 
+/** A count for a message, to two decimals at most: 1.6 stays 1.6 (toFixed(0) said "2 > 2"). */
+function amount(n: number): string {
+  return String(Math.round(n * 100) / 100);
+}
+
 /** Allocate CPU and memory limits into the machines' configs (appending keys). */
 export function allocate(
   policy: ResourcePolicyInput,
@@ -128,9 +133,9 @@ export function allocate(
   const maxPct = (availCpu / host.cpu) * 100;
   const parts: string[] = [];
   if (cores > availCpu * 1.001)
-    parts.push(`CPU: ${cores.toFixed(0)} cores > ${availCpu.toFixed(0)} available`);
+    parts.push(`CPU: ${amount(cores)} cores > ${amount(availCpu)} available`);
   if (pct > maxPct * 1.001)
-    parts.push(`CPU allowance: ${pct.toFixed(0)}% > ${maxPct.toFixed(0)}% available`);
+    parts.push(`CPU allowance: ${amount(pct)}% > ${amount(maxPct)}% available`);
   if (mem > availMem) parts.push(`Memory: ${formatSize(mem)} > ${formatSize(availMem)}`);
   if (parts.length > 0) {
     const msg = `Resource overcommit: ${parts.join("; ")}`;
