@@ -524,6 +524,210 @@ const cases: Case[] = [
     msg: "cannot read YAML",
     at: "subnet_id: 1: 2",
   },
+  // Issue 9: defects of the bad-input campaign (../shared/reviews/bad-input-campaign-4f4f8dd.md).
+  {
+    rule: "D1: a domain named prototype is checked like any other",
+    yaml: `${HEAD}domains:\n  prototype:\n    subnet_id: "5; touch pwned"\n`,
+    path: "domains.prototype.subnet_id",
+    msg: 'got the string "5; touch pwned"',
+    at: "5; touch",
+  },
+  {
+    rule: "D1: a machine named constructor is checked like any other",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      constructor:\n        type: banana\n`,
+    path: "domains.pro.machines.constructor.type",
+    msg: '"lxc" or "vm"',
+    at: "banana",
+  },
+  {
+    rule: "D1: an unknown key named constructor is refused",
+    yaml: `${HEAD}${PRO}        constructor: 1\n`,
+    path: "domains.pro.machines.pro-dev.constructor",
+    msg: 'unknown key "constructor"',
+    at: "constructor",
+  },
+  {
+    rule: "D1: a config key named __proto__ holds a scalar like any other",
+    yaml: `${HEAD}${PRO}        config:\n          __proto__: {polluted: "yes"}\n`,
+    path: "config.__proto__",
+    msg: "got a mapping",
+    at: "__proto__",
+  },
+  {
+    rule: "D2: domains is a mapping, not a list",
+    yaml: `${HEAD}domains:\n  - subnet_id: 1\n`,
+    path: "domains",
+    msg: "expected a mapping of domain names to their settings, got a list",
+    at: "- subnet_id",
+  },
+  {
+    rule: "D2: machines is a mapping, not a list",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      - ip: "10.100.1.10"\n`,
+    path: "domains.pro.machines",
+    msg: "got a list",
+    at: "- ip",
+  },
+  {
+    rule: "D2: a machine is a mapping, not a list",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      m1: []\n`,
+    path: "domains.pro.machines.m1",
+    msg: "got a list",
+    at: "m1",
+  },
+  {
+    rule: "D2: domain profiles are a mapping, not a list",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    profiles: [gpu]\n`,
+    path: "domains.pro.profiles",
+    msg: "expected a mapping of profile names to their settings, got a list",
+    at: "profiles",
+  },
+  {
+    rule: "D2: config is a mapping, not a list",
+    yaml: `${HEAD}${PRO}        config: ["security.privileged=true"]\n`,
+    path: "domains.pro.machines.pro-dev.config",
+    msg: "got a list",
+    at: "config",
+  },
+  {
+    rule: "D2: a device is a mapping, not a list",
+    yaml: `${HEAD}${PRO}        devices:\n          gpu: [1]\n`,
+    path: "devices.gpu",
+    msg: "got a list",
+    at: "gpu",
+  },
+  {
+    rule: "D3: a domain cannot be named all (group_vars/all.yml holds the globals)",
+    yaml: `${HEAD}domains:\n  all:\n    subnet_id: 2\n`,
+    path: "domains.all",
+    msg: '"all" cannot be a domain name: it is reserved',
+    at: "  all:",
+  },
+  {
+    rule: "D3: a domain cannot be named ungrouped",
+    yaml: `${HEAD}domains:\n  ungrouped:\n    subnet_id: 2\n`,
+    path: "domains.ungrouped",
+    msg: "reserved",
+    at: "ungrouped:",
+  },
+  {
+    rule: "D3: a machine cannot be named localhost",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      localhost: {}\n`,
+    path: "domains.pro.machines.localhost",
+    msg: '"localhost" cannot be a machine name',
+    at: "localhost",
+  },
+  {
+    rule: "D3: a machine cannot be named all",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      all: {}\n`,
+    path: "domains.pro.machines.all",
+    msg: "reserved",
+    at: "all: {}",
+  },
+  {
+    rule: "D6: a description cannot hold the end marker of the managed block",
+    yaml: `${HEAD}${PRO}        description: "see # === END MANAGED === notes"\n`,
+    path: "domains.pro.machines.pro-dev.description",
+    msg: '"# === END MANAGED ==="',
+    at: "see #",
+  },
+  {
+    rule: "D6: a config value cannot hold the begin marker",
+    yaml: `${HEAD}${PRO}        config:\n          user.note: "# === MANAGED BY infra.yml ==="\n`,
+    path: 'config["user.note"]',
+    msg: "MANAGED BY infra.yml",
+    at: "user.note",
+  },
+  {
+    rule: "D6: a domain description cannot hold a marker",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    description: "x # === END MANAGED ==="\n`,
+    path: "domains.pro.description",
+    msg: "marker",
+    at: "description",
+  },
+  {
+    rule: "D8: a domain cannot be named host (policies mean the physical host)",
+    yaml: `${HEAD}${PRO}  host:\n    subnet_id: 2\nnetwork_policies:\n  - {from: host, to: pro, ports: [22]}\n`,
+    path: "domains.host",
+    msg: '"host" cannot be a domain name',
+    at: "  host:",
+  },
+  {
+    rule: "D8: a machine cannot be named host",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      host: {}\n`,
+    path: "domains.pro.machines.host",
+    msg: "physical host",
+    at: "host: {}",
+  },
+  {
+    rule: "D9: a service entry refuses unknown keys and names the closest one",
+    yaml: `${HEAD}${PRO}        services:\n          - {name: clip, tool: clipboard_get, consumerz: [pro-dev]}\n`,
+    path: "services[0].consumerz",
+    msg: 'unknown key "consumerz"',
+    at: "consumerz",
+  },
+  {
+    rule: "D10: base_subnet is not in the loopback range",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "127.0"\n${PRO.replaceAll("10.100", "127.0")}`,
+    path: "global.base_subnet",
+    msg: "loopback",
+    at: "base_subnet",
+  },
+  {
+    rule: "D10: base_subnet is not multicast",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "224.0"\n${PRO.replaceAll("10.100", "224.0")}`,
+    path: "global.base_subnet",
+    msg: "multicast",
+    at: "base_subnet",
+  },
+  {
+    rule: "D10: base_subnet is not link-local",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "169.254"\n${PRO.replaceAll("10.100", "169.254")}`,
+    path: "global.base_subnet",
+    msg: "link-local",
+    at: "base_subnet",
+  },
+  {
+    rule: "D10: base_subnet is not in 0/8",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "0.0"\n${PRO.replaceAll("10.100", "0.0")}`,
+    path: "global.base_subnet",
+    msg: "0.0.0.0/8",
+    at: "base_subnet",
+  },
+  {
+    rule: "D10: base_subnet is not 255.255",
+    yaml: `project_name: t\nglobal:\n  base_subnet: "255.255"\n${PRO.replaceAll("10.100", "255.255")}`,
+    path: "global.base_subnet",
+    msg: "reserved",
+    at: "base_subnet",
+  },
+  {
+    rule: "D17: a missing key's placeholder names the expected type",
+    yaml: `global:\n  base_subnet: "10.100"\n${PRO}`,
+    path: "project_name",
+    msg: /fix: add project_name: <the project's name, a string/,
+    at: "global",
+  },
+  {
+    rule: "D17: a missing policy endpoint's placeholder says what it names",
+    yaml: `${HEAD}${PRO}network_policies:\n  - {to: pro}\n`,
+    path: "network_policies[0].from",
+    msg: "add from: <a domain name, a machine name or host>",
+    at: "{to: pro}",
+  },
+  {
+    rule: "D17: an unquoted date is called a date and gets a quoting hint",
+    yaml: `${HEAD}${PRO}        description: 2024-01-01\n`,
+    path: "domains.pro.machines.pro-dev.description",
+    msg: /got the date 2024-01-01[\s\S]*fix: .*description: "2024-01-01"/,
+    at: "2024-01-01",
+  },
+  {
+    rule: "D17: binary data is not called a mapping",
+    yaml: `${HEAD}${PRO}        description: !!binary aGVsbG8=\n`,
+    path: "domains.pro.machines.pro-dev.description",
+    msg: "got binary data",
+    at: "!!binary",
+  },
 ];
 
 function lineOf(text: string, needle: string, nth = 1): number {
@@ -607,4 +811,81 @@ test("directory mode: errors name the domain file and its line", async () => {
   );
   expect(r.stderr).toContain(`${join(dir, "infra/policies.yml")}:2:21: network_policies[0].to`);
   expect(tree(dir)).toEqual({});
+});
+
+describe("issue 9: bad input found by the campaign", () => {
+  test("D1: a domain named __proto__ in a domain file is reported, not dropped", async () => {
+    const dir = workspace({
+      "infra/base.yml": HEAD,
+      "infra/domains/a.yml": '__proto__:\n  subnet_id: "5; touch pwned"\n',
+      "infra/domains/b.yml": "pro:\n  subnet_id: 1\n",
+    });
+    const r = await runInProcess([join(dir, "infra"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `${join(dir, "infra/domains/a.yml")}:2:14: domains.__proto__.subnet_id: expected an integer`,
+    );
+    expect(r.stderr).toContain('invalid domain name "__proto__"');
+    expect(tree(dir)).toEqual({});
+  });
+
+  test("D13: at most 100 errors are listed, the header counts them all", async () => {
+    const policies = Array.from({ length: 150 }, (_, i) => `  - {from: nowhere${i}, to: pro}\n`);
+    const dir = workspace({ "infra.yml": `${HEAD}${PRO}network_policies:\n${policies.join("")}` });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Validation failed: 150 error(s)");
+    expect(r.stderr.split("\n  - ").filter((e) => e.includes("is not a known"))).toHaveLength(100);
+    expect(r.stderr).toContain("  - … and 50 more errors (only the first 100 are listed");
+    expect(r.stderr).not.toContain("nowhere100");
+  });
+
+  test("D17: an empty file is reported once, with a fix that names the keys", async () => {
+    const dir = workspace({ "infra.yml": "" });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("1 error(s)");
+    expect(r.stderr.match(/must be a mapping/g)).toHaveLength(1);
+    expect(r.stderr).toContain(
+      "fix: start from infra.example.yml: project_name, global and domains",
+    );
+    expect(r.stderr).not.toContain("set  to");
+  });
+
+  test("D17: settings at the top level of a domain file are not called invalid values", async () => {
+    const dir = workspace({
+      "infra/base.yml": HEAD,
+      "infra/domains/zz.yml": "subnet_id: 9\n",
+    });
+    const r = await runInProcess([join(dir, "infra"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    const entry = r.stderr.split("\n  - ").find((e) => e.includes("domains.subnet_id"));
+    expect(entry).toContain("expected the domain's settings, a mapping (subnet_id, machines…)");
+    expect(entry).toContain("every top-level key is a domain name");
+    expect(entry).not.toContain("integer from 0 to 254");
+  });
+
+  test("D17: a 1 MB name is echoed cut to 80 characters, not whole", async () => {
+    const name = "a".repeat(1 << 20);
+    const dir = workspace({
+      // An explicit key (?): an implicit one is at most 1024 characters in YAML.
+      "infra.yml": `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      ? ${name}_\n      : {}\n`,
+    });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`invalid machine name "${"a".repeat(79)}…"`);
+    expect(r.stderr.length).toBeLessThan(2000);
+  });
+
+  test("D14: a huge unknown name gets no edit-distance suggestion", async () => {
+    const long = "b".repeat(30_000);
+    const dir = workspace({
+      "infra.yml": `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      ? ${long}a\n      : {}\nnetwork_policies:\n  - from: ${long}c\n    to: pro\n`,
+    });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("network_policies[0].from");
+    expect(r.stderr).toContain("fix: name a domain, a machine, or host");
+    expect(r.stderr).not.toContain("did you mean");
+  });
 });
