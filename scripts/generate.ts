@@ -8,7 +8,8 @@
  *                         policies.yml)
  *   --dry-run             validate and show what would change; write and delete nothing
  *   --clean-orphans       delete generated files that infra.yml no longer describes
- *                         (asks first on a terminal; protected files are never deleted)
+ *                         (asks first; without a terminal it needs --yes; protected
+ *                         files are never deleted)
  *   -y, --yes             do not ask before deleting orphans
  *   --json                print a JSON summary on stdout (written, unchanged, orphans,
  *                         errors, warnings)
@@ -19,6 +20,11 @@
  * host_vars/<machine>.yml. Only the block between `# === MANAGED BY infra.yml ===`
  * and `# === END MANAGED ===` is generated; everything else in a file is yours
  * and is kept byte for byte. A file is rewritten only when its content changes.
+ * Every changed file is first written to a temp file; they are renamed into place
+ * only once all are written and none changed since it was read. One sync at a
+ * time writes a tree (a `.anklume-sync.lock` file in DIR; another sync waits up
+ * to ANKLUME_LOCK_TIMEOUT seconds, default 30). Input files are read only when
+ * they are regular files of at most 16 MiB, in UTF-8.
  *
  * Environment: ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips the host subnet check;
  * ANKLUME_CONTEXT_DIR (default /etc/anklume) holds the nesting context;
@@ -94,6 +100,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     );
   }
   const input = positionals[0] as string;
+  if (input.trim() === "")
+    throw new UsageError("<infra_file> is empty; pass infra.yml or an infra/ directory");
   const dryRun = Boolean(values["dry-run"]);
   const json = Boolean(values.json);
   const baseDir = values["base-dir"] ?? ".";
@@ -104,11 +112,30 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.stderr(`timing: ${name} ${(now - mark).toFixed(1)} ms\n`);
     mark = now;
   };
-  const r = await sync(input, {
-    dryRun,
-    baseDir,
-    onStep: process.env.ANKLUME_TIMING === "1" ? onStep : undefined,
-  });
+  let r: Awaited<ReturnType<typeof sync>>;
+  try {
+    r = await sync(input, {
+      dryRun,
+      baseDir,
+      onStep: process.env.ANKLUME_TIMING === "1" ? onStep : undefined,
+    });
+  } catch (e) {
+    // Unexpected: still one clear line, and --json still prints its summary.
+    const message = (e as Error)?.message ?? String(e);
+    if (json) {
+      const summary = {
+        ok: false,
+        input,
+        dry_run: dryRun,
+        written: [],
+        unchanged: [],
+        orphans: [],
+      };
+      const errors = [{ severity: "error", path: [], message }];
+      io.stdout(`${JSON.stringify({ ...summary, errors, warnings: [], info: [] }, null, 2)}\n`);
+    }
+    throw e;
+  }
 
   // stdout lines are collected and written at once (1,501 "Written:" lines cost 15 ms one by one).
   let pending = "";
@@ -159,6 +186,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (r.failed === "merge") {
     return fail(`Cannot update ${r.errors.length} generated file(s) — nothing was written.`);
   }
+  for (const t of r.removedTemps) {
+    io.stderr(`INFO: removed ${t}, a temporary file left by an interrupted sync\n`);
+  }
+  if (r.failed === "write") {
+    for (const path of r.written) out(`  Written: ${path}`);
+    return fail(
+      r.written.length === 0
+        ? "Cannot write the generated files — nothing was written."
+        : `Cannot write every generated file — only the ${r.written.length} file(s) listed as Written were written; fix the cause and run it again.`,
+    );
+  }
   out(`${dryRun ? "[DRY-RUN] " : ""}Generating files for ${r.domains.length} domain(s)...`);
   for (const path of r.written) {
     out(dryRun ? `  [DRY-RUN] Would write: ${path}` : `  Written: ${path}`);
@@ -206,7 +244,15 @@ async function reportOrphans(
   if (!opts.clean) return 0;
   const deletable = orphans.filter((o) => !o.protected);
   if (deletable.length === 0) return 0;
-  if (!opts.yes && process.stdin.isTTY) {
+  if (!opts.yes && !process.stdin.isTTY) {
+    // No one to ask: deleting without a question would lose what the user kept there.
+    opts.beforeAsk();
+    io.stderr(
+      `Refusing to delete ${deletable.length} orphan file(s) without a confirmation: standard input is not a terminal; add --yes to delete them.\n`,
+    );
+    return 1;
+  }
+  if (!opts.yes) {
     opts.beforeAsk();
     const answer = (await ask(`Delete ${deletable.length} orphan file(s)? [y/N] `))
       .trim()

@@ -8,13 +8,14 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { cleanup, mtimes, ROOT, runProcess, tree, workspace } from "./gen-helpers.ts";
+import { cleanup, mtimes, ROOT, runProcess, testEnv, tree, workspace } from "./gen-helpers.ts";
 import { uniq } from "./helpers.ts";
 
 afterAll(cleanup);
@@ -451,5 +452,110 @@ describe("make sync", () => {
     });
     expect(again.stderr.toString()).not.toContain("copied");
     expect(again.stdout.toString()).toContain("Unchanged: 19 file(s)");
+  });
+});
+
+describe("bad inputs and faults (issue 9)", () => {
+  const base = 'project_name: demo\nglobal:\n  base_subnet: "10.100"\n';
+  const sandbox =
+    "sandbox:\n  subnet_id: 2\n  ephemeral: true\n  machines:\n    sandbox-box: {ip: 10.100.2.10}\n";
+
+  test("D4: a domain file that became a dangling link fails the sync; --clean-orphans deletes nothing", () => {
+    const dir = workspace({
+      "infra/base.yml": base,
+      "infra/domains/lab.yml": "lab:\n  subnet_id: 1\n",
+      "infra/domains/sandbox.yml": sandbox,
+    });
+    expect(runProcess(["infra"], dir).code).toBe(0);
+    const notes = join(dir, "host_vars/sandbox-box.yml");
+    writeFileSync(notes, `${readFileSync(notes, "utf8")}my_notes: keep me\n`);
+    const link = join(dir, "infra/domains/sandbox.yml");
+    rmSync(link);
+    symlinkSync("missing-volume/sandbox.yml", link);
+    const r = runProcess(["--clean-orphans", "-y", "infra"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("infra/domains/sandbox.yml");
+    expect(r.stderr).toContain("symbolic link to a missing file");
+    expect(r.stdout).not.toContain("Deleted");
+    expect(readFileSync(notes, "utf8")).toContain("my_notes: keep me");
+  });
+
+  test("D11: a FIFO or a device as input is refused at once, never read", () => {
+    const dir = workspace();
+    Bun.spawnSync(["mkfifo", join(dir, "fifo.yml")]);
+    for (const input of ["fifo.yml", "/dev/zero"]) {
+      const r = Bun.spawnSync(["bun", join(ROOT, "scripts/generate.ts"), input], {
+        cwd: dir,
+        env: testEnv(),
+        timeout: 20_000,
+      });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.toString()).toContain("not a regular file");
+    }
+  });
+
+  test("D5: a write that cannot happen is found before any file changes; --json still prints its summary", () => {
+    const infra = `${base}domains:\n  lab:\n    subnet_id: 1\n    machines:\n      lab-vm: {ip: "10.100.1.10"}\n`;
+    const dir = workspace({ "infra.yml": infra });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    rmSync(join(dir, "host_vars"), { recursive: true });
+    writeFileSync(join(dir, "host_vars"), "oops\n");
+    writeFileSync(join(dir, "infra.yml"), infra.replaceAll("10.100", "10.200"));
+    const before = tree(dir);
+    const r = runProcess(["infra.yml"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("nothing was written");
+    expect(r.stderr).toContain('"host_vars" is a file, not a directory');
+    expect(tree(dir)).toEqual(before);
+    const j = runProcess(["infra.yml", "--json"], dir);
+    expect(j.code).toBe(1);
+    const summary = JSON.parse(j.stdout);
+    expect(summary.ok).toBe(false);
+    expect(summary.written).toEqual([]);
+    expect(summary.errors[0].message).toContain("is a file, not a directory");
+  });
+
+  test("D16: a second sync waits for the lock of the tree, then fails clearly; a dead owner's lock is taken over", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    writeFileSync(join(dir, ".anklume-sync.lock"), `${process.pid}\n`);
+    const r = runProcess(["infra.yml"], dir, { ANKLUME_LOCK_TIMEOUT: "0.3" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`another sync (pid ${process.pid})`);
+    expect(existsSync(join(dir, "host_vars"))).toBe(false);
+    writeFileSync(join(dir, ".anklume-sync.lock"), "9999999\n");
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    expect(existsSync(join(dir, ".anklume-sync.lock"))).toBe(false);
+  });
+
+  test("D16: concurrent syncs of two inputs into one tree never mix them", async () => {
+    const other = exampleInfra.replaceAll("10.100", "10.120");
+    for (let trial = 0; trial < 3; trial++) {
+      const dir = workspace({ "a.yml": exampleInfra, "b.yml": other });
+      const run = (input: string) =>
+        Bun.spawn(["bun", join(ROOT, "scripts/generate.ts"), input], {
+          cwd: dir,
+          env: testEnv(),
+          stdout: "ignore",
+          stderr: "ignore",
+        }).exited;
+      const codes = await Promise.all([run("a.yml"), run("b.yml")]);
+      expect(codes).toEqual([0, 0]);
+      const text = Object.values(tree(dir)).join("\n");
+      expect(text.includes("10.100.") && text.includes("10.120."), `trial ${trial}`).toBe(false);
+    }
+  });
+
+  test("--clean-orphans without a terminal and without --yes refuses (exit 1) and deletes nothing", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, "host_vars/old-box.yml": "my: notes\n" });
+    const r = runProcess(["--clean-orphans", "infra.yml"], dir, {}, "");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("add --yes");
+    expect(existsSync(join(dir, "host_vars/old-box.yml"))).toBe(true);
+  });
+
+  test('D18: an empty <infra_file> ("") is a usage error (exit 2)', () => {
+    const r = runProcess([""], workspace());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("<infra_file> is empty");
   });
 });

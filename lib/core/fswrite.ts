@@ -8,8 +8,10 @@
  */
 import { Buffer } from "node:buffer";
 import {
+  accessSync,
   chmodSync,
   closeSync,
+  constants,
   fstatSync,
   lstatSync,
   mkdirSync,
@@ -21,6 +23,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import process from "node:process";
 
 export type WriteOutcome = "created" | "updated" | "unchanged";
 
@@ -76,16 +79,59 @@ export function writeIfChanged(
   const outcome: WriteOutcome = existing === null ? "created" : "updated";
   if (opts.dryRun) return outcome;
 
+  const staged = stageWrite(path, content, existing, opts);
+  commitWrite(staged);
+  return outcome;
+}
+
+/** A temporary file written beside its target, waiting to be renamed over it. */
+export interface StagedWrite {
+  /** The path as the caller named it (for messages). */
+  path: string;
+  /** Where the rename goes (the link's target when `path` is a symlink). */
+  target: string;
+  tmp: string;
+  /** The content the target held when read (null: it did not exist). */
+  existing: string | null;
+}
+
+/** The folder part of a path, by string slicing (this runs once per generated file). */
+function dirOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
+/**
+ * Write `content` to a temporary file beside `path` (after following a
+ * symlink), keeping the old file's permission bits, and create the missing
+ * folders. Nothing is renamed yet: commitWrite does it, discardWrite undoes
+ * it. Throws a clear Error (and leaves no temp file) when it cannot.
+ */
+export function stageWrite(
+  path: string,
+  content: string,
+  existing: string | null,
+  opts: {
+    mode?: number;
+    dirMode?: number;
+    onStat?: (s: { size: number; mtimeMs: number; ino: number }) => void;
+  } = {},
+): StagedWrite {
   let target = path;
   let mode = opts.mode;
-  if (existing !== null) {
-    if (lstatSync(path).isSymbolicLink()) target = realpathSync(path);
-    mode ??= statSync(target).mode & 0o7777;
+  try {
+    if (existing !== null) {
+      if (lstatSync(path).isSymbolicLink()) target = realpathSync(path);
+      mode ??= statSync(target).mode & 0o7777;
+    }
+  } catch (e) {
+    throw new Error(
+      `Cannot write "${path}": ${reason(e)}; it changed while anklume was writing, run the command again`,
+    );
   }
-  // String slicing, not path.dirname/join: this runs once per generated file.
   // Unique enough with "wx" (which refuses an existing name); no crypto import on the hot path.
   const slash = target.lastIndexOf("/");
-  const dir = slash < 0 ? "." : slash === 0 ? "/" : target.slice(0, slash);
+  const dir = dirOf(target);
   const tmp = `${target.slice(0, slash + 1)}.${target.slice(slash + 1)}.${process.pid}.${(tmpSeq++).toString(36)}.tmp`;
   try {
     const write = () => {
@@ -113,16 +159,176 @@ export function writeIfChanged(
       write();
     }
     if (mode !== undefined) chmodSync(tmp, mode); // the umask narrowed it at creation
-    renameSync(tmp, target);
   } catch (e) {
-    try {
-      unlinkSync(tmp); // a partly written temp file must not stay behind
-    } catch {
-      // never created: nothing to clean
-    }
+    removeQuietly(tmp); // a partly written temp file must not stay behind
     throw new Error(
       `Cannot write "${path}": ${reason(e)}; check that ${dir} is a writable directory on a filesystem with free space`,
     );
   }
-  return outcome;
+  return { path, target, tmp, existing };
+}
+
+/** Rename a staged temp file over its target (removing the temp file if that fails). */
+export function commitWrite(staged: StagedWrite): void {
+  try {
+    renameSync(staged.tmp, staged.target);
+  } catch (e) {
+    removeQuietly(staged.tmp);
+    throw new Error(
+      `Cannot write "${staged.path}": ${reason(e)}; check that ${dirOf(staged.target)} is a writable directory on a filesystem with free space`,
+    );
+  }
+}
+
+/** Remove a staged temp file: the write will not happen. */
+export function discardWrite(staged: StagedWrite): void {
+  removeQuietly(staged.tmp);
+}
+
+/**
+ * True when the target still holds what was read before the temp file was
+ * written (the same text, or still no file): renaming over it loses nothing.
+ */
+export function unchangedSinceRead(staged: StagedWrite): boolean {
+  try {
+    return readFileSync(staged.target, "utf8") === staged.existing;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "ENOENT" && staged.existing === null;
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // never created, or already gone: nothing to clean
+  }
+}
+
+/** anklume's own temp-file names: `.<name>.<pid>.<counter>.tmp` (see stageWrite). */
+export const TEMP_FILE = /^\.(.+)\.([0-9]+)\.([0-9a-z]+)\.tmp$/;
+
+/**
+ * Check, before anything is written, that each folder can take new files:
+ * it is a writable directory, or it is missing and its nearest existing parent
+ * is one. Returns [folder, message] for each folder that cannot (empty: all can).
+ */
+export function checkWritableDirs(dirs: Iterable<string>): [string, string][] {
+  const problems: [string, string][] = [];
+  for (const dir of dirs) {
+    let d = dir;
+    for (;;) {
+      let st: ReturnType<typeof statSync>;
+      try {
+        st = statSync(d);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const up = dirOf(d);
+        if ((code === "ENOENT" || code === "ENOTDIR") && up !== d && d !== ".") {
+          d = up; // missing (or under a file): look at its parent
+          continue;
+        }
+        problems.push([
+          dir,
+          `Cannot write into "${dir}": ${reason(e)}; make it a writable directory`,
+        ]);
+        break;
+      }
+      if (!st.isDirectory()) {
+        problems.push([
+          dir,
+          `Cannot write into "${dir}": "${d}" is a file, not a directory; rename or remove that file, then run the command again`,
+        ]);
+      } else {
+        try {
+          accessSync(d, constants.W_OK | constants.X_OK);
+        } catch (e) {
+          problems.push([
+            dir,
+            `Cannot write into "${dir}": ${reason(e)} on "${d}"; make it a writable directory`,
+          ]);
+        }
+      }
+      break;
+    }
+  }
+  return problems;
+}
+
+/** The lock file of an output tree (see lockTree). */
+export const LOCK_FILE = ".anklume-sync.lock";
+
+/**
+ * Take the lock of the tree rooted at `dir` (a `.anklume-sync.lock` file holding
+ * the owner's pid, created with "wx"), so two writers of one tree never mix
+ * their files. A lock whose process is gone (a killed sync) is taken over.
+ * Waits up to `timeoutMs` for a live owner, then throws a clear Error.
+ * Returns the function that releases it.
+ */
+export async function lockTree(dir: string, timeoutMs = 30_000): Promise<() => void> {
+  const path = `${dir.replace(/\/+$/, "") || "."}/${LOCK_FILE}`;
+  mkdirSync(dir, { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      return () => removeQuietly(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw new Error(
+          `Cannot lock "${dir}" for writing: ${reason(e)}; make it a writable directory`,
+        );
+      }
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number.parseInt(readFileSync(path, "utf8"), 10);
+    } catch {
+      continue; // released between our open and this read: try again
+    }
+    if (!alive(owner) && !(Number.isNaN(owner) && youngerThan(path, 1000))) {
+      // A sync killed while holding it (an empty lock file is given a second to get its pid).
+      removeQuietly(path);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `Cannot sync into "${dir}": another sync (pid ${owner}) has been writing it for over ${Math.round(timeoutMs / 1000)} s; wait for it to finish, or remove ${path} if no sync is running`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 200);
+  }
+}
+
+function youngerThan(path: string, ms: number): boolean {
+  try {
+    return statSync(path).mtimeMs > Date.now() - ms;
+  } catch {
+    return false;
+  }
+}
+
+/** True when a process with this pid exists (EPERM: it exists, owned by someone else). */
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** True when anklume's temp file `name` (TEMP_FILE) was left by a process that is gone. */
+export function staleTempFile(name: string): boolean {
+  const m = TEMP_FILE.exec(name);
+  return m !== null && m[1]?.endsWith(".yml") === true && !alive(Number(m[2]));
 }

@@ -202,3 +202,59 @@ test("the host subnet check reads the routes once and skips anklume's own bridge
     process.env.ANKLUME_SKIP_HOST_SUBNET_CHECK = "1";
   }
 });
+
+test("D16: a file edited between its read and the rename is not overwritten; nothing is written", async () => {
+  expect((await sync(join(dir, "infra.yml"), { baseDir: dir })).failed).toBeUndefined();
+  writeFileSync(join(dir, "infra.yml"), INFRA.replace("10.100.3.10", "10.100.3.11"));
+  const file = join(dir, "host_vars/lab-a.yml");
+  const other = join(dir, "group_vars/lab.yml");
+  const before = readFileSync(other, "utf8");
+  const onStep = (step: string) => {
+    // After every file was read and merged, before any write: the user edits one.
+    if (step === "emit+merge") writeFileSync(file, `${readFileSync(file, "utf8")}my_notes: 1\n`);
+  };
+  const r = await sync(join(dir, "infra.yml"), { baseDir: dir, onStep });
+  expect(r.failed).toBe("write");
+  expect(r.errors[0]?.file).toBe(file);
+  expect(r.errors[0]?.message).toContain("changed while anklume was updating it");
+  expect(r.written).toEqual([]);
+  expect(readFileSync(file, "utf8")).toContain("my_notes: 1");
+  expect(readFileSync(file, "utf8")).toContain("10.100.3.10");
+  expect(readFileSync(other, "utf8")).toBe(before);
+  expect(readdirSync(join(dir, "host_vars")).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+  // The next sync takes the edit in.
+  const again = await sync(join(dir, "infra.yml"), { baseDir: dir });
+  expect(again.failed).toBeUndefined();
+  expect(readFileSync(file, "utf8")).toContain("my_notes: 1");
+  expect(readFileSync(file, "utf8")).toContain("10.100.3.11");
+});
+
+test("D5: a folder that cannot take files is found before any write; nothing is written", async () => {
+  expect((await sync(join(dir, "infra.yml"), { baseDir: dir })).failed).toBeUndefined();
+  rmSync(join(dir, "host_vars"), { recursive: true });
+  writeFileSync(join(dir, "host_vars"), "oops\n");
+  writeFileSync(join(dir, "infra.yml"), INFRA.replaceAll("10.100", "10.200"));
+  const r = await sync(join(dir, "infra.yml"), { baseDir: dir });
+  expect(r.failed).toBe("write");
+  expect(r.errors[0]?.message).toContain("is a file, not a directory");
+  expect(r.written).toEqual([]);
+  for (const f of ["group_vars/all.yml", "group_vars/lab.yml", "inventory/lab.yml"]) {
+    expect(readFileSync(join(dir, f), "utf8")).not.toContain("10.200");
+  }
+});
+
+test("D15: temp files of a killed sync are removed; other files and live writers' ones are kept", async () => {
+  mkdirSync(join(dir, "host_vars"));
+  const dead = ".lab-a.yml.9999999.1d.tmp"; // pid above any pid_max: that process is gone
+  const live = `.lab-b.yml.${process.pid}.3.tmp`;
+  const mine = [".notes.yml.tmp", "lab-a.yml.9999999.1.tmp", ".x.txt.9999999.1.tmp"];
+  for (const n of [dead, live, ...mine]) writeFileSync(join(dir, "host_vars", n), "x");
+  const r = await sync(join(dir, "infra.yml"), { baseDir: dir });
+  expect(r.removedTemps).toEqual([join(dir, "host_vars", dead)]);
+  const left = readdirSync(join(dir, "host_vars")).filter((n) => n.endsWith(".tmp"));
+  expect(left.sort()).toEqual([live, ...mine].sort());
+  // Also when the stamp answers (nothing changed).
+  writeFileSync(join(dir, "host_vars", dead), "x");
+  const again = await sync(join(dir, "infra.yml"), { baseDir: dir });
+  expect(again.removedTemps).toEqual([join(dir, "host_vars", dead)]);
+});

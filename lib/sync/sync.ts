@@ -12,9 +12,10 @@
  * const r = await sync("infra.yml", { dryRun: true });
  * if (r.failed) console.error(r.errors);
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { type StagedWrite, staleTempFile } from "../core/fswrite.ts";
 import type { Issue } from "../core/issues.ts";
 import { generatorContext, readContextFiles } from "../core/nesting.ts";
 import { freshStamp, type StampedFile, stampInputs, writeStamp } from "./_fast/stamp.ts";
@@ -38,7 +39,7 @@ export interface SyncOptions {
 /** What a sync did. Paths are `join(baseDir, rel)` as printed. */
 export interface SyncResult {
   /** The step that stopped the sync (nothing was written), or undefined. */
-  failed?: "load" | "validation" | "merge";
+  failed?: "load" | "validation" | "merge" | "write";
   /** How the input was read (unknown when it could not be loaded). */
   mode?: "file" | "directory";
   errors: Issue[];
@@ -47,11 +48,13 @@ export interface SyncResult {
   info: string[];
   /** The domains generated; empty when infra.yml defines none (nothing to generate). */
   domains: string[];
-  /** Files written (with dryRun: that would be written), in generation order. */
+  /** Files written (with dryRun: that would be written), in generation order; on a failed write, those renamed into place before it (none, unless a rename failed). */
   written: string[];
   unchanged: string[];
   /** Generated files that infra.yml no longer describes, sorted; none deleted here. */
   orphans: FileOrphan[];
+  /** Temp files that interrupted syncs had left in the tree, removed by this one. */
+  removedTemps: string[];
   /** True when the stamp answered: nothing changed since the last sync. */
   fromStamp: boolean;
 }
@@ -69,6 +72,7 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
     written: [],
     unchanged: [],
     orphans: [],
+    removedTemps: [],
     fromStamp: false,
   };
 
@@ -98,6 +102,7 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
     result.info.push(...fresh.info);
     result.domains = fresh.domains;
     result.unchanged = fresh.files.map((f) => f.path);
+    if (!dryRun) removeStaleTemps(result, listTree(join(baseDir, "x").slice(0, -1)).staleTemps);
     onStep("stamp (nothing changed)");
     result.orphans = await findOrphans(baseDir, fresh.domains, fresh.machines);
     onStep("orphans");
@@ -167,14 +172,66 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
     result.failed = "validation";
     return result;
   }
-  const domains = infra.domains ?? {};
-  result.domains = Object.keys(domains);
+  result.domains = Object.keys(infra.domains ?? {});
   if (result.domains.length === 0) return result;
 
-  // 8. Render every file, emit and merge it before writing any (a bad file writes nothing).
+  // 8. Lock the tree (two syncs of one tree never mix), then render every file, emit and
+  // merge it before writing any (a bad file writes nothing).
+  let release = () => {};
+  if (!dryRun) {
+    try {
+      release = await m.fswrite.lockTree(baseDir, lockTimeoutMs());
+    } catch (e) {
+      return failWrite(result, m, baseDir, e);
+    }
+  }
+  try {
+    return await writeTree(m, result, {
+      baseDir,
+      dryRun,
+      onStep,
+      stampIn,
+      infra,
+      prefix,
+      autoFirewall,
+    });
+  } finally {
+    release();
+  }
+}
+
+/** ANKLUME_LOCK_TIMEOUT (seconds, default 30): how long a sync waits for another one on the same tree. */
+function lockTimeoutMs(): number {
+  const s = Number(process.env.ANKLUME_LOCK_TIMEOUT);
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : 30_000;
+}
+
+function failWrite(result: SyncResult, m: Steps, file: string, e: unknown): SyncResult {
+  result.failed = "write";
+  result.errors = [{ ...m.issues.err([], (e as Error).message ?? String(e)), file }];
+  return result;
+}
+
+/** Steps 8-11 (under the tree's lock): render, merge, write, stamp, orphans. */
+async function writeTree(
+  m: Steps,
+  result: SyncResult,
+  ctx: {
+    baseDir: string;
+    dryRun: boolean;
+    onStep: (name: string) => void;
+    stampIn: ReturnType<typeof stampInputs>;
+    infra: Infra;
+    prefix: string;
+    autoFirewall: boolean;
+  },
+): Promise<SyncResult> {
+  const { baseDir, dryRun, onStep, stampIn, infra, prefix, autoFirewall } = ctx;
+  const domains = infra.domains ?? {};
   // Paths as join(baseDir, rel) prints them, built by concatenation (1,501 joins cost ms).
   const outDir = join(baseDir, "x").slice(0, -1);
-  const present = listTree(outDir);
+  const { present, staleTemps } = listTree(outDir);
+  if (!dryRun) removeStaleTemps(result, staleTemps);
   const specs = m.render.renderTree(infra, prefix);
   onStep("render");
   const { planned, errors } = mergeFiles(m, specs, outDir, present);
@@ -185,18 +242,60 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
     return result;
   }
 
-  // 9. Write the files whose content changed (temp file and rename).
+  // 9. Write the files whose content changed: check every folder, write every temp file,
+  // check that no file changed since it was read, then rename them all. A failure before
+  // the renames writes nothing.
   const stats = new Map<string, Omit<StampedFile, "path">>();
+  const changed: Planned[] = [];
   for (const p of planned) {
-    if (p.content === p.existing) {
-      result.unchanged.push(p.path);
-      continue;
+    if (p.content === p.existing) result.unchanged.push(p.path);
+    else changed.push(p);
+  }
+  const dirs = new Set(
+    changed.map((p) => (p.path.includes("/") ? p.path.slice(0, p.path.lastIndexOf("/")) : ".")),
+  );
+  const problems = m.fswrite.checkWritableDirs(dirs);
+  if (problems.length > 0) {
+    result.failed = "write";
+    result.errors = problems.map(([dir, msg]) => ({ ...m.issues.err([], msg), file: dir }));
+    return result;
+  }
+  if (dryRun) {
+    for (const p of changed) result.written.push(p.path);
+  } else {
+    const staged: StagedWrite[] = [];
+    try {
+      for (const p of changed) {
+        const onStat = (st: Omit<StampedFile, "path">) => stats.set(p.path, st);
+        staged.push(m.fswrite.stageWrite(p.path, p.content, p.existing, { onStat }));
+      }
+    } catch (e) {
+      for (const st of staged) m.fswrite.discardWrite(st);
+      return failWrite(result, m, changed[staged.length]?.path ?? baseDir, e);
     }
-    if (!dryRun) {
-      const onStat = (st: Omit<StampedFile, "path">) => stats.set(p.path, st);
-      m.fswrite.writeIfChanged(p.path, p.content, { existing: p.existing, onStat });
+    const edited = staged.filter((st) => !m.fswrite.unchangedSinceRead(st));
+    if (edited.length > 0) {
+      for (const st of staged) m.fswrite.discardWrite(st);
+      result.failed = "write";
+      result.errors = edited.map((st) => ({
+        ...m.issues.err(
+          [],
+          "this file changed while anklume was updating it; it was not overwritten (your edit is kept)",
+          "run the command again once nothing else writes to the generated files",
+        ),
+        file: st.path,
+      }));
+      return result;
     }
-    result.written.push(p.path);
+    for (const [i, st] of staged.entries()) {
+      try {
+        m.fswrite.commitWrite(st);
+      } catch (e) {
+        for (const rest of staged.slice(i + 1)) m.fswrite.discardWrite(rest);
+        return failWrite(result, m, st.path, e);
+      }
+      result.written.push(st.path);
+    }
   }
   onStep("write");
 
@@ -281,17 +380,36 @@ async function allocateResources(m: Steps, infra: Infra): Promise<Issue[]> {
   return out;
 }
 
-/** The files already in the tree: one listing per folder instead of a failed read per new file. */
-function listTree(outDir: string): Set<string> {
+/** Remove the temp files of killed syncs (anklume's own name pattern, their process gone). */
+function removeStaleTemps(result: SyncResult, staleTemps: string[]): void {
+  for (const t of staleTemps) {
+    try {
+      unlinkSync(t);
+      result.removedTemps.push(t);
+    } catch {
+      // gone already, or not ours to remove: harmless
+    }
+  }
+}
+
+/**
+ * The files already in the tree (one listing per folder instead of a failed read per
+ * new file), and the temp files that killed syncs left there.
+ */
+function listTree(outDir: string): { present: Set<string>; staleTemps: string[] } {
   const present = new Set<string>();
+  const staleTemps: string[] = [];
   for (const sub of ["inventory", "group_vars", "host_vars"]) {
     try {
-      for (const n of readdirSync(`${outDir}${sub}`)) present.add(`${outDir}${sub}/${n}`);
+      for (const n of readdirSync(`${outDir}${sub}`)) {
+        present.add(`${outDir}${sub}/${n}`);
+        if (n.endsWith(".tmp") && staleTempFile(n)) staleTemps.push(`${outDir}${sub}/${n}`);
+      }
     } catch {
       // A missing folder: every file in it is new.
     }
   }
-  return present;
+  return { present, staleTemps };
 }
 
 interface Planned {
