@@ -7,6 +7,8 @@ import {
   isAnklumeBridge,
   nestingPrefix,
   parseBaseSubnet,
+  RESERVED_NAMES,
+  reservedBaseSubnet,
 } from "./naming.ts";
 
 test("parseBaseSubnet accepts two octets in a string only", () => {
@@ -49,4 +51,26 @@ test("isAnklumeBridge recognises every bridge name bridgeName gives, and not the
   for (const n of ["eth0", "wlan0", "br-lan", "incusbr0", "lo", "network", "network0", "001-pro"]) {
     expect(isAnklumeBridge(n)).toBe(false);
   }
+});
+
+test("reservedBaseSubnet refuses 0/8, loopback, link-local, multicast and 240/4, not private ranges (D10)", () => {
+  for (const [base, word] of [
+    ["0.0", "0.0.0.0/8"],
+    ["127.0", "loopback"],
+    ["127.255", "loopback"],
+    ["169.254", "link-local"],
+    ["224.0", "multicast"],
+    ["239.255", "multicast"],
+    ["240.0", "reserved"],
+    ["255.255", "reserved"],
+  ] as const) {
+    expect(reservedBaseSubnet(base)).toContain(word);
+  }
+  for (const ok of ["10.100", "10.200", "172.16", "192.168", "169.253", "1.0", "223.255"]) {
+    expect(reservedBaseSubnet(ok)).toBeNull();
+  }
+});
+
+test("RESERVED_NAMES holds Ansible's reserved groups and hosts and the policies' host (D3, D8)", () => {
+  expect([...RESERVED_NAMES.keys()].sort()).toEqual(["all", "host", "localhost", "ungrouped"]);
 });

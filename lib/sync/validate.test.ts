@@ -40,3 +40,96 @@ test("the host check compares real ranges and skips anklume's own bridges", () =
     1,
   );
 });
+
+const infra = (domains: unknown, global: unknown = { base_subnet: "10.100" }) => ({
+  project_name: "p",
+  global,
+  domains,
+});
+const errors = (data: unknown) => validateInfra(data, env).filter((i) => i.severity === "error");
+
+test("a file that is not a mapping is left to the shape check: reported once (D17)", () => {
+  for (const data of [null, [], 3, "x"]) expect(validateInfra(data, env)).toEqual([]);
+});
+
+test("Ansible's reserved names and host are refused as domain and machine names (D3, D8)", () => {
+  for (const name of ["all", "ungrouped", "localhost", "host"]) {
+    expect(errors(infra({ [name]: { subnet_id: 1 } }))).toEqual([
+      expect.objectContaining({
+        path: ["domains", name],
+        message: expect.stringContaining(`"${name}" cannot be a domain name: it is reserved`),
+        atKey: true,
+      }),
+    ]);
+    expect(errors(infra({ pro: { subnet_id: 1, machines: { [name]: {} } } }))).toEqual([
+      expect.objectContaining({
+        path: ["domains", "pro", "machines", name],
+        message: expect.stringContaining(`"${name}" cannot be a machine name`),
+      }),
+    ]);
+  }
+  expect(errors(infra({ hosts: { subnet_id: 1, machines: { "all-box": {} } } }))).toEqual([]);
+});
+
+test("a managed-block marker is refused in any key or string value, at its path (D6)", () => {
+  const end = "# === END MANAGED ===";
+  const begin = "# === MANAGED BY infra.yml ===";
+  const data = {
+    project_name: `demo ${begin}`,
+    global: { base_subnet: "10.100" },
+    domains: {
+      pro: {
+        subnet_id: 1,
+        description: `x ${end}`,
+        machines: {
+          m: { config: { [`k ${end}`]: "v", "user.x": begin }, roles: ["a", `b${end}`] },
+        },
+      },
+    },
+    network_policies: [{ from: "pro", to: "pro", description: end }],
+  };
+  expect(errors(data).map((i) => i.path)).toEqual([
+    ["project_name"],
+    ["domains", "pro", "description"],
+    ["domains", "pro", "machines", "m", "config", `k ${end}`],
+    ["domains", "pro", "machines", "m", "config", "user.x"],
+    ["domains", "pro", "machines", "m", "roles", 1],
+    ["network_policies", 0, "description"],
+  ]);
+  expect(errors(infra({ pro: { subnet_id: 1, description: "# === not a marker" } }))).toEqual([]);
+});
+
+test("reserved ranges are refused as base_subnet, and IPs are still checked against it (D10)", () => {
+  const data = infra(
+    { pro: { subnet_id: 1, machines: { m: { ip: "127.0.1.10" } } } },
+    {
+      base_subnet: "127.0",
+    },
+  );
+  expect(errors(data)).toEqual([
+    expect.objectContaining({
+      path: ["global", "base_subnet"],
+      message: '"127.0" cannot hold anklume\'s networks: 127.0.0.0/8 is the loopback range',
+    }),
+  ]);
+});
+
+test("names of Object.prototype are own keys only: a profile named constructor is not found by accident (D1)", () => {
+  const data = infra({
+    pro: {
+      subnet_id: 1,
+      profiles: { toString: { devices: { gpu: { type: "gpu" } } } },
+      machines: {
+        a: { profiles: ["constructor"] },
+        b: { profiles: ["toString"] },
+        c: { gpu: true },
+      },
+    },
+  });
+  const issues = errors(data);
+  expect(issues.map((i) => i.path)).toEqual([
+    ["domains", "pro", "machines", "a", "profiles", 0],
+    ["domains", "pro", "machines", "c"],
+  ]);
+  expect(issues[1]?.message).toContain("2 instances have GPU access: b, c");
+});
