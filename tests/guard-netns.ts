@@ -237,8 +237,7 @@ export async function freeTestSubnet(): Promise<string> {
 
 /**
  * Create a managed Incus bridge (no NAT, no IPv6) at `${subnet}.1/24`;
- * returns a function that deletes it (retried once: Incus can trip over
- * another instance's vanishing veth while deleting a bridge).
+ * returns a function that deletes it (and checks it is gone, once more if not).
  */
 export async function incusTestBridge(name: string, subnet: string): Promise<() => Promise<void>> {
   const created = await incusRaw(

@@ -1,4 +1,8 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import * as v from "valibot";
 import { incusOrSkip, uniq } from "../../tests/helpers.ts";
 import { IncusError, incusJson, incusRaw, incusRun } from "./client.ts";
@@ -38,3 +42,17 @@ test.skipIf(!live)(
     ).rejects.toThrow(/incus project list --format json: unexpected JSON at 0\.name/);
   },
 );
+
+test("a failure that is not Incus's veth race is returned at once, not retried", async () => {
+  const log = join(mkdtempSync(join(tmpdir(), "incus-log-")), "calls");
+  const prev = process.env.ANKLUME_INCUS_LOG;
+  process.env.ANKLUME_INCUS_LOG = log;
+  try {
+    const r = await incusRaw(["network", "delete", `anklume-no-such-net-${uniq()}`]);
+    expect(r.exitCode).not.toBe(0);
+    expect(readFileSync(log, "utf8").trim().split("\n")).toHaveLength(1);
+  } finally {
+    if (prev === undefined) delete process.env.ANKLUME_INCUS_LOG;
+    else process.env.ANKLUME_INCUS_LOG = prev;
+  }
+});
