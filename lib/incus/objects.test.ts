@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as v from "valibot";
 import { incusOrSkip, testImage, uniq } from "../../tests/helpers.ts";
 import { incusRaw, incusRun } from "./client.ts";
 import {
   driverRunsVms,
+  IncusInstanceSchema,
   listAliases,
   listImages,
   listInstances,
@@ -97,5 +99,23 @@ describe.skipIf(!live)("the model of Incus state, on the real daemon", () => {
     expect(driverRunsVms("lxc | qemu")).toBe(true);
     expect(driverRunsVms("lxc")).toBe(false);
     expect(driverRunsVms(driver)).toBe(driver.includes("qemu"));
+  });
+});
+
+test("an instance with only the fields a restricted client sees parses, missing maps read as empty", () => {
+  const parsed = v.parse(IncusInstanceSchema, {
+    name: "c",
+    status: "Running",
+    type: "container",
+    config: null,
+  });
+  expect(parsed).toMatchObject({
+    project: "default",
+    config: {},
+    devices: {},
+    expanded_config: {},
+    expanded_devices: {},
+    profiles: [],
+    snapshots: null,
   });
 });

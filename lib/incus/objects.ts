@@ -8,12 +8,18 @@
 import * as v from "valibot";
 import { incusJson, incusRun } from "./client.ts";
 
-/** A value Incus may print as null or omit: read as `empty`. */
+/**
+ * A value Incus may print as null or omit (a restricted client, such as an
+ * instance that sees the host's socket, gets fewer fields): read as `empty`.
+ */
 const orEmpty = <S extends v.GenericSchema>(s: S, empty: v.InferInput<S>) =>
-  v.pipe(
-    v.unknown(),
-    v.transform((x) => x ?? empty),
-    s,
+  v.optional(
+    v.pipe(
+      v.unknown(),
+      v.transform((x) => x ?? empty),
+      s,
+    ),
+    empty,
   );
 const StringMap = v.record(v.string(), v.string());
 const Str = v.optional(v.string(), "");
