@@ -16,7 +16,7 @@ INFRA_SRC := $(if $(wildcard infra/base.yml),infra,infra.yml)
 GEN := $(BUN) scripts/generate.ts
 
 .PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt \
-        deno-check bench-sync bench-differential ci
+        deno-check bench-sync bench-differential bench-yaml-differential ci
 
 # ==== Generator (infra.yml -> Ansible files) ====
 
@@ -67,6 +67,9 @@ bench-sync: ## Benchmark sync on 1,000 machines against a plain-write baseline
 
 bench-differential: ## Compare the compiled shape check with valibot on many documents [RUNS=20000 SEED=]
 	$(BUN) bench/differential.ts --runs $(or $(RUNS),20000) $(if $(SEED),--seed $(SEED))
+
+bench-yaml-differential: ## Compare the fast YAML path with the exact one on many documents [RUNS=100000 SEED=]
+	$(BUN) bench/yaml-differential.ts --runs $(or $(RUNS),100000) $(if $(SEED),--seed $(SEED))
 
 # ==== Apply (Incus reconciliation) ====
 

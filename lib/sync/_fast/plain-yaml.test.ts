@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { parseExact } from "../yaml-load.ts";
+import { yamlDifference, yamlDocument } from "../../../bench/yaml-differential.ts";
+import { parseExact, parseYaml } from "../yaml-load.ts";
 import { plainBlockYaml } from "./plain-yaml.ts";
 
 describe("plainBlockYaml", () => {
@@ -112,7 +113,32 @@ test("fast and exact parsers agree on every text the scan accepts (property)", a
       expect(fast).toEqual(exact.value);
       return true;
     }),
-    { numRuns: 10000 },
+    { numRuns: 10000, seed: 20261129 },
   );
   expect(accepted).toBeGreaterThan(100);
 });
+
+test("D7: duplicate keys spelled differently are never accepted by the fast path", async () => {
+  for (const text of [
+    'a:\n  ip: "10.100.1.10"\n  "\\x69p": "10.100.1.99"\n',
+    'a:\n  "\\u0069p": 1\n  ip: 2\n',
+    "1: a\n+1: b\n",
+    "- -0: a\n  0: b\n",
+    "12345678901234567890: a\n12345678901234567891: b\n",
+  ]) {
+    expect(plainBlockYaml(text), text).toBe(false);
+    expect((await parseYaml(text, "t.yml")).ok, text).toBe(false);
+  }
+});
+
+// The same differential as `make bench-yaml-differential`, fewer runs, a fixed seed.
+test("D7: parseYaml (fast path) never accepts or reads differently what parseExact rejects (differential, seed 7)", async () => {
+  const runs = 20000;
+  let fast = 0;
+  for (const text of fc.sample(yamlDocument, { numRuns: runs, seed: 7 })) {
+    const r = await yamlDifference(text);
+    if (r.fast) fast++;
+    expect(r.diff, text).toBeNull();
+  }
+  expect(fast).toBeGreaterThan(runs / 50);
+}, 60_000);

@@ -197,6 +197,8 @@ export function plainBlockYaml(text: string): boolean {
       const e = quotedEnd(rest);
       if (e < 0) return false;
       if (rest.charCodeAt(e) === 58 && (e + 1 === rest.length || rest.charCodeAt(e + 1) === 32)) {
+        // An escape can spell any key ("\x69p" is ip): leave those to the exact parser.
+        if (c === 34 && rest.lastIndexOf("\\", e) > 0) return false;
         key = unquote(rest.slice(0, e));
         afterKey = rest.slice(e + 1).trimStart();
       } else if (!isItem || !afterToken(rest.slice(e))) {
@@ -210,6 +212,9 @@ export function plainBlockYaml(text: string): boolean {
         if (!sameInBothSchemas(key) || SAME_WORDS.has(key)) return false;
         const k0 = key.charCodeAt(0);
         if ((k0 < 65 || k0 === 95 || k0 > 122) && FLOAT.test(key)) return false;
+        // An integer key is compared as the number it reads as: +1 and 1 are one key,
+        // and so are two integers too large to tell apart as JavaScript numbers.
+        if ((k0 < 58 || k0 === 95) && INT.test(key)) key = String(Number(key));
         afterKey = rest.slice(k + 1).trimStart();
       }
     }

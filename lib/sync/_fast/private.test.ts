@@ -22,9 +22,10 @@ test("the speed tricks in lib/sync/_fast are reached only through lib/sync's pub
     .map((f) => relative(ROOT, f))
     .sort();
   // sync (the stamp), checkShape (the compiled shape check), parseYaml (the plain-YAML scan),
-  // and the differential bench that compares the compiled check with valibot.
+  // and the differential benches (compiled check vs valibot, fast vs exact YAML).
   expect(importers).toEqual([
     "bench/differential.ts",
+    "bench/yaml-differential.ts",
     "lib/sync/shape-check.ts",
     "lib/sync/sync.ts",
     "lib/sync/yaml-load.ts",
