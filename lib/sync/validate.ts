@@ -91,7 +91,7 @@ function checkMarkers(out: Issue[], value: unknown, path: (string | number)[]): 
       path.pop();
     }
   } else if (isObj(value)) {
-    for (const k of Object.keys(value)) {
+    for (const k in value) {
       path.push(k);
       const marker = markerIn(k);
       if (marker) {

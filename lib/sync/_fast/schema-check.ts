@@ -137,7 +137,8 @@ function compileBase(node: Node): Check {
       const value = compile(node.value as Node);
       return (x) => {
         if (!isMapping(x)) return false;
-        for (const k of Object.keys(x)) if (!key(k) || !value(x[k])) return false;
+        // for…in: own keys only here (isMapping: the prototype is Object's or null).
+        for (const k in x) if (!key(k) || !value(x[k])) return false;
         return true;
       };
     }
@@ -149,8 +150,9 @@ function compileBase(node: Node): Check {
       const known = new Set(entries.map(([k]) => k));
       return (x) => {
         if (!isMapping(x)) return false;
-        for (const [k, c] of entries) if (!c(Object.hasOwn(x, k) ? x[k] : undefined)) return false;
-        if (strict) for (const k of Object.keys(x)) if (!known.has(k)) return false;
+        // No known key is a name of Object.prototype, so x[k] reads an own key or nothing.
+        for (const [k, c] of entries) if (!c(x[k])) return false;
+        if (strict) for (const k in x) if (!known.has(k)) return false;
         return true;
       };
     }
