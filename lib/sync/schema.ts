@@ -228,6 +228,7 @@ const EXPECT: Record<string, string> = {
   domains: "a mapping of domain names to their settings",
   storage_volumes: "a mapping of volume names to their settings (pool, size, path)",
   host_reserve: "a mapping with cpu and memory",
+  resource_policy: "true or a mapping (host_reserve, mode…)",
   services: "a list of service mappings with name and tool",
   consumers: "a list of machine names",
   from: "a domain name, a machine name or host",
@@ -404,7 +405,7 @@ export function shapeIssues(data: unknown): Issue[] {
   const rp = isMapping(global) ? global.resource_policy : undefined;
   const rpPath = ["global", "resource_policy"];
   if (rp !== undefined && rp !== null && rp !== true) {
-    if (typeof rp !== "object" || Array.isArray(rp)) {
+    if (!isMapping(rp)) {
       out.push({
         severity: "error",
         path: rpPath,
