@@ -244,6 +244,8 @@ export function plainBlockYaml(text: string): boolean {
         keys.push([]);
       }
     }
+    // Deep nesting goes to the exact parser, which refuses past MAX_DEPTH (yaml-load.ts).
+    if (cols.length > 64) return false;
     const frame = keys[keys.length - 1] as string[] | Set<string>;
     if (Array.isArray(frame)) {
       if (frame.includes(key)) return false;
