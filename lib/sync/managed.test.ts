@@ -153,3 +153,15 @@ describe("mergeManaged properties", () => {
     );
   }, 60_000);
 });
+
+test("D14: many stray markers are reported in linear time, with at most 10 line numbers", () => {
+  const file = `---\n${MANAGED_BEGIN}\na: 1\n${`${MANAGED_END}\n`.repeat(40_000)}`;
+  const t0 = performance.now();
+  const r = mergeManaged(file, "a: 2\n");
+  expect(performance.now() - t0).toBeLessThan(500);
+  expect(r.ok).toBe(false);
+  if (!r.ok) {
+    expect(r.error).toContain("on line(s) 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 and 39990 more");
+    expect(r.error.length).toBeLessThan(1000);
+  }
+});
