@@ -40,3 +40,35 @@ test("topComment reads a script's help from its top comment, in both comment sty
     "Usage:",
   );
 });
+
+test("D18: a negative number after an option that takes a value is its value, for the script's range check", () => {
+  const opts = {
+    keep: { type: "string" },
+    jobs: { type: "string", short: "j" },
+    json: { type: "boolean" },
+  } as const;
+  expect(parseCli(["cleanup", "--keep", "-1"], opts).values.keep).toBe("-1");
+  expect(parseCli(["-j", "-3", "x"], opts)).toMatchObject({
+    values: { jobs: "-3" },
+    positionals: ["x"],
+  });
+  expect(parseCli(["--keep", "-0.5"], opts).values.keep).toBe("-0.5");
+  // Not after a boolean, and not a word: those stay errors.
+  expect(() => parseCli(["--json", "-1"], opts)).toThrow(UsageError);
+  expect(() => parseCli(["--keep", "-x"], opts)).toThrow(UsageError);
+  // After "--" everything is positional, as before.
+  expect(parseCli(["--", "--keep", "-1"], opts).positionals).toEqual(["--keep", "-1"]);
+});
+
+test("D18: the advice for an argument that starts with '-' holds under Bun (no '--')", () => {
+  const opts = { json: { type: "boolean" } } as const;
+  let message = "";
+  try {
+    parseCli(["-x.yml"], opts);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  expect(message).toContain("Unknown option 'x'");
+  expect(message).toContain("write it as './-name'");
+  expect(message).not.toContain("after '--'");
+});

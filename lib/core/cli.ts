@@ -13,12 +13,53 @@ export class UsageError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parse argv strictly; unknown flags and missing values become a UsageError. */
+/** A negative number (`-1`, `-0.5`), which parseArgs would take for an option. */
+const NEGATIVE = /^-(\d+(\.\d*)?|\.\d+)$/;
+
+/**
+ * Parse argv strictly; unknown flags and missing values become a UsageError.
+ * A negative number after an option that takes a value is that value
+ * (`--keep -1` reads as `--keep=-1`), so the script's own range check
+ * explains it instead of parseArgs' "argument is ambiguous".
+ */
 export function parseCli<O extends Options>(argv: string[], options: O, allowPositionals = true) {
+  const takesValue = (arg: string): string | undefined => {
+    if (arg.startsWith("--")) {
+      const name = arg.slice(2);
+      return options[name]?.type === "string" ? name : undefined;
+    }
+    if (/^-[^-]$/.test(arg)) {
+      const short = arg.slice(1);
+      return Object.entries(options).find(([, o]) => o.short === short && o.type === "string")?.[0];
+    }
+    return undefined;
+  };
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--") {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const name = takesValue(arg);
+    const next = argv[i + 1];
+    if (name !== undefined && next !== undefined && NEGATIVE.test(next)) {
+      args.push(`--${name}=${next}`);
+      i++;
+    } else {
+      args.push(arg);
+    }
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // Node's advice ("place it at the end of the command after '--'") is not true under
+    // Bun, which drops a "--" that comes right after the script: give one that always is.
+    const message = (e as Error).message.replace(
+      /\.? ?To specify a positional argument starting with a '-'.*$/s,
+      "; to pass a path that starts with '-', write it as './-name'",
+    );
+    throw new UsageError(message);
   }
 }
 
