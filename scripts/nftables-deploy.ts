@@ -28,13 +28,13 @@
 //
 // Exit: 0 success, 1 failure (missing file, refused or invalid ruleset,
 // nft error), 2 usage error.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
-import { writeIfChanged } from "../lib/core/fswrite.ts";
+import { readTextFile, writeIfChanged } from "../lib/core/fswrite.ts";
 import { incusRaw } from "../lib/incus/client.ts";
 import { listInstances } from "../lib/incus/objects.ts";
 import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables/ruleset.ts";
@@ -128,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
         path,
       );
     }
-    const text = readFileSync(path, "utf8");
+    const text = readTextFile(path, "the ruleset");
     say(`Ruleset: ${from}`);
 
     // 2. Content checks: this file may only touch table inet anklume.

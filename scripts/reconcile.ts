@@ -39,6 +39,7 @@ import { notConverged } from "../lib/apply/execute.ts";
 import { type ApplyResult, applyFromVars, interfacesFromTree } from "../lib/apply/from-vars.ts";
 import { APPLY_KINDS, planAll, reconcile } from "../lib/apply/live.ts";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
+import { readTextFile } from "../lib/core/fswrite.ts";
 
 const USAGE = `Usage: reconcile.ts apply|interfaces|<kind> [options] (reconcile.ts --help)
 Kinds: projects, networks, profiles, images, firewall, instances, orphans, plan.`;
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   const text =
     values.desired === "-"
       ? readFileSync(0, "utf8")
-      : readFileSync(values.desired as string, "utf8");
+      : readTextFile(values.desired as string, "--desired");
   let raw: unknown;
   try {
     raw = JSON.parse(text);

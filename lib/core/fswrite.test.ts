@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readIfExists, writeIfChanged } from "./fswrite.ts";
+import { readIfExists, readTextFile, writeIfChanged } from "./fswrite.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -151,5 +151,16 @@ describe("writeIfChanged", () => {
     expect(() => writeIfChanged(join(dir, "f", "x.yml"), "a\n")).toThrow(
       /^Cannot (read|write) ".*"/,
     );
+  });
+});
+
+describe("readTextFile", () => {
+  test("D17: names the file and says what it is instead of a raw EISDIR or ENOENT", () => {
+    writeFileSync(join(dir, "ok.json"), "{}");
+    expect(readTextFile(join(dir, "ok.json"), "--desired")).toBe("{}");
+    expect(() => readTextFile(dir, "--desired")).toThrow(
+      `Cannot read --desired "${dir}": it is a directory, not a file`,
+    );
+    expect(() => readTextFile(join(dir, "nope.json"), "--desired")).toThrow("it does not exist");
   });
 });

@@ -55,6 +55,30 @@ export function readIfExists(path: string): string | null {
 }
 
 /**
+ * A file's text for a script's input: any failure throws an Error that names
+ * the file, says what it is instead (missing, a directory…) and what to do.
+ * @example readTextFile("plan.json", "--desired")
+ */
+export function readTextFile(path: string, what = "the file"): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "it does not exist"
+        : code === "EISDIR"
+          ? "it is a directory, not a file"
+          : code === "EACCES" || code === "EPERM"
+            ? "permission denied"
+            : code === "ENOTDIR"
+              ? "a parent of it is a file, not a directory"
+              : reason(e);
+    throw new Error(`Cannot read ${what} "${path}": ${why}; pass the path of a readable file`);
+  }
+}
+
+/**
  * Write `content` to `path` unless it already holds exactly that; say what happened.
  * With `dryRun`, only report what would happen: no file, no directory is created.
  * @example writeIfChanged("host_vars/web.yml", text) // "created", then "unchanged"
