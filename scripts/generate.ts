@@ -267,7 +267,13 @@ async function reportOrphans(
       out(`  Skipped (protected): ${o.path}`);
       continue;
     }
-    unlinkSync(o.path);
+    try {
+      unlinkSync(o.path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      io.stderr(`error: Cannot delete ${o.path}: ${code}; check the permissions of its folder\n`);
+      return 1;
+    }
     (summary.orphans[i] as { deleted: boolean }).deleted = true;
     out(`  Deleted: ${o.path}`);
   }
