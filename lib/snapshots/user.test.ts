@@ -20,6 +20,7 @@ import {
   restoreSnapshot,
   snapshotRows,
   snapshotTable,
+  snapshotTaken,
 } from "./user.ts";
 
 setDefaultTimeout(120_000);
@@ -119,6 +120,13 @@ describe.if(live)(
       const dry = await createSnapshot(A.name, "c-dry", { dryRun: true });
       expect(dry.status).toBe("dry-run");
       expect(await snapshotsOf(A.name, P)).not.toContain("c-dry");
+    });
+
+    test("snapshotTaken sees a snapshot the daemon holds, and gives up on a missing one after the settle time", async () => {
+      await createSnapshot(A.name, "t1");
+      const inst = { name: A.name, project: P };
+      expect(await snapshotTaken(inst, "t1", 0)).toBe(true);
+      expect(await snapshotTaken(inst, "never", 1500)).toBe(false);
     });
 
     test("deleteSnapshot removes only that one; a missing name lists what there is", async () => {

@@ -99,15 +99,49 @@ async function change(
   return { status: "done", inst, available };
 }
 
-/** Take snapshot `snap` of `target`; refused (`exists`) when the name is taken. */
+/**
+ * Take snapshot `snap` of `target`; refused (`exists`) when the name is taken.
+ * Snapshotting the instance this runs in freezes it, this client included,
+ * while a `dir` pool copies its root file system: when that takes long the
+ * daemon drops the frozen client's connection ("broken pipe") although the
+ * snapshot is made. So for `self`, a failed call is checked against the
+ * daemon: the snapshot there means it was taken.
+ */
 export async function createSnapshot(
   target: string,
   snap: string,
-  o: SnapOptions = {},
+  o: SnapOptions & { settleMs?: number } = {},
 ): Promise<SnapResult> {
-  const { inst, available } = await prepare(target, o);
+  const { all, hostname, inst, available } = await prepare(target, o);
   if (available.includes(snap)) return { status: "exists", inst, available };
-  return change("create", inst, snap, available, o);
+  if (!isSelf(all, inst, hostname)) return change("create", inst, snap, available, o);
+  try {
+    return await change("create", inst, snap, available, o);
+  } catch (e) {
+    const dropped = /broken pipe|connection reset|EOF|closed network connection/i;
+    if (!dropped.test((e as Error).message)) throw e;
+    if (await snapshotTaken(inst, snap, o.settleMs ?? 30_000)) {
+      return { status: "done", inst, available };
+    }
+    throw e;
+  }
+}
+
+/** Whether `inst` has snapshot `snap`, asking the daemon every second for up to `settleMs`. */
+export async function snapshotTaken(
+  inst: Pick<SnapInstance, "name" | "project">,
+  snap: string,
+  settleMs: number,
+): Promise<boolean> {
+  const end = Date.now() + settleMs;
+  for (;;) {
+    const now = (await listInstancesWithSnapshots()).find(
+      (i) => i.name === inst.name && i.project === inst.project,
+    );
+    if (now && snapshotNames(now).includes(snap)) return true;
+    if (Date.now() >= end) return false;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
 }
 
 /** Delete snapshot `snap` of `target`; `missing` when it has none of that name. */
