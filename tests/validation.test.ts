@@ -877,6 +877,15 @@ describe("issue 9: bad input found by the campaign", () => {
     expect(r.stderr.length).toBeLessThan(2000);
   });
 
+  test("an alias inside its own anchor is a clear error, never a stack overflow", async () => {
+    const dir = workspace({ "infra.yml": `${HEAD}${PRO}        roles: &r [base_system, *r]\n` });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("domains.pro.machines.pro-dev.roles[1]: expected a role name");
+    expect(r.stderr).not.toContain("call stack");
+    expect(tree(dir)).toEqual({});
+  });
+
   test("D14: a huge unknown name gets no edit-distance suggestion", async () => {
     const long = "b".repeat(30_000);
     const dir = workspace({

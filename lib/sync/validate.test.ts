@@ -133,3 +133,12 @@ test("names of Object.prototype are own keys only: a profile named constructor i
   ]);
   expect(issues[1]?.message).toContain("2 instances have GPU access: b, c");
 });
+
+test("the marker check survives a structure that contains itself (a YAML alias in its own anchor)", () => {
+  const roles: unknown[] = ["a", "# === END MANAGED ==="];
+  roles.push(roles);
+  const data = infra({ pro: { subnet_id: 1, machines: { m: { roles } } } });
+  expect(errors(data).map((i) => i.path)).toEqual([
+    ["domains", "pro", "machines", "m", "roles", 1],
+  ]);
+});
