@@ -15,7 +15,7 @@ import { blockRestore, blockSnapshots, faultsOrSkip } from "../lib/snapshots/tes
 import {
   createProject,
   destroy,
-  fingerprint as fingerprintOnce,
+  fingerprint,
   launch,
   run,
   sh,
@@ -63,17 +63,6 @@ function fresh() {
   return { state, env, history, latest, create };
 }
 const tsOf = (out: string) => /pre-apply-(\d{8}-\d{6})/.exec(out)?.[1] ?? "";
-/**
- * fingerprint(), read again when it comes back empty: `find .` always prints
- * ".", so "" is output lost by `incus exec` on a loaded daemon, never a state.
- */
-async function fingerprint(name: string, project: string): Promise<string> {
-  for (let i = 0; i < 3; i++) {
-    const f = await fingerprintOnce(name, project);
-    if (f !== "") return f;
-  }
-  throw new Error(`fingerprint of ${name} (${project}) stayed empty`);
-}
 const prints = () => Promise.all(all.map((h) => fingerprint(h.name, h.project)));
 const snapsOfAll = () => Promise.all(all.map((h) => snapshotsOf(h.name, h.project)));
 

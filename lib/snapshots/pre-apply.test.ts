@@ -5,7 +5,7 @@ import { join } from "node:path";
 import {
   createProject,
   destroy,
-  fingerprint as fingerprintOnce,
+  fingerprint,
   launch,
   sh,
   snapshotsOf,
@@ -28,19 +28,6 @@ import {
 import { blockRestore, blockSnapshots, faultsOrSkip } from "./test-faults.ts";
 
 setDefaultTimeout(120_000);
-
-/**
- * fingerprint(), read again when it comes back empty: `find .` always prints
- * ".", so "" is output lost by `incus exec` on a loaded daemon (seen once in
- * a full run), never a state of the container.
- */
-async function fingerprint(name: string, project: string): Promise<string> {
-  for (let i = 0; i < 3; i++) {
-    const f = await fingerprintOnce(name, project);
-    if (f !== "") return f;
-  }
-  throw new Error(`fingerprint of ${name} (${project}) stayed empty`);
-}
 
 const host = (instance: string, project: string): InventoryHost => ({
   host: instance.replace(/^\d{3}-/, ""),
