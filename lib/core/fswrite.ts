@@ -291,7 +291,13 @@ export const LOCK_FILE = ".anklume-sync.lock";
  */
 export async function lockTree(dir: string, timeoutMs = 30_000): Promise<() => void> {
   const path = `${dir.replace(/\/+$/, "") || "."}/${LOCK_FILE}`;
-  mkdirSync(dir, { recursive: true });
+  const problem = checkWritableDirs([dir])[0];
+  if (problem) throw new Error(problem[1]);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`Cannot create "${dir}": ${reason(e)}; make it a writable directory`);
+  }
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   for (;;) {
