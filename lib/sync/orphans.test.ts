@@ -169,3 +169,13 @@ describe("findOrphans", () => {
     );
   }, 60_000);
 });
+
+test("D17: an orphan with a complex key is read without a Node warning on stderr", async () => {
+  const warnings: unknown[] = [];
+  const onWarning = (w: unknown) => warnings.push(w);
+  process.on("warning", onWarning);
+  expect(protectionReason("? [a, b]\n: 1\ninstance_ephemeral: true\n")).toBeNull();
+  await new Promise((r) => setTimeout(r, 10));
+  process.off("warning", onWarning);
+  expect(warnings).toEqual([]);
+});

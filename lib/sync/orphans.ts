@@ -45,7 +45,7 @@ const KEYS = ["domain_ephemeral", "instance_ephemeral"] as const;
 export function protectionReason(text: string): string | null {
   let values: unknown[];
   try {
-    const docs = yaml().parseAllDocuments(text, { version: "1.1" });
+    const docs = yaml().parseAllDocuments(text, { version: "1.1", logLevel: "error" });
     const list = Array.isArray(docs) ? docs : [];
     for (const doc of list) {
       const first = doc.errors[0];

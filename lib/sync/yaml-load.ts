@@ -74,6 +74,7 @@ export async function parseExact(text: string, file: string): Promise<ParseResul
       uniqueKeys: true,
       lineCounter,
       prettyErrors: false,
+      logLevel: "error", // no Node warning on stderr: every problem is reported as an Issue
     });
   } catch (e) {
     return { ok: false, issues: [syntaxIssue(file, readableError(e))] };
