@@ -3,6 +3,7 @@
  * exit code and the tree it writes.
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { Buffer } from "node:buffer";
 import {
   existsSync,
   mkdirSync,
@@ -551,6 +552,38 @@ describe("bad inputs and faults (issue 9)", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("add --yes");
     expect(existsSync(join(dir, "host_vars/old-box.yml"))).toBe(true);
+  });
+
+  test("D7: a duplicate key spelled with an escape (\\x69p) is refused as by the exact parser", () => {
+    const infra = `${base}domains:\n  lab:\n    subnet_id: 1\n    machines:\n      lab-vm:\n        ip: "10.100.1.10"\n        "\\x69p": "10.100.1.99"\n`;
+    const dir = workspace({ "infra.yml": infra });
+    for (const env of [{}, { ANKLUME_YAML_EXACT: "1" }]) {
+      const r = runProcess(["infra.yml"], dir, env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("infra.yml:10:9");
+      expect(r.stderr).toContain("appears twice");
+    }
+    expect(existsSync(join(dir, "host_vars"))).toBe(false);
+  });
+
+  test("D12, D13, D17: NUL, invalid UTF-8, an unknown tag, deep nesting and two documents are clear errors", () => {
+    const cases: [string, string | Uint8Array, string][] = [
+      ["nul", `${base}domains:\n  lab: {subnet_id: 1, description: "a\0b"}\n`, "U+0000"],
+      ["latin1", Buffer.from(`${base}# caf\xe9\n`, "latin1"), "not valid UTF-8"],
+      ["tag", `${base}domains:\n  lab: {subnet_id: 1, description: !foo bar}\n`, "unknown tag"],
+      ["deep", `${base}x: ${"[".repeat(10000)}${"]".repeat(10000)}\n`, "nests too deeply"],
+      ["docs", `${base}---\ndomains: {}\n`, "more than one YAML document"],
+      ["tab", `project_name:\tdemo\n`, "tab"],
+    ];
+    for (const [name, text, message] of cases) {
+      const dir = workspace();
+      writeFileSync(join(dir, "infra.yml"), text);
+      const r = runProcess(["infra.yml"], dir);
+      expect(r.code, name).toBe(1);
+      expect(r.stderr, name).toContain(message);
+      expect(r.stderr, name).toMatch(/infra\.yml:\d+:\d+: /);
+      expect(r.stderr, name).not.toMatch(/call stack|parseAllDocuments|Warning:| {4}at /);
+    }
   });
 
   test('D18: an empty <infra_file> ("") is a usage error (exit 2)', () => {
