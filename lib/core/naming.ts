@@ -48,7 +48,7 @@ export function isAnklumeBridge(ifname: string): boolean {
  * policies use `host` for the physical host.
  */
 export const RESERVED_NAMES: ReadonlyMap<string, string> = new Map([
-  ["all", "Ansible's group of every host (and group_vars/all.yml holds the global variables)"],
+  ["all", "Ansible's group of every host; group_vars/all.yml holds the global variables"],
   ["ungrouped", "Ansible's group of hosts without a group"],
   ["localhost", "Ansible's implicit host for the machine running Ansible"],
   ["host", "network policies use host to mean the physical host"],
