@@ -15,7 +15,13 @@ const doc = (domains: unknown) => ({ project_name: "p", global: null, domains })
 
 test("the compiled check agrees with valibot on schema-built documents, valid and mutated (property, seed 20261129)", async () => {
   // bench/differential.ts: the same property with more runs (make bench-differential).
-  const r = await runDifferential(400, 20261129);
+  // The shape is derived in-process: nothing is written to the user's cache.
+  const saved = process.env.ANKLUME_NO_CACHE;
+  process.env.ANKLUME_NO_CACHE = "1";
+  const r = await runDifferential(400, 20261129).finally(() => {
+    if (saved === undefined) delete process.env.ANKLUME_NO_CACHE;
+    else process.env.ANKLUME_NO_CACHE = saved;
+  });
   expect(r.failure).toBeUndefined();
   // Not vacuous: a healthy share of the documents is valid, and so is the rest invalid.
   expect(r.valid).toBeGreaterThan(400 * 0.3);
