@@ -85,3 +85,16 @@ describe("parseExact reads as PyYAML does, or refuses with a clear message (D12,
     expect(warnings).toEqual([]);
   });
 });
+
+test("D13: an alias bomb stops at the alias cap with the project's own words", async () => {
+  let text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (let i = 0, prev = "a"; i < 8; prev = `b${i}`, i++) {
+    text += `b${i}: &b${i} [${Array(10).fill(`*${prev}`).join(", ")}]\n`;
+  }
+  const r = await parseYaml(text, "x.yml");
+  expect(r.ok).toBe(false);
+  if (!r.ok) {
+    expect(r.issues[0]?.message).toContain("aliases (*name) expand to too much data");
+    expect(r.issues[0]?.message).not.toContain("attack");
+  }
+});

@@ -128,6 +128,18 @@ export async function parseExact(text: string, file: string): Promise<ParseResul
   try {
     return { ok: true, value: doc.toJS({ maxAliasCount: 1000 }) ?? null };
   } catch (e) {
+    if (/alias count/i.test(String((e as Error)?.message))) {
+      const issue = syntaxIssue(
+        file,
+        "its aliases (*name) expand to too much data (an alias of aliases of aliases…)",
+      );
+      return {
+        ok: false,
+        issues: [
+          { ...issue, fix: "write the values out, or use fewer nested anchors and aliases" },
+        ],
+      };
+    }
     return { ok: false, issues: [syntaxIssue(file, readableError(e))] };
   }
 }
