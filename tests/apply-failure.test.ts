@@ -75,7 +75,7 @@ domains:
       const text = out.out.replace(/\s+/g, " ");
       const bad = `${project}/${prefix}${u}-bad`;
       expect(text, out.out).toMatch(
-        new RegExp(`${esc(bad)}: create container from ${esc(MISSING)} failed`),
+        new RegExp(`${esc(bad)}: create (and start )?container from ${esc(MISSING)} failed`),
       );
       expect(text).toMatch(new RegExp(`Image \\\\?"${esc(MISSING)}\\\\?" not found`));
       expect(text).toMatch(new RegExp(`1 machine\\(s\\) not converged: ${esc(bad)}`));

@@ -29,30 +29,39 @@ const want = (over: Partial<InstancesDesired["instances"][number]> = {}): Instan
 });
 const ctx = { absolute_level: 0, relative_level: 0, vm_nested: false, yolo: false };
 
-test("type vm produces `incus init --vm`, waits for the agent, and resets relative_level (fake: VMs cannot start here)", () => {
+test("type vm produces `incus launch --vm` with its static IP, waits for the agent, and resets relative_level (fake: VMs cannot start here)", () => {
   const p = planInstances(want({ type: "vm", ip: "10.1.2.3" }), [], ctx, (d) => d.image, new Map());
-  const init = planSteps(p)[0]?.args ?? [];
-  expect(init.slice(0, 5)).toEqual(["init", "img", "001-v", "--vm", "--project"]);
-  expect(init).toContain("security.protection.delete=true");
+  const launch = planSteps(p)[0]?.args ?? [];
+  expect(launch.slice(0, 5)).toEqual(["launch", "img", "001-v", "--vm", "--project"]);
+  expect(launch).toContain("security.protection.delete=true");
+  expect(launch.slice(-2)).toEqual(["--device", "eth0,ipv4.address=10.1.2.3"]);
   expect(planSteps(p).map((s) => s.args?.[0] ?? "wait")).toEqual([
-    "init",
-    "config",
-    "start",
+    "launch",
     "wait",
     "exec",
     "config",
   ]);
-  expect(planSteps(p)[1]?.args).toEqual([
-    "config",
-    "device",
-    "override",
-    "001-v",
-    "eth0",
-    "ipv4.address=10.1.2.3",
-    "--project",
-    "001-p",
+  expect(planSteps(p)[2]?.args?.slice(-4)).toEqual(["1", "0", "true", "false"]);
+});
+
+test("a new instance without devices to add is one `incus launch`; with some, init, the devices, then start", () => {
+  const bare = planInstances(want(), [], ctx, (d) => d.image, new Map());
+  expect(planSteps(bare).map((s) => s.args?.[0])).toEqual(["launch", "exec", "config"]);
+  expect(planSteps(bare)[0]?.args).not.toContain("--device");
+  const withDev = planInstances(
+    want({ devices: { gpu: { type: "gpu" } } }),
+    [],
+    ctx,
+    (d) => d.image,
+    new Map(),
+  );
+  expect(planSteps(withDev).map((s) => s.args?.slice(0, 3).join(" "))).toEqual([
+    expect.stringMatching(/^init img /),
+    "config device add",
+    "start 001-v --project",
+    expect.stringMatching(/^exec /),
+    expect.stringMatching(/^config set /),
   ]);
-  expect(planSteps(p)[4]?.args?.slice(-4)).toEqual(["1", "0", "true", "false"]);
 });
 
 test("an existing instance: config, profiles, eth0 address and stopped state are reconciled", () => {
@@ -197,7 +206,6 @@ test("planInstances gives each new instance one independent step list: volume, i
       `create storage volume default/vol-${n}`,
       "create container from img",
       `add device vol-${n}`,
-      "add device eth0",
       "start",
       "write /etc/anklume nesting context",
       "record nesting context",

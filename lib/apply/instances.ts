@@ -226,8 +226,12 @@ function planNew(
   }).flatMap((x) => ["-c", x]);
   const managedDevs = Object.keys(devices).sort().join(",");
   const devCfg = managedDevs ? ["-c", `${MANAGED_DEVICES}=${managedDevs}`] : [];
-  o.step(`create ${isVm ? "VM" : "container"} from ${image}`, [
-    "init",
+  // A static IP is an override of the profile's eth0, given at creation
+  // (`--device eth0,ipv4.address=…`); other devices are added before the
+  // start. With nothing to add, one `incus launch` creates and starts.
+  const override = eth0Override(d) ? ["--device", `eth0,ipv4.address=${d.ip}`] : [];
+  const adds = Object.entries(devices).filter(([name]) => !(name === "eth0" && eth0Override(d)));
+  const create = [
     image,
     d.name,
     ...(isVm ? ["--vm"] : []),
@@ -235,22 +239,26 @@ function planNew(
     ...profileArgs,
     ...cfgArgs,
     ...devCfg,
-  ]);
+    ...override,
+  ];
+  const what = `${isVm ? "VM" : "container"} from ${image}`;
+  if (adds.length === 0) {
+    o.step(`create and start ${what}`, ["launch", ...create]);
+  } else {
+    o.step(`create ${what}`, ["init", ...create]);
+    for (const [name, dev] of adds) {
+      const args = deviceArgs([{ op: "add", device: name, keys: dev }], {
+        verb: "config",
+        name: d.name,
+        project: d.project,
+      })[0] as string[];
+      o.step(`add device ${name}`, args);
+    }
+    o.step("start", ["start", d.name, ...p]);
+  }
   o.note(
     `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")})`,
   );
-  for (const [name, dev] of Object.entries(devices)) {
-    const args =
-      name === "eth0" && eth0Override(d)
-        ? ["config", "device", "override", d.name, "eth0", `ipv4.address=${d.ip}`, ...p]
-        : (deviceArgs([{ op: "add", device: name, keys: dev }], {
-            verb: "config",
-            name: d.name,
-            project: d.project,
-          })[0] as string[]);
-    o.step(`add device ${name}`, args);
-  }
-  o.step("start", ["start", d.name, ...p]);
   if (isVm) waitAgentStep(o, d);
   if (want.context) contextSteps(o, d, parent);
 }
