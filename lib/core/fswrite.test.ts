@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readIfExists, readTextFile, writeIfChanged } from "./fswrite.ts";
+import { lockTree, readIfExists, readTextFile, writeIfChanged } from "./fswrite.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -162,5 +162,26 @@ describe("readTextFile", () => {
       `Cannot read --desired "${dir}": it is a directory, not a file`,
     );
     expect(() => readTextFile(join(dir, "nope.json"), "--desired")).toThrow("it does not exist");
+  });
+});
+
+describe("lockTree", () => {
+  test("D16: one holder at a time; a live owner makes the next wait, then fail clearly; dead or old locks are taken over", async () => {
+    const release = await lockTree(dir, 1000);
+    const t0 = performance.now();
+    await expect(lockTree(dir, 200)).rejects.toThrow(`another sync (pid ${process.pid})`);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(190);
+    release();
+    expect(existsSync(join(dir, ".anklume-sync.lock"))).toBe(false);
+    writeFileSync(join(dir, ".anklume-sync.lock"), "9999999\n"); // a killed sync
+    (await lockTree(dir, 200))();
+    writeFileSync(join(dir, ".anklume-sync.lock"), `${process.pid}\n`);
+    const old = new Date(Date.now() - 11 * 60 * 1000);
+    utimesSync(join(dir, ".anklume-sync.lock"), old, old); // a pid reused since
+    (await lockTree(dir, 200))();
+    // A waiting sync gets the lock as soon as the holder releases it.
+    const first = await lockTree(dir, 1000);
+    setTimeout(first, 50);
+    (await lockTree(dir, 2000))();
   });
 });

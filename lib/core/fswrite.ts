@@ -279,6 +279,9 @@ export function checkWritableDirs(dirs: Iterable<string>): [string, string][] {
   return problems;
 }
 
+/** A lock older than this is stale whoever has its pid now: no sync runs for 10 minutes. */
+const STALE_LOCK_MS = 10 * 60 * 1000;
+
 /** The lock file of an output tree (see lockTree). */
 export const LOCK_FILE = ".anklume-sync.lock";
 
@@ -322,8 +325,10 @@ export async function lockTree(dir: string, timeoutMs = 30_000): Promise<() => v
     } catch {
       continue; // released between our open and this read: try again
     }
-    if (!alive(owner) && !(Number.isNaN(owner) && youngerThan(path, 1000))) {
-      // A sync killed while holding it (an empty lock file is given a second to get its pid).
+    const dead = !alive(owner) && !(Number.isNaN(owner) && youngerThan(path, 1000));
+    if (dead || !youngerThan(path, STALE_LOCK_MS)) {
+      // A sync killed while holding it (an empty lock file is given a second to get its pid),
+      // or a lock older than any sync (its pid was reused by another process).
       removeQuietly(path);
       continue;
     }
