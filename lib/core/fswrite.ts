@@ -12,6 +12,7 @@ import {
   chmodSync,
   closeSync,
   constants,
+  existsSync,
   fstatSync,
   lstatSync,
   mkdirSync,
@@ -214,6 +215,8 @@ export function discardWrite(staged: StagedWrite): void {
  * written (the same text, or still no file): renaming over it loses nothing.
  */
 export function unchangedSinceRead(staged: StagedWrite): boolean {
+  // A new file: existsSync does not throw (a failed read's Error costs ~20 µs × 1,501 files).
+  if (staged.existing === null) return !existsSync(staged.target);
   try {
     return readFileSync(staged.target, "utf8") === staged.existing;
   } catch (e) {
