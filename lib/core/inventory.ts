@@ -22,10 +22,12 @@ export interface InventoryHost {
   vars: Vars;
 }
 
-/** A whole inventory: hosts sorted by name, and each group's hosts. */
+/** A whole inventory: hosts sorted by name, each group's hosts, and group_vars/all. */
 export interface Inventory {
   hosts: InventoryHost[];
   groups: Map<string, string[]>;
+  /** The variables of group `all` alone (what a play on localhost sees). */
+  all: Vars;
 }
 
 export type Vars = Record<string, unknown>;
@@ -146,7 +148,7 @@ export function readInventory(baseDir: string): Inventory | null {
       vars,
     });
   }
-  return { hosts, groups };
+  return { hosts, groups, all: allVars };
 }
 
 /**
