@@ -19,7 +19,7 @@ group_vars/ and host_vars/ under the base directory.
 Options:
   --limit <group>     create: only this group, host, or comma-separated list
   --keep <N>          cleanup: how many to keep (default 3)
-  --jobs <N>          How many incus calls run at once (default 4)
+  --jobs <N>          How many incus calls run at once, 1 to 64 (default 4)
   --base-dir <dir>    Where inventory/ lives (default: $ANKLUME_BASE_DIR, else .)
   --state-dir <dir>   State files (default: $ANKLUME_SNAPSHOT_STATE_DIR,
                       else ~/.anklume/pre-apply-snapshots)
@@ -74,7 +74,9 @@ function progress(label: string, total: number) {
 function jobsOf(raw: string | undefined): number {
   if (raw === undefined) return 4;
   const n = parseKeep(raw);
-  if (n === null || n < 1) throw new UsageError(`--jobs must be a whole number >= 1, got "${raw}"`);
+  if (n === null || n < 1 || n > 64) {
+    throw new UsageError(`--jobs must be a whole number from 1 to 64, got "${raw}"`);
+  }
   return n;
 }
 

@@ -72,3 +72,22 @@ test("D18: the advice for an argument that starts with '-' holds under Bun (no '
   expect(message).toContain("write it as './-name'");
   expect(message).not.toContain("after '--'");
 });
+
+test("D18: the scripts give their own range message for negative and huge numbers (exit 2)", () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  for (const [script, args, message] of [
+    ["snapshot-apply.ts", ["cleanup", "--keep", "-1"], "--keep must be a whole number >= 0"],
+    ["snapshot-apply.ts", ["list", "--jobs", "-3"], "--jobs must be a whole number"],
+    ["snapshot-apply.ts", ["list", "--jobs", "99999999999"], "--jobs must be a whole number"],
+    ["incus-guard.ts", ["start", "--settle", "-1"], '--settle "-1"'],
+  ] as const) {
+    const r = Bun.spawnSync(["bun", `${root}scripts/${script}`, ...args], {
+      env: { ...process.env, NO_COLOR: "1", ANKLUME_INCUS: "/nonexistent/incus" },
+      timeout: 20_000,
+    });
+    const stderr = r.stderr.toString();
+    expect(r.exitCode, `${script} ${args.join(" ")}`).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stderr).not.toContain("ambiguous");
+  }
+});
