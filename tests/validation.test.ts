@@ -158,6 +158,27 @@ const cases: Case[] = [
     at: "aaaa",
   },
   {
+    rule: "10d: domain name length with prefix (audit 7.7)",
+    yaml: `${HEAD}domains:\n  ${"d".repeat(60)}:\n    subnet_id: 1\n`,
+    path: `domains.${"d".repeat(60)}`,
+    msg: `domain name "${"d".repeat(60)}" is too long for an Incus name`,
+    at: "dddd",
+  },
+  {
+    rule: "10e: profile name format (audit 7.7)",
+    yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    profiles:\n      -bad: {}\n`,
+    path: "domains.pro.profiles.-bad",
+    msg: 'invalid profile name "-bad"',
+    at: "-bad",
+  },
+  {
+    rule: "26c: host_reserve percentage is whole (audit 7.7)",
+    yaml: `${HEAD}  resource_policy:\n    host_reserve: {cpu: "2.5%"}\n${PRO}`,
+    path: "global.resource_policy.host_reserve.cpu",
+    msg: '"2.5%" is not a whole percentage',
+    at: "2.5%",
+  },
+  {
     rule: "11: type",
     yaml: `${HEAD}${PRO}        type: docker\n`,
     path: "domains.pro.machines.pro-dev.type",
@@ -783,6 +804,31 @@ test("a static IP inside the DHCP range is a warning with its line, and the sync
     `WARNING: ${join(dir, "infra.yml")}:9:13: domains.pro.machines.pro-dev.ip`,
   );
   expect(r.stderr).toContain("DHCP range");
+});
+
+test("a machine named like a domain is a warning with its path, and the sync succeeds (audit 7.7)", async () => {
+  const yaml = `${HEAD}${PRO}  perso:\n    subnet_id: 2\n    machines:\n      pro: {}\n`;
+  const dir = workspace({ "infra.yml": yaml });
+  const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+  expect(r.code).toBe(0);
+  const entry = r.stderr.split("\n").find((l) => l.includes("domains.perso.machines.pro"));
+  if (!entry) throw new Error(`no warning for the machine in:\n${r.stderr}`);
+  expect(entry).toContain(`WARNING: ${join(dir, "infra.yml")}:${lineOf(yaml, "pro: {}")}:`);
+  expect(r.stderr).toContain('machine "pro" has the same name as a domain');
+  expect(Object.keys(tree(dir)).length).toBeGreaterThan(1);
+});
+
+test("gpu_policy shared with two GPU machines is a warning, and the sync succeeds (audit 7.7)", async () => {
+  const yaml = `${HEAD}  gpu_policy: shared\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      a: {gpu: true}\n      b: {gpu: true}\n`;
+  const dir = workspace({ "infra.yml": yaml });
+  const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toContain("WARNING:");
+  expect(r.stderr).toContain("global.gpu_policy");
+  expect(r.stderr).toContain("GPU policy is 'shared': 2 instances share GPU access (a, b)");
+  // The same file with the default policy is refused: the warning is the policy's doing.
+  const dir2 = workspace({ "infra.yml": yaml.replace("  gpu_policy: shared\n", "") });
+  expect((await runInProcess([join(dir2, "infra.yml"), "--base-dir", dir2])).code).toBe(1);
 });
 
 test("YOLO turns the privileged refusal into a warning", async () => {

@@ -19,7 +19,25 @@ test("validateInfra is defensive: wrong types produce no crash and no duplicate 
     { domains: { a: { machines: [] } } },
   ]) {
     expect(() => validateInfra(data, env)).not.toThrow();
+    // Wrong types are the shape check's to report: validateInfra adds nothing,
+    // so the same defect is never complained about twice.
+    expect(validateInfra(data, env)).toEqual([]);
   }
+  // A document with several real defects: each is reported once.
+  const issues = validateInfra(
+    {
+      project_name: "p",
+      global: { base_subnet: "10.100" },
+      domains: {
+        all: { subnet_id: 1, machines: { host: {}, "a-b": {} } },
+        b: { subnet_id: 1, machines: { "a-b": {} } },
+      },
+    },
+    env,
+  );
+  expect(issues.length).toBeGreaterThan(1);
+  const keys = issues.map((i) => `${i.severity}|${i.path.join(".")}|${i.message}`);
+  expect(new Set(keys).size).toBe(keys.length);
 });
 
 test("the host check compares real ranges and skips anklume's own bridges", () => {
