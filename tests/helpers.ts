@@ -10,11 +10,20 @@ import { incusAvailable } from "../lib/incus/client.ts";
 
 let cached: boolean | undefined;
 
+/**
+ * True when the CI variable is set to anything but "", "0" or "false"
+ * (case-insensitive): CI=1 and CI=yes must not turn integration suites into skips.
+ */
+export function isCI(env: Record<string, string | undefined> = process.env): boolean {
+  const v = (env.CI ?? "").trim().toLowerCase();
+  return v !== "" && v !== "0" && v !== "false";
+}
+
 /** True when a real Incus daemon answers; throws under CI=true when none does. */
 export async function incusOrSkip(suite: string): Promise<boolean> {
   cached ??= await incusAvailable();
   if (cached) return true;
-  if (process.env.CI === "true") {
+  if (isCI()) {
     throw new Error(`${suite}: no Incus daemon answers, and CI=true requires one (see .ci/run)`);
   }
   console.warn(`skipping ${suite}: no Incus daemon. Start one with: make dev-incus`);
@@ -35,7 +44,7 @@ export async function netnsOrSkip(suite: string): Promise<boolean> {
     if (netns) await q`ip netns delete ${probe}`;
   }
   if (netns) return true;
-  if (process.env.CI === "true") {
+  if (isCI()) {
     throw new Error(
       `${suite}: cannot create network namespaces, and CI=true requires it (run as root)`,
     );

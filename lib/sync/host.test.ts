@@ -2,7 +2,10 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as v from "valibot";
+import { incusOrSkip } from "../../tests/helpers.ts";
 import { formatCidr } from "../core/cidr.ts";
+import { incusRun } from "../incus/client.ts";
 import { hostNetworks, hostResources } from "./host.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "anklume-host-"));
@@ -31,13 +34,41 @@ test("hostNetworks decodes little-endian routes and skips gateways and the defau
   expect(nets?.map((n) => `${n.ifname} ${formatCidr(n.cidr)}`)).toEqual(["wlan0 10.100.0.0/16"]);
 });
 
-test("hostResources falls back to /proc when incus cannot answer", async () => {
+test("hostResources falls back to /proc when incus cannot answer (fake incus: a failing binary)", async () => {
+  const proc = join(dir, "proc-res");
+  mkdirSync(proc, { recursive: true });
+  writeFileSync(join(proc, "cpuinfo"), "processor\t: 0\n\nprocessor\t: 1\n\nprocessor\t: 2\n");
+  writeFileSync(join(proc, "meminfo"), "MemTotal:        2048 kB\nMemFree: 1 kB\n");
   process.env.ANKLUME_INCUS = "false";
+  process.env.ANKLUME_PROC_DIR = proc;
   try {
-    const r = await hostResources();
-    expect(r?.cpu).toBeGreaterThan(0);
-    expect(r?.memory).toBeGreaterThan(1024 * 1024);
+    expect(await hostResources()).toEqual({ cpu: 3, memory: 2048 * 1024 });
   } finally {
     delete process.env.ANKLUME_INCUS;
+    delete process.env.ANKLUME_PROC_DIR;
   }
 });
+
+const live = await incusOrSkip("host");
+const Resources = v.looseObject({
+  cpu: v.looseObject({ total: v.number() }),
+  memory: v.looseObject({ total: v.number() }),
+});
+
+// KNOWN BUG (test audit 2.2): hostResources runs `incus info --resources
+// --format json`, which incus 6.0 rejects ("unknown flag: --format"), so it
+// always falls back to /proc (MemTotal, not the machine's memory). Marked
+// `failing` until lib/sync/host.ts reads /1.0/resources (e.g. `incus query`);
+// then this turns red and `.failing` must go.
+test
+  .skipIf(!live)
+  .failing(
+    "hostResources reads the CPU and memory totals the real daemon reports in /1.0/resources",
+    async () => {
+      const want = v.parse(
+        Resources,
+        JSON.parse((await incusRun(["query", "/1.0/resources"])).stdout),
+      );
+      expect(await hostResources()).toEqual({ cpu: want.cpu.total, memory: want.memory.total });
+    },
+  );
