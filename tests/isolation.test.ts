@@ -313,15 +313,13 @@ describe.skipIf(!live)(
       expect(await connects(a1, b1, 8080)).toBe(true);
     });
 
-    test("everything else between the domains is dropped within the 2 s connect timeout", async () => {
-      const t0 = performance.now();
+    test("everything else between the domains is dropped (nc -w 2 fails to connect)", async () => {
       // Same port, other machine of domain A: the policy names a1 only.
       expect(await connects(a2, b1, 8080)).toBe(false);
       // Allowed machine, port not in the policy.
       expect(await connects(a1, b1, 9090)).toBe(false);
       // The policy is not bidirectional.
       expect(await connects(b1, a1, 8080)).toBe(false);
-      expect(performance.now() - t0).toBeLessThan(20_000);
     }, 60_000);
 
     test("traffic inside one domain still flows", async () => {
