@@ -29,7 +29,7 @@ export function workspace(files: Record<string, string> = {}): string {
 
 export function cleanup(): void {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-  rmSync(join(CACHE, "sync"), { recursive: true, force: true });
+  for (const d of [NO_CONTEXT, CACHE]) rmSync(d, { recursive: true, force: true });
 }
 
 /** An empty context dir: no /etc/anklume, so the prefix is 001- whatever this machine has. */
@@ -37,8 +37,19 @@ export const NO_CONTEXT = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
 /** Sync stamps of the tests stay out of the user's ~/.cache. */
 export const CACHE = mkdtempSync(join(tmpdir(), "anklume-cache-"));
 
+/**
+ * bun loads this module once for every test file of a run, and each file's
+ * afterAll(cleanup) removes NO_CONTEXT and CACHE: every run puts them back
+ * first, so nothing of them is left in $TMPDIR after the last file.
+ */
+function ensureDirs(): void {
+  mkdirSync(NO_CONTEXT, { recursive: true });
+  mkdirSync(CACHE, { recursive: true });
+}
+
 /** Environment every generator test runs with (host check off unless a test turns it on). */
 export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  ensureDirs();
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     ANKLUME_CONTEXT_DIR: NO_CONTEXT,
@@ -64,6 +75,7 @@ export async function runInProcess(
   argv: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<RunResult> {
+  ensureDirs();
   const saved: Record<string, string | undefined> = {};
   const base = {
     ANKLUME_CONTEXT_DIR: NO_CONTEXT,

@@ -159,14 +159,21 @@ describe("readInventory on the generator's own output", () => {
       ["bun", "scripts/generate.ts", join(dir, "infra.yml"), "--base-dir", dir],
       {
         cwd: join(import.meta.dir, "..", ".."),
-        env: { ...process.env, ANKLUME_SKIP_HOST_SUBNET_CHECK: "1" },
+        env: {
+          ...process.env,
+          ANKLUME_SKIP_HOST_SUBNET_CHECK: "1",
+          // No /etc/anklume and no ~/.cache: an empty context (level 1) and a
+          // stamp cache removed with the workspace.
+          ANKLUME_CONTEXT_DIR: tree({}),
+          ANKLUME_CACHE_DIR: join(dir, "cache"),
+        },
         stderr: "pipe",
       },
     );
     expect(gen.exitCode, gen.stderr.toString()).toBe(0);
     const inv = readInventory(dir);
-    // The level prefix comes from /etc/anklume/absolute_level (001- when absent).
-    const p = /^(\d{3,}-)/.exec(inv?.hosts[0]?.instance ?? "")?.[1] ?? "?";
+    // An empty context dir is level 1: the prefix is 001-, whatever this host has.
+    const p = "001-";
     expect(inv?.hosts.map(({ vars: _vars, ...h }) => h)).toEqual([
       { host: "lab-box", instance: `${p}lab-box`, project: `${p}lab`, groups: ["lab"] },
       { host: "work-dev", instance: `${p}work-dev`, project: `${p}work`, groups: ["work"] },
