@@ -1,5 +1,11 @@
-import { expect, test } from "bun:test";
-import { describeFailure, execute, type StepRunner } from "./execute.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { incusOrSkip, uniq } from "../../tests/helpers.ts";
+import { incusRaw, incusRun } from "../incus/client.ts";
+import { describeFailure, execute, incusRunner, type StepRunner, waitAgent } from "./execute.ts";
 import { emptyPlan, type Plan, type Step } from "./reconcile.ts";
 
 const st = (desc: string): Step => ({ desc, args: [desc] });
@@ -105,3 +111,62 @@ test("execute() of an empty plan runs nothing", async () => {
   expect(await execute(emptyPlan(), run)).toEqual({ failures: [], warnings: [] });
   expect(ran).toEqual([]);
 });
+
+// ---------------------------------------------------------------- the VM agent wait, on the real daemon
+
+const live = await incusOrSkip("execute (waitAgent)");
+
+describe.skipIf(!live)(
+  "waitAgent / incusRunner VM agent wait (fake: VMs cannot start here, a container stands in)",
+  () => {
+    const u = uniq();
+    const stopped = `ankwa-s-${u}`;
+    const running = `ankwa-r-${u}`;
+    let tmp = "";
+    let log = "";
+
+    beforeAll(async () => {
+      tmp = mkdtempSync(join(tmpdir(), "anklume-waitagent-"));
+      log = join(tmp, "calls");
+      // A wrapper around the real incus that records each call, to count the tries.
+      const wrapper = join(tmp, "incus");
+      writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${log}\nexec incus "$@"\n`, { mode: 0o755 });
+      await incusRun(["create", "--empty", stopped]);
+      await incusRun(["launch", "anklume-busybox", running]);
+      process.env.ANKLUME_INCUS = wrapper;
+    }, 120_000);
+
+    afterAll(async () => {
+      delete process.env.ANKLUME_INCUS;
+      for (const n of [stopped, running]) await incusRaw(["delete", n, "--force"]);
+      expect((await incusRaw(["info", stopped])).exitCode).not.toBe(0);
+      expect((await incusRaw(["info", running])).exitCode).not.toBe(0);
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    }, 120_000);
+
+    const tries = () =>
+      readFileSync(log, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("exec ")).length;
+
+    test("an instance whose agent never answers (stopped) fails after exactly vm_agent_retries tries, naming it", async () => {
+      writeFileSync(log, "");
+      const run = incusRunner({ vm_agent_retries: 3, vm_agent_delay: 0 });
+      const step: Step = {
+        desc: `default/${stopped}: wait for the agent`,
+        waitAgent: { name: stopped, project: "default" },
+      };
+      await expect(run(step)).rejects.toThrow(
+        `Cannot reach the agent of VM "default/${stopped}" after 3 tries; check \`incus info ${stopped} --project default\``,
+      );
+      expect(tries()).toBe(3);
+    }, 60_000);
+
+    test("an instance whose agent answers returns at the first try", async () => {
+      writeFileSync(log, "");
+      await waitAgent(running, "default", 5, 0);
+      expect(tries()).toBe(1);
+      expect(readFileSync(log, "utf8")).toContain(`exec ${running} --project default -- true`);
+    }, 60_000);
+  },
+);
