@@ -13,6 +13,7 @@ import {
   MANAGED_KEYS,
   planSteps,
   splitImageRef,
+  splitMarker,
   toConfig,
 } from "./reconcile.ts";
 
@@ -59,6 +60,50 @@ describe("diffConfig", () => {
       }),
       { seed: SEED, numRuns: 300 },
     );
+  });
+
+  // Test audit 6.6: open key names, and a ledger (user.anklume.managed_keys)
+  // that is absent, corrupt or names keys that no longer exist.
+  test("converges in one pass whatever the ledger holds: absent, corrupt, stale (property)", () => {
+    const key = fc.oneof(
+      fc.constantFrom("user.a", "user.b", "limits.cpu", "boot.autostart"),
+      fc.stringMatching(/^user\.[a-z]{1,3}$/),
+    );
+    const cfg = fc.dictionary(key, fc.string({ minLength: 1, maxLength: 4 }));
+    const ledger = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(""),
+      fc.string({ maxLength: 12 }), // corrupt
+      fc.array(key, { maxLength: 4 }).map((ks) => ks.join(",")), // may name keys that no longer exist
+      fc.array(key, { maxLength: 4 }).map((ks) => ` ${ks.join(" , ")},,`),
+    );
+    fc.assert(
+      fc.property(cfg, cfg, ledger, (current, desired, led) => {
+        const cur0: Config = { ...current };
+        if (led !== undefined) cur0[MANAGED_KEYS] = led;
+        const cur = applyConfig(cur0, diffConfig(desired, cur0).set);
+        for (const [k, val] of Object.entries(desired)) expect(cur[k], k).toBe(val);
+        // Keys the ledger named and that are no longer desired are gone; others stay.
+        const named = new Set(splitMarker(led));
+        for (const [k, val] of Object.entries(cur0)) {
+          if (k === MANAGED_KEYS || k in desired) continue;
+          if (named.has(k)) expect(cur[k], k).toBeUndefined();
+          else expect(cur[k], k).toBe(val);
+        }
+        expect(splitMarker(cur[MANAGED_KEYS])).toEqual(Object.keys(desired).sort());
+        expect(diffConfig(desired, cur).set).toEqual({});
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  // KNOWN BUG (test audit 6.6): Incus stores `k=""` as unset, but diffConfig
+  // compares undefined !== "" and so re-sets a desired "" on every apply (a
+  // perpetual change). Marked `failing` until diffConfig treats "" as absent.
+  test.failing('a desired "" is unset once and then converges', () => {
+    const cur = applyConfig({}, diffConfig({ "user.a": "" }, {}).set);
+    expect(cur["user.a"]).toBeUndefined();
+    expect(diffConfig({ "user.a": "" }, cur).set).toEqual({});
   });
 });
 
