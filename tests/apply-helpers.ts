@@ -38,13 +38,38 @@ export async function make(dir: string, args: string[], env: Record<string, stri
 /** PLAY RECAP counters per host. */
 export function recap(
   out: string,
-): Record<string, { ok: number; changed: number; failed: number }> {
-  const res: Record<string, { ok: number; changed: number; failed: number }> = {};
-  const re = /^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/gm;
+): Record<string, { ok: number; changed: number; unreachable: number; failed: number }> {
+  const res: Record<string, { ok: number; changed: number; unreachable: number; failed: number }> =
+    {};
+  const re = /^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm;
   for (const m of out.matchAll(re)) {
-    res[m[1] as string] = { ok: Number(m[2]), changed: Number(m[3]), failed: Number(m[4]) };
+    res[m[1] as string] = {
+      ok: Number(m[2]),
+      changed: Number(m[3]),
+      unreachable: Number(m[4]),
+      failed: Number(m[5]),
+    };
   }
   return res;
+}
+
+/** The sorted host names of the PLAY RECAP (empty when no recap was printed). */
+export function recapHosts(out: string): string[] {
+  return Object.keys(recap(out)).sort();
+}
+
+/** The per-host result lines Ansible printed under `TASK [<task>]` (all its occurrences). */
+export function taskOutput(out: string, task: string): string {
+  const parts: string[] = [];
+  const head = `TASK [${task}]`;
+  let i = out.indexOf(head);
+  while (i >= 0) {
+    const rest = out.slice(i + head.length);
+    const end = rest.search(/^(TASK|PLAY|RUNNING HANDLER) \[/m);
+    parts.push(end < 0 ? rest : rest.slice(0, end));
+    i = out.indexOf(head, i + head.length);
+  }
+  return parts.join("\n");
 }
 
 /** Total `changed` over every host of the last PLAY RECAP. */
@@ -133,6 +158,15 @@ export async function cleanupInfra(infraId: string, extraProjects: string[] = []
   )) {
     await incusRaw(["network", "delete", n.name]);
   }
+  // Verify: nothing of this infra (or the extra projects) survives on the daemon.
+  const leftProjects = (await incusJson(["project", "list"], ProjSchema))
+    .filter((p) => p.config["user.anklume.infra"] === infraId || extraProjects.includes(p.name))
+    .map((p) => `project ${p.name}`);
+  const leftNets = (await incusJson(["network", "list"], NetSchema))
+    .filter((x) => x.config["user.anklume.infra"] === infraId)
+    .map((x) => `network ${x.name}`);
+  const left = [...leftProjects, ...leftNets];
+  if (left.length > 0) throw new Error(`cleanupInfra(${infraId}) left: ${left.join(", ")}`);
 }
 
 /** Write a file (helper for infra.yml and context files). */

@@ -17,6 +17,7 @@ import {
   make,
   makeWorkdir,
   recap,
+  recapHosts,
   removeWorkdir,
   testImage,
   totalChanged,
@@ -45,6 +46,7 @@ function infra(
     autoCleanup?: boolean;
     extra?: boolean;
     dropC?: boolean;
+    dropProfiles?: boolean;
   } = {},
 ) {
   const a1Config = opts.dropGone
@@ -61,7 +63,7 @@ ${opts.autoCleanup ? "  auto_cleanup: true\n" : ""}domains:
     profiles:
       tuned:
         config: {limits.cpu: "${opts.dropGone ? 2 : 1}"}
-    machines:
+${opts.dropProfiles ? "" : `      spare: {config: {user.note: spare}}\n      held: {config: {user.note: held}}\n`}    machines:
       ${u}-a1:
         ip: "10.231.${s[0]}.10"
         profiles: [default, tuned]
@@ -98,6 +100,20 @@ async function syncAndApply(target: string, extra: string[] = []) {
 }
 
 const name = (m: string) => `${prefix}${m}`;
+/**
+ * The PLAY RECAP of an apply of infra() (no machine has roles): localhost (the
+ * nftables play) and the one host the reconcile play runs on. Every other
+ * machine ends at "Skip machines without roles" (meta: end_host) before any
+ * task result, so Ansible never lists it.
+ */
+const recapOfInfra = () => ["localhost", `${u}-a1`].sort();
+/** An empty instance made by hand (not by the infra) that keeps the orphan profile "held" in use. */
+const hand = `hand${u}`;
+async function profileNames(project: string): Promise<string[]> {
+  return (await incusJson(["profile", "list", "--project", project], v.array(AnySchema)))
+    .map((p: { name: string }) => p.name)
+    .sort();
+}
 const proj = (d: string) => `${prefix}${d}`;
 const AnySchema = v.any();
 
@@ -250,13 +266,14 @@ describe.skipIf(!live)(
       const r = await syncAndApply("apply", [nftArgs()]);
       expect(r.code, r.out).toBe(0);
       const hosts = recap(r.out);
-      expect(Object.keys(hosts).length).toBeGreaterThan(0);
+      expect(Object.keys(hosts).sort(), r.out).toEqual(recapOfInfra());
       for (const [h, c] of Object.entries(hosts)) expect(c.changed, `${h}\n${r.out}`).toBe(0);
     }, 120_000);
 
     test("make check on the converged infra reports no change", async () => {
       const r = await make(dir, ["check", "NAT=false", `CONTEXT_DIR=${ctxDir()}`, nftArgs()]);
       expect(r.code, r.out).toBe(0);
+      expect(recapHosts(r.out), r.out).toEqual(recapOfInfra());
       expect(totalChanged(r.out), r.out).toBe(0);
     }, 120_000);
 
@@ -341,10 +358,35 @@ describe.skipIf(!live)(
       expect((await instance(proj(A), a1))?.config["user.note"]).toBe("declared");
     }, 120_000);
 
-    test("removed machines are reported as orphans, and kept without auto_cleanup", async () => {
-      write(join(dir, "infra.yml"), infra({ dropGone: true, dropOrphans: true }));
+    test("removed machines and profiles are reported as orphans, and kept without auto_cleanup", async () => {
+      expect((await profileNames(proj(A))).filter((n) => n === "spare" || n === "held")).toEqual([
+        "held",
+        "spare",
+      ]);
+      // A protected instance outside the infra still uses "held" once it is no longer declared
+      // (protected so that auto_cleanup keeps it, and with it the profile, in the next test).
+      await incusRun([
+        "create",
+        "--empty",
+        hand,
+        "--project",
+        proj(A),
+        "--profile",
+        "default",
+        "--profile",
+        "held",
+        "-c",
+        "security.protection.delete=true",
+      ]);
+      write(
+        join(dir, "infra.yml"),
+        infra({ dropGone: true, dropOrphans: true, dropProfiles: true }),
+      );
       const r = await syncAndApply("apply-infra");
       expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/kind: profile\s+name: spare/);
+      expect(r.out).toMatch(/kind: profile\s+name: held/);
+      expect(await profileNames(proj(A))).toEqual(expect.arrayContaining(["held", "spare"]));
       expect(r.out).toContain(name(`${u}-a2`));
       expect(r.out).toContain(name(`${u}-b3`));
       expect(r.out).toMatch(/orphans/);
@@ -352,22 +394,34 @@ describe.skipIf(!live)(
       expect(await instance(proj(B), name(`${u}-b3`))).toBeDefined();
     }, 120_000);
 
-    test("with auto_cleanup an ephemeral orphan is deleted, a protected one is not", async () => {
+    test("with auto_cleanup an ephemeral orphan and an unused orphan profile are deleted; a protected instance and a used profile are not", async () => {
       write(
         join(dir, "infra.yml"),
-        infra({ dropGone: true, dropOrphans: true, autoCleanup: true }),
+        infra({ dropGone: true, dropOrphans: true, autoCleanup: true, dropProfiles: true }),
       );
       const r = await syncAndApply("apply-infra");
       expect(r.code, r.out).toBe(0);
       expect(await instance(proj(A), name(`${u}-a2`))).toBeUndefined();
       expect(await instance(proj(B), name(`${u}-b3`))).toBeDefined();
       expect(r.out).toContain("kept (protected)");
+      // Orphan profiles: the unused one is deleted, the one an instance uses is kept.
+      expect(r.out).toContain(`${proj(A)}/spare: delete orphan profile (auto_cleanup)`);
+      expect(r.out).toContain("kept (in use)");
+      const left = await profileNames(proj(A));
+      expect(left).not.toContain("spare");
+      expect(left).toContain("held");
     }, 120_000);
 
     test("a removed domain: its project and bridge are orphans, kept while a protected instance lives there", async () => {
       write(
         join(dir, "infra.yml"),
-        infra({ dropGone: true, dropOrphans: true, autoCleanup: true, dropC: true }),
+        infra({
+          dropGone: true,
+          dropOrphans: true,
+          autoCleanup: true,
+          dropC: true,
+          dropProfiles: true,
+        }),
       );
       // sync-clean removes the domain's inventory file (its protected group_vars stay).
       const clean = await make(dir, ["sync-clean", "YES=1"]);
