@@ -314,6 +314,109 @@ describe("property: every ruleset renderRuleset writes passes the checks and nft
   });
 });
 
+// Test audit 6.4: semantic invariants checked against an oracle written here,
+// on bridge names up to Linux's 15 characters and machines with and without an ip.
+describe("property: the accept lines between bridges are exactly the policies", () => {
+  type Key = { iif: string; oif: string; saddr?: string; daddr?: string; ports: string };
+  const keyOf = (k: Key) => `${k.iif}>${k.oif} s=${k.saddr ?? ""} d=${k.daddr ?? ""} ${k.ports}`;
+  /** Parse an accept line between two bridges (order of its parts aside). */
+  function parseAccept(line: string): Key | null {
+    const m = /^iifname "([^"]+)" oifname "([^"]+)"(.*) accept$/.exec(line.trim());
+    if (!m) return null;
+    const rest = m[3] ?? "";
+    const saddr = /ip saddr (\S+)/.exec(rest)?.[1];
+    const daddr = /ip daddr (\S+)/.exec(rest)?.[1];
+    const pm = /(tcp|udp) dport \{ ([^}]*) \}/.exec(rest);
+    const ports = pm
+      ? `${pm[1]}:${[...new Set((pm[2] ?? "").split(",").map((x) => Number(x.trim())))].sort((a, b) => a - b).join(",")}`
+      : "all";
+    return { iif: m[1] as string, oif: m[2] as string, saddr, daddr, ports };
+  }
+
+  test("one accept per policy (plus its reverse iff bidirectional), none other, every bridge in the drop set", () => {
+    const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined;
+    const texts: string[] = [];
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.stringMatching(/^d[a-z0-9-]{0,10}$/), { minLength: 1, maxLength: 5 }),
+        fc.array(
+          fc.record({
+            dom: fc.nat(4),
+            ip: fc.option(fc.integer({ min: 2, max: 250 }), { nil: undefined }),
+          }),
+          { maxLength: 4 },
+        ),
+        fc.array(
+          fc.record({
+            from: fc.nat(8),
+            to: fc.nat(8),
+            ports: fc.oneof(
+              fc.constant("all" as const),
+              fc.array(fc.integer({ min: 1, max: 65535 }), { minLength: 1, maxLength: 4 }),
+            ),
+            protocol: fc.constantFrom("tcp" as const, "udp" as const),
+            bidirectional: fc.boolean(),
+          }),
+          { maxLength: 5 },
+        ),
+        (doms, machs, pols) => {
+          const domains = doms.map((d) => ({ name: d, bridge: `net-${d}` }));
+          const machines = machs.map((m, i) => ({
+            name: `m${i}`,
+            domain: doms[m.dom % doms.length] as string,
+            instanceName: `x-m${i}`,
+            ...(m.ip === undefined ? {} : { ip: `10.9.${i}.${m.ip}` }),
+          }));
+          const refs = [...doms, ...machines.map((m) => m.name)];
+          const end = (ref: string): { bridge: string; ip?: string } => {
+            const m = machines.find((x) => x.name === ref);
+            if (!m) return { bridge: `net-${ref}` };
+            return { bridge: `net-${m.domain}`, ...(m.ip ? { ip: m.ip } : {}) };
+          };
+          const policies = pols.map((p) => ({
+            ...p,
+            from: refs[p.from % refs.length] as string,
+            to: refs[p.to % refs.length] as string,
+          }));
+          const r = buildRuleset({ domains, machines, policies });
+          const want: string[] = [];
+          for (const p of policies) {
+            const f = end(p.from);
+            const t = end(p.to);
+            const ports =
+              p.ports === "all"
+                ? "all"
+                : `${p.protocol}:${[...new Set(p.ports)].sort((a, b) => a - b).join(",")}`;
+            if (f.bridge !== t.bridge)
+              want.push(keyOf({ iif: f.bridge, oif: t.bridge, saddr: f.ip, daddr: t.ip, ports }));
+            if (p.bidirectional && f.bridge !== t.bridge)
+              want.push(keyOf({ iif: t.bridge, oif: f.bridge, saddr: t.ip, daddr: f.ip, ports }));
+          }
+          const got = r.text
+            .split("\n")
+            .map(parseAccept)
+            .filter((k): k is Key => k !== null && k.iif !== k.oif)
+            .map(keyOf);
+          // One line per policy direction (identical policies give identical lines).
+          expect(got.sort()).toEqual(want.sort());
+          const drop = r.text
+            .split("\n")
+            .find((l) => l.trim().endsWith(" drop") && l.includes("oifname {"));
+          if (doms.length >= 2) {
+            for (const d of domains) expect(drop, d.bridge).toContain(`"${d.bridge}"`);
+          } else expect(drop).toBeUndefined();
+          texts.push(r.text);
+        },
+      ),
+      { seed, numRuns: 60 },
+    );
+    for (const t of texts) {
+      const r = nftAccepts(t);
+      if (!r.ok) throw new Error(`nft -c rejected:\n${t}\n${r.stderr}`);
+    }
+  });
+});
+
 test("buildRuleset() gives the same text whatever order domains and machines come in", () => {
   // The worked spec's machines have distinct names, so their order cannot change a resolution.
   const want = buildRuleset(worked).text;
