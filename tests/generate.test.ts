@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Buffer } from "node:buffer";
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -12,6 +13,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -113,6 +115,56 @@ describe("the sync stamp (a no-op sync reads no YAML)", () => {
     expect(runProcess(["infra.yml"], dir, env).stdout).toContain("Written: group_vars/lab.yml");
     expect(readFileSync(join(dir, "group_vars/lab.yml"), "utf8")).toContain("002-lab");
   });
+  // 10.100.0.0/16 on wlan0, as /proc/net/route writes it (hex, little-endian).
+  const ROUTE_HEAD =
+    "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n";
+  const WLAN = "wlan0\t0000640A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+  const answeredByStamp = (r: { stderr: string }) =>
+    r.stderr.includes("timing: stamp (nothing changed)");
+
+  test("a new host route overlapping a domain is seen although nothing else changed (fake /proc/net/route: no such interface here)", () => {
+    const dir = workspace({ "infra.yml": exampleInfra, "proc/net/route": ROUTE_HEAD });
+    const env = {
+      ANKLUME_PROC_DIR: join(dir, "proc"),
+      ANKLUME_SKIP_HOST_SUBNET_CHECK: undefined,
+      ANKLUME_TIMING: "1",
+    };
+    expect(runProcess(["infra.yml"], dir, env).code).toBe(0);
+    // Unchanged routes: the stamp answers (so the next run is a real test of it).
+    expect(answeredByStamp(runProcess(["infra.yml"], dir, env))).toBe(true);
+    writeFileSync(join(dir, "proc/net/route"), ROUTE_HEAD + WLAN);
+    const r = runProcess(["infra.yml"], dir, env);
+    expect(answeredByStamp(r)).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('overlaps host interface "wlan0" (10.100.0.0/16)');
+  });
+
+  test("a changed generator source never trusts an old stamp (a copy of the generator)", () => {
+    const dir = workspace({ "infra.yml": exampleInfra });
+    const code = workspace();
+    for (const f of ["lib", "scripts"]) cpSync(join(ROOT, f), join(code, f), { recursive: true });
+    for (const f of ["node_modules", "package.json"]) symlinkSync(join(ROOT, f), join(code, f));
+    const gen = () => {
+      const r = Bun.spawnSync(["bun", join(code, "scripts/generate.ts"), "infra.yml"], {
+        cwd: dir,
+        env: testEnv({ ANKLUME_TIMING: "1" }),
+      });
+      return { code: r.exitCode, stderr: r.stderr.toString() };
+    };
+    expect(gen().code).toBe(0);
+    const second = gen();
+    expect(second.code).toBe(0);
+    expect(answeredByStamp(second)).toBe(true);
+    // Same content, new mtime: the generator may have changed.
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(code, "lib/core/cidr.ts"), later, later);
+    const third = gen();
+    expect(third.code).toBe(0);
+    expect(answeredByStamp(third)).toBe(false);
+    // And the new fingerprint is stamped in turn.
+    expect(answeredByStamp(gen())).toBe(true);
+  });
+
   test("warnings and orphans are reported again on a no-op sync", () => {
     const infra = exampleInfra.replace('ip: "10.100.3.10"', 'ip: "10.100.3.150"');
     const dir = workspace({ "infra.yml": infra });
@@ -344,7 +396,7 @@ describe("enrichment", () => {
     );
   });
 
-  test("resource_policy splits a fake 16-CPU 64-GiB host (fake /proc: no such host here)", () => {
+  test("resource_policy splits a fake 16-CPU 64-GiB host (fake /proc and no Incus, ANKLUME_INCUS=false: no such host here, and Incus would answer for the real one)", () => {
     const dir = workspace({
       "infra.yml": `project_name: x\nglobal:\n  resource_policy: true\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      a: {weight: 3}\n      b: {}\n`,
       "proc/cpuinfo": Array.from({ length: 16 }, (_, i) => `processor\t: ${i}\n`).join(""),
