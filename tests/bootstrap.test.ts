@@ -14,7 +14,9 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -402,6 +404,22 @@ describe.skipIf(!hostTests)(
  * the busybox image, then find everything on a second run. The host's daemon
  * and networks are not touched.
  */
+/** incusd processes in another network namespace than this one (the scratch daemon's). */
+function foreignIncusd(): number[] {
+  const self = readlinkSync("/proc/self/ns/net");
+  const out: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/comm`, "utf8").trim() !== "incusd") continue;
+      if (readlinkSync(`/proc/${e}/ns/net`) !== self) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.sort();
+}
+
 const SCRATCH_BODY = `
 set -u
 T=$1
@@ -426,7 +444,8 @@ exit 0
 describe.skipIf(!hostTests)(
   "bootstrap.sh --dev from scratch in private namespaces (skipped only without an Incus daemon or root; both required under CI)",
   () => {
-    test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing", () => {
+    test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing; the scratch daemon does not outlive it", () => {
+      const before = new Set(foreignIncusd());
       const dir = mkdtempSync(join(tmpdir(), "anklume-scratch-"));
       const r = run([
         "unshare",
@@ -457,9 +476,21 @@ describe.skipIf(!hostTests)(
           // already gone: incus admin shutdown worked
         }
       }
+      // Also a daemon started before server.json could be written (test audit 5.7).
+      const stray = foreignIncusd().filter((p) => !before.has(p));
+      for (const p of stray) {
+        try {
+          process.kill(p, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      for (let i = 0; i < 50 && foreignIncusd().some((p) => !before.has(p)); i++)
+        Bun.sleepSync(100);
       const first = read("first.out");
       const second = read("second.out");
       try {
+        expect(foreignIncusd().filter((p) => !before.has(p))).toEqual([]);
         expect(r.code).toBe(0);
         expect(read("first.rc").trim()).toBe("0");
         expect(first).toContain("done incus daemon started");
