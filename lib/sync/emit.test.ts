@@ -369,4 +369,40 @@ print(json.dumps(out))
     },
     60_000,
   );
+
+  test.skipIf(!existsSync(PYTHON))(
+    "every string PyYAML's stock YAML 1.1 resolver reads as a non-string is quoted (an oracle independent of NON_STRING; skipped only without the Ansible venv, never under CI)",
+    () => {
+      // The byte-for-byte test above teaches PyYAML our own NON_STRING patterns,
+      // so it cannot find one missing. Here PyYAML's stock resolver alone says
+      // which plain scalars are not strings, and each must come out quoted.
+      const sampled = fc
+        .sample(jsonLike("grapheme-ascii"), { numRuns: 300, seed: SEED })
+        .flatMap((v) => JSON.stringify(v).match(/"(?:[^"\\]|\\.)*"/g) ?? [])
+        .map((q) => JSON.parse(q) as string);
+      const corpus = [
+        ...TRICKY,
+        ...sampled,
+        ...["yes", "No", "ON", "off", "y", "N", "~", "null", "NULL", "true", "False"],
+        ...["1_000", "0x1F", "0o17", "017", "0b101", "1:20", "190:20:30", "1e3", "+1.5", "-.5"],
+        ...[".inf", "-.Inf", ".NaN", "2001-12-14", "2001-12-14 21:59:43.10 -5", "=", "<<"],
+      ];
+      const script = `
+import json, sys, yaml
+r = yaml.resolver.Resolver()
+print(json.dumps([s for s in json.load(sys.stdin) if r.resolve(yaml.ScalarNode, s, (True, False)) != 'tag:yaml.org,2002:str']))
+`;
+      const run = Bun.spawnSync([PYTHON, "-c", script], {
+        stdin: Buffer.from(JSON.stringify(corpus)),
+      });
+      expect(run.stderr.toString()).toBe("");
+      const nonStrings = JSON.parse(run.stdout.toString()) as string[];
+      // The oracle answered: the fixed words above alone are over twenty.
+      expect(nonStrings.length).toBeGreaterThan(20);
+      for (const text of nonStrings) {
+        expect(dumpYaml({ k: text }), JSON.stringify(text)).not.toBe(`k: ${text}\n`);
+      }
+    },
+    60_000,
+  );
 });
