@@ -18,6 +18,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { writeTree } from "./fixtures/snap-fixture.ts";
 import { cleanup, mtimes, ROOT, runProcess, testEnv, tree, workspace } from "./gen-helpers.ts";
 import { uniq } from "./helpers.ts";
 
@@ -175,6 +176,34 @@ describe("the sync stamp (a no-op sync reads no YAML)", () => {
     expect(second.stderr).toBe(first.stderr);
     expect(second.stderr).toContain("DHCP range");
     expect(second.stdout).toContain("  ORPHAN: host_vars/old.yml");
+  });
+});
+
+describe("hand-written trees of other suites (audit 1.12)", () => {
+  test("snap-fixture's writeTree writes the generator's files, keys and values for the same domains", () => {
+    const dir = workspace({
+      "infra.yml": `project_name: t\nglobal:\n  base_subnet: "10.100"\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev: {}\n      pro-b: {}\n  lab:\n    subnet_id: 2\n    machines:\n      lab-a: {}\n`,
+    });
+    expect(runProcess(["infra.yml"], dir).code).toBe(0);
+    const hand = workspace();
+    writeTree(hand, [
+      {
+        name: "pro",
+        project: "001-pro",
+        machines: { "pro-dev": "001-pro-dev", "pro-b": "001-pro-b" },
+      },
+      { name: "lab", project: "001-lab", machines: { "lab-a": "001-lab-a" } },
+    ]);
+    const ours = tree(dir);
+    const theirs = tree(hand);
+    expect(Object.keys(theirs).sort()).toEqual(Object.keys(ours).sort());
+    for (const [rel, text] of Object.entries(theirs)) {
+      const gen = ours[rel] as string;
+      // Same managed-block markers, and every key the fixture writes has the generator's value.
+      expect(text.split("\n").slice(0, 3)).toEqual(gen.split("\n").slice(0, 3));
+      expect(text).toContain("# === END MANAGED ===\n");
+      expect(parse(gen), rel).toMatchObject(parse(text));
+    }
   });
 });
 
