@@ -55,20 +55,16 @@ const Resources = v.looseObject({
   memory: v.looseObject({ total: v.number() }),
 });
 
-// KNOWN BUG (test audit 2.2): hostResources runs `incus info --resources
-// --format json`, which incus 6.0 rejects ("unknown flag: --format"), so it
-// always falls back to /proc (MemTotal, not the machine's memory). Marked
-// `failing` until lib/sync/host.ts reads /1.0/resources (e.g. `incus query`);
-// then this turns red and `.failing` must go.
-test
-  .skipIf(!live)
-  .failing(
-    "hostResources reads the CPU and memory totals the real daemon reports in /1.0/resources",
-    async () => {
-      const want = v.parse(
-        Resources,
-        JSON.parse((await incusRun(["query", "/1.0/resources"])).stdout),
-      );
-      expect(await hostResources()).toEqual({ cpu: want.cpu.total, memory: want.memory.total });
-    },
-  );
+// Test audit 2.2: hostResources used `incus info --resources --format json`,
+// which incus 6.0 rejects ("unknown flag: --format"), and always fell back to
+// /proc (MemTotal, not the machine's memory).
+test.skipIf(!live)(
+  "hostResources reads the CPU and memory totals the real daemon reports in /1.0/resources",
+  async () => {
+    const want = v.parse(
+      Resources,
+      JSON.parse((await incusRun(["query", "/1.0/resources"])).stdout),
+    );
+    expect(await hostResources()).toEqual({ cpu: want.cpu.total, memory: want.memory.total });
+  },
+);

@@ -3,7 +3,7 @@
  * context (lib/core/nesting.ts): the host's connected IPv4 networks, and its
  * CPU and memory. Every source is overridable for tests:
  * - ANKLUME_PROC_DIR (default /proc): net/route, cpuinfo, meminfo
- * - ANKLUME_INCUS (default incus): the binary asked for `info --resources`
+ * - ANKLUME_INCUS (default incus): the binary asked for `query /1.0/resources`
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -71,11 +71,12 @@ export interface HostResources {
   memory: number;
 }
 
-/** CPU and memory from `incus info --resources`, else /proc; null when both fail. */
+/** CPU and memory from the daemon's `/1.0/resources`, else /proc; null when both fail. */
 export async function hostResources(): Promise<HostResources | null> {
   try {
     const { incusRaw } = await import("../incus/client.ts");
-    const r = await incusRaw(["info", "--resources", "--format", "json"], { timeout: "10s" });
+    // `incus info --resources` has no JSON output in Incus 6.0: ask the API.
+    const r = await incusRaw(["query", "/1.0/resources"], { timeout: "10s" });
     if (r.exitCode === 0) {
       const data = JSON.parse(r.stdout) as {
         cpu?: { total?: number };
