@@ -97,10 +97,12 @@ describe("diffConfig", () => {
     );
   });
 
-  // KNOWN BUG (test audit 6.6): Incus stores `k=""` as unset, but diffConfig
-  // compares undefined !== "" and so re-sets a desired "" on every apply (a
-  // perpetual change). Marked `failing` until diffConfig treats "" as absent.
-  test.failing('a desired "" is unset once and then converges', () => {
+  // Test audit 6.6: Incus stores `k=""` as unset; diffConfig compared
+  // undefined !== "" and re-set a desired "" on every apply.
+  test('a desired "" is unset once and then converges', () => {
+    expect(diffConfig({ "user.a": "" }, { "user.a": "x" }).changes).toEqual([
+      "unset user.a (was x)",
+    ]);
     const cur = applyConfig({}, diffConfig({ "user.a": "" }, {}).set);
     expect(cur["user.a"]).toBeUndefined();
     expect(diffConfig({ "user.a": "" }, cur).set).toEqual({});

@@ -129,10 +129,15 @@ export function diffConfig(desired: Config, current: Config): ConfigDiff {
   const set: Config = {};
   const changes: string[] = [];
   for (const [k, val] of Object.entries(desired)) {
-    if (current[k] !== val) {
+    // Incus stores `k=""` as no key at all: an absent key is the value "".
+    if ((current[k] ?? "") !== val) {
       set[k] = val;
       changes.push(
-        current[k] === undefined ? `set ${k}=${val}` : `set ${k}=${val} (was ${current[k]})`,
+        val === ""
+          ? `unset ${k} (was ${current[k]})`
+          : current[k] === undefined
+            ? `set ${k}=${val}`
+            : `set ${k}=${val} (was ${current[k]})`,
       );
     }
   }
