@@ -21,7 +21,6 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { $ } from "zx";
 import { incusRaw } from "../lib/incus/client.ts";
 import {
@@ -35,7 +34,7 @@ import {
   runGuard,
   withNetns,
 } from "./guard-netns.ts";
-import { incusOrSkip, netnsOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, isCI, netnsOrSkip, uniq } from "./helpers.ts";
 
 const q = $({ quiet: true, nothrow: true });
 
@@ -45,7 +44,7 @@ const live = await incusOrSkip("tests/guard.test.ts");
 /** systemd-analyze checks the drop-in; under CI=true its absence is a failure, locally a skip. */
 async function analyzeOrSkip(): Promise<boolean> {
   const ok = (await q`which systemd-analyze`).exitCode === 0;
-  if (!ok && process.env.CI === "true")
+  if (!ok && isCI())
     throw new Error("systemd-analyze is missing: install the Debian package systemd (see .ci/run)");
   if (!ok) console.warn("skipping the drop-in verification: systemd-analyze is not installed");
   return ok;

@@ -13,6 +13,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
+import { isCI } from "../../tests/helpers.ts";
 import { incusRaw, incusRun } from "../incus/client.ts";
 import { listInstances, listPools } from "../incus/objects.ts";
 
@@ -28,7 +29,7 @@ export async function faultsOrSkip(suite: string): Promise<boolean> {
   const root = process.getuid?.() === 0;
   if (dir && root) return true;
   const why = `failure paths need root and the dir storage driver on pool "default" (root=${root}, dir=${dir})`;
-  if (process.env.CI === "true") throw new Error(`${suite}: ${why}, and CI=true requires them`);
+  if (isCI()) throw new Error(`${suite}: ${why}, and CI=true requires them`);
   console.warn(`skipping the failure paths of ${suite}: ${why}`);
   return false;
 }
