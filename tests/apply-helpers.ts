@@ -30,7 +30,14 @@ export async function make(dir: string, args: string[], env: Record<string, stri
     cwd: dir,
     nothrow: true,
     quiet: true,
-    env: { ...process.env, ANKLUME_SKIP_NETWORK_CHECK: "1", NO_COLOR: "1", ...env },
+    // The stamp and shape caches live in the workdir, never in ~/.cache (test audit 5.2).
+    env: {
+      ...process.env,
+      ANKLUME_SKIP_NETWORK_CHECK: "1",
+      NO_COLOR: "1",
+      ANKLUME_CACHE_DIR: join(dir, ".cache"),
+      ...env,
+    },
   })`make --no-print-directory ${args}`;
   return { code: r.exitCode ?? 1, out: r.stdout + r.stderr };
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import YAML from "yaml";
+import { isCI } from "../../tests/helpers.ts";
 import { dumpYaml, NON_STRING, NON_STRING_FIRST, resolvesNonString } from "./emit.ts";
 import { mergeManaged } from "./managed.ts";
 
@@ -10,9 +11,9 @@ const FIXTURES = join(import.meta.dir, "..", "..", "tests", "fixtures", "worked-
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 // PyYAML comes with Ansible in the venv bootstrap.sh creates; CI must have it.
 const PYTHON = `${process.env.ANKLUME_VENV ?? "/opt/anklume/venv"}/bin/python3`;
-if (process.env.CI === "true" && !existsSync(PYTHON)) {
+if (isCI() && !existsSync(PYTHON)) {
   throw new Error(
-    `lib/emit.test.ts: ${PYTHON} (PyYAML, from bootstrap.sh) is missing under CI=true`,
+    `lib/sync/emit.test.ts: ${PYTHON} (PyYAML, from bootstrap.sh) is missing under CI=true`,
   );
 }
 
