@@ -15,8 +15,8 @@ endif
 INFRA_SRC := $(if $(wildcard infra/base.yml),infra,infra.yml)
 GEN := $(BUN) scripts/generate.ts
 
-.PHONY: help sync sync-dry sync-clean test test-unit test-integration typecheck lint fmt \
-        deno-check bench-sync bench-differential bench-yaml-differential ci
+.PHONY: help sync sync-dry sync-clean test test-unit typecheck lint fmt \
+        deno-check bench-sync bench-differential bench-yaml-differential
 
 # ==== Generator (infra.yml -> Ansible files) ====
 

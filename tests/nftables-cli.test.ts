@@ -213,34 +213,37 @@ describe("scripts/nftables.ts CLI", () => {
 
 // Test audit 7.9: the online check (no --offline) against the real daemon.
 const live = await incusOrSkip("nftables-cli (online bridge check)");
-describe.skipIf(!live)("online: declared bridges are checked against Incus", () => {
-  const u = uniq();
-  const real = `nb${u}`;
-  const ghost = `ng${u}`;
-  beforeAll(async () => {
-    await incusRun(["network", "create", real, "ipv4.address=none", "ipv6.address=none"]);
-  }, 60_000);
-  afterAll(async () => {
-    await incusRaw(["network", "delete", real]);
-    expect((await incusRaw(["network", "show", real])).exitCode).not.toBe(0);
-  }, 60_000);
+describe.skipIf(!live)(
+  "online: declared bridges are checked against Incus (skipped only without an Incus daemon; required under CI)",
+  () => {
+    const u = uniq();
+    const real = `nb${u}`;
+    const ghost = `ng${u}`;
+    beforeAll(async () => {
+      await incusRun(["network", "create", real, "ipv4.address=none", "ipv6.address=none"]);
+    }, 60_000);
+    afterAll(async () => {
+      await incusRaw(["network", "delete", real]);
+      expect((await incusRaw(["network", "show", real])).exitCode).not.toBe(0);
+    }, 60_000);
 
-  test("warns about the bridge Incus does not have, not about the one it has", () => {
-    const tree = join(dir, "online");
-    writeTree(tree);
-    for (const [f, from, to] of [
-      ["group_vars/pro.yml", "001-net-pro", real],
-      ["group_vars/ai.yml", "001-net-ai", ghost],
-    ] as const) {
-      const p = join(tree, f);
-      writeFileSync(p, readFileSync(p, "utf8").replace(from, to));
-    }
-    const r = run(["--base-dir", tree, "--output", join(dir, "online.nft"), "--dry-run"]);
-    const all = r.stdout + r.stderr;
-    expect(r.code, all).toBe(0);
-    expect(all).toContain(
-      `warning: bridge "${ghost}" is declared but does not exist in Incus yet; run make apply-infra`,
-    );
-    expect(all).not.toContain(`bridge "${real}" is declared`);
-  });
-});
+    test("warns about the bridge Incus does not have, not about the one it has", () => {
+      const tree = join(dir, "online");
+      writeTree(tree);
+      for (const [f, from, to] of [
+        ["group_vars/pro.yml", "001-net-pro", real],
+        ["group_vars/ai.yml", "001-net-ai", ghost],
+      ] as const) {
+        const p = join(tree, f);
+        writeFileSync(p, readFileSync(p, "utf8").replace(from, to));
+      }
+      const r = run(["--base-dir", tree, "--output", join(dir, "online.nft"), "--dry-run"]);
+      const all = r.stdout + r.stderr;
+      expect(r.code, all).toBe(0);
+      expect(all).toContain(
+        `warning: bridge "${ghost}" is declared but does not exist in Incus yet; run make apply-infra`,
+      );
+      expect(all).not.toContain(`bridge "${real}" is declared`);
+    });
+  },
+);
