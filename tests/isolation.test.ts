@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as v from "valibot";
@@ -19,6 +20,7 @@ import { $ } from "zx";
 import { incusJson, incusRaw, incusRun } from "../lib/incus/client.ts";
 import { specFromVars } from "../lib/nftables/spec.ts";
 import { readGeneratedVars } from "../lib/nftables/tree.ts";
+import { PACKAGE_CACHE_PORT } from "../lib/provision/package-cache.ts";
 import { incusOrSkip, testImage, uniq } from "./helpers.ts";
 
 const live = await incusOrSkip("tests/isolation.test.ts");
@@ -38,6 +40,11 @@ const proj: Record<string, string> = {};
 const bridge: Record<string, string> = {};
 let bridgeA = "";
 let bridgeB = "";
+/** The host's address on domain A's bridge, and the host servers the test listens with there. */
+let gwA = "";
+let hostPort = 0;
+let cachePort = 0;
+const servers: Server[] = [];
 
 let work = "";
 let savedForward = "";
@@ -61,6 +68,25 @@ function sh(m: string, script: string) {
 async function connects(from: string, to: string, port: number): Promise<boolean> {
   const r = await sh(from, `echo | nc -w 2 ${ip[to]} ${port}`);
   return r.exitCode === 0 && r.stdout.includes("ok");
+}
+
+/** True when `from` opens a TCP connection to `addr`:`port` within 2 s (whatever the server says). */
+async function opens(from: string, addr: string, port: number): Promise<boolean> {
+  const r = await sh(from, `echo | nc -w 2 ${addr} ${port}`);
+  return r.exitCode === 0 && !r.stderr.includes("timed out");
+}
+
+/** A TCP server in this process, on the host's address `addr`, that answers "ok" (port 0: any free one). */
+function listenOk(addr: string, port: number): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer((c) => c.end("ok\n"));
+    srv.once("error", fail);
+    srv.listen(port, addr, () => {
+      servers.push(srv);
+      const a = srv.address();
+      done(typeof a === "object" && a ? a.port : 0);
+    });
+  });
 }
 
 async function liveTable(): Promise<string | null> {
@@ -228,9 +254,16 @@ describe.skipIf(!live)(
         }
         expect(up).toBe(true);
       }
+      // On the host, on domain A's gateway: a service the domains must not reach, and the
+      // package cache's port (apt-cacher-ng itself when bootstrap.sh started it, else ours).
+      gwA = (ip[a1] ?? "").replace(/\.\d+$/, ".254");
+      hostPort = await listenOk(gwA, 0);
+      cachePort = PACKAGE_CACHE_PORT;
+      await listenOk(gwA, cachePort).catch(() => undefined);
     }, 180_000);
 
     afterAll(async () => {
+      for (const srv of servers) srv.close();
       for (const m of MACHINES) {
         if (inst[m])
           await incusRaw(["delete", "--force", "--project", proj[m] ?? "default", inst[m]]);
@@ -255,6 +288,8 @@ describe.skipIf(!live)(
       expect(await connects(a2, b1, 8080)).toBe(true);
       expect(await connects(a1, b1, 9090)).toBe(true);
       expect(await connects(b1, a1, 8080)).toBe(true);
+      expect(await opens(a1, gwA, hostPort)).toBe(true);
+      expect(await opens(a1, gwA, cachePort)).toBe(true);
     });
 
     test("make nftables writes the ruleset from the generated variables, and a second run changes nothing", async () => {
@@ -320,6 +355,12 @@ describe.skipIf(!live)(
       expect(await connects(a1, b1, 9090)).toBe(false);
       // The policy is not bidirectional.
       expect(await connects(b1, a1, 8080)).toBe(false);
+    }, 60_000);
+
+    test("from the domains, the host answers on the package cache's port and on nothing else", async () => {
+      expect(await opens(a1, gwA, cachePort)).toBe(true);
+      expect(await opens(a1, gwA, hostPort)).toBe(false);
+      expect(await opens(a2, gwA, hostPort)).toBe(false);
     }, 60_000);
 
     test("traffic inside one domain still flows", async () => {

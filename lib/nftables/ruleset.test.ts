@@ -62,6 +62,20 @@ table inet anklume {
         # Everything else between anklume bridges is dropped
         iifname { "001-net-anklume", "001-net-lab", "001-net-pro" } oifname { "001-net-anklume", "001-net-lab", "001-net-pro" } drop
     }
+
+    chain host-input {
+        type filter hook input priority -1; policy accept;
+
+        # Only traffic from anklume bridges to the host is filtered here
+        iifname != { "001-net-anklume", "001-net-lab", "001-net-pro" } accept
+        ct state established,related accept
+        ct state invalid drop
+        meta l4proto { icmp, ipv6-icmp } accept
+        udp dport { 53, 67, 547 } accept
+        tcp dport 53 accept
+        # Nothing else on the host answers the domains
+        drop
+    }
 }
 `;
 
@@ -83,6 +97,22 @@ describe("buildRuleset()", () => {
     const r = buildRuleset(worked);
     expect(r.text).toBe(WORKED_TEXT);
     expect(r.bridges).toEqual(["001-net-anklume", "001-net-lab", "001-net-pro"]);
+  });
+
+  test("opens the host ports of the spec (the package cache) to the domains, sorted and once, and nft -c accepts it", () => {
+    const r = buildRuleset({ ...worked, hostPorts: [3142, 80, 3142] });
+    expect(r.hostPorts).toEqual([80, 3142]);
+    expect(r.text).toContain(
+      "        # The host package cache (global.package_cache)\n        tcp dport { 80, 3142 } accept\n        # Nothing else on the host answers the domains\n        drop\n",
+    );
+    expect(nftAccepts(r.text).stderr).toBe("");
+    expect(unsafeLines(r.text)).toEqual([]);
+    expect(() => buildRuleset({ ...worked, hostPorts: [0] })).toThrow(NftSpecError);
+    expect(() => buildRuleset({ ...worked, hostPorts: [65536] })).toThrow("a port is 1 to 65535");
+  });
+
+  test("a ruleset without bridges has no host-input chain (nothing to filter)", () => {
+    expect(buildRuleset({ domains: [], machines: [] }).text).not.toContain("host-input");
   });
 
   test("nft -c accepts the worked example", () => {
@@ -138,8 +168,10 @@ describe("buildRuleset()", () => {
   test("one bridge: no final drop rule; none: only the ct rules", () => {
     const one = buildRuleset({ domains: [{ name: "a", bridge: "net-a" }], machines: [] });
     expect(one.text).toContain('iifname "net-a" oifname "net-a" accept');
-    expect(one.text).not.toContain("drop\n    }");
-    expect(one.text).not.toMatch(/oifname \{/);
+    const forward = one.text.slice(0, one.text.indexOf("chain host-input"));
+    expect(forward).not.toContain("drop\n    }");
+    expect(forward).not.toMatch(/oifname \{/);
+    expect(one.text).toContain('iifname != { "net-a" } accept');
     const none = buildRuleset({ domains: [], machines: [] });
     expect(none.text).not.toContain("iifname");
     expect(nftAccepts(none.text).ok).toBe(true);

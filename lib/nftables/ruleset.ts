@@ -28,6 +28,12 @@ export interface NftSpec {
   machines: NftMachine[];
   policies?: unknown;
   aiOverride?: unknown;
+  /**
+   * TCP ports of the host that the domains may open (the package cache of
+   * `global.package_cache`). Everything else from an anklume bridge to the
+   * host is dropped, except DHCP, DNS and ICMP, which the bridges need.
+   */
+  hostPorts?: number[];
 }
 
 /** One side of a rule: a bridge, narrowed to one address for a machine with a static IP. */
@@ -55,6 +61,8 @@ export interface Ruleset {
   warnings: string[];
   /** Policies left out of the forward chain on purpose (`host` ones). */
   skipped: string[];
+  /** TCP ports of the host the domains may reach (sorted, unique). */
+  hostPorts: number[];
 }
 
 /** Invalid input: every problem found, one per line. */
@@ -301,11 +309,21 @@ export function resolveSpec(spec: NftSpec): Omit<Ruleset, "text"> {
   policies = applyOverride(policies, spec.aiOverride, r, problems);
   if (problems.length > 0) throw new NftSpecError(problems);
   const bridges = [...new Set(spec.domains.map((d) => d.bridge))].sort();
-  return { bridges, policies, warnings: r.warnings, skipped };
+  const hostPorts = [...new Set(spec.hostPorts ?? [])].sort((a, b) => a - b);
+  for (const p of hostPorts) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) {
+      throw new NftSpecError([`Cannot open host port ${JSON.stringify(p)}: a port is 1 to 65535`]);
+    }
+  }
+  return { bridges, policies, warnings: r.warnings, skipped, hostPorts };
 }
 
 /** Render the ruleset text from resolved bridges and policies (the shape of operations-contract §3.7). */
-export function renderRuleset(bridges: string[], policies: ResolvedPolicy[]): string {
+export function renderRuleset(
+  bridges: string[],
+  policies: ResolvedPolicy[],
+  hostPorts: number[] = [],
+): string {
   const i1 = "    ";
   const i2 = "        ";
   const lines = [
@@ -342,14 +360,47 @@ export function renderRuleset(bridges: string[], policies: ResolvedPolicy[]): st
     lines.push("", `${i2}# Everything else between anklume bridges is dropped`);
     lines.push(`${i2}iifname ${set} oifname ${set} drop`);
   }
-  lines.push(`${i1}}`, "}", "");
+  lines.push(`${i1}}`);
+  if (bridges.length > 0) lines.push("", ...hostInput(bridges, hostPorts, i1, i2));
+  lines.push("}", "");
   return lines.join("\n");
+}
+
+/**
+ * What the domains may open on the host itself: DHCP and DNS (the bridge's
+ * dnsmasq), ICMP, and `hostPorts` (the package cache). Only packets that
+ * come in on an anklume bridge are filtered; the host's own interfaces are
+ * never touched (the chain's policy is accept).
+ */
+function hostInput(bridges: string[], hostPorts: number[], i1: string, i2: string): string[] {
+  const set = `{ ${bridges.map((b) => `"${b}"`).join(", ")} }`;
+  const lines = [
+    `${i1}chain host-input {`,
+    `${i2}type filter hook input priority -1; policy accept;`,
+    "",
+    `${i2}# Only traffic from anklume bridges to the host is filtered here`,
+    `${i2}iifname != ${set} accept`,
+    `${i2}ct state established,related accept`,
+    `${i2}ct state invalid drop`,
+    `${i2}meta l4proto { icmp, ipv6-icmp } accept`,
+    `${i2}udp dport { 53, 67, 547 } accept`,
+    `${i2}tcp dport 53 accept`,
+  ];
+  if (hostPorts.length > 0) {
+    lines.push(`${i2}# The host package cache (global.package_cache)`);
+    lines.push(`${i2}tcp dport { ${hostPorts.join(", ")} } accept`);
+  }
+  lines.push(`${i2}# Nothing else on the host answers the domains`, `${i2}drop`, `${i1}}`);
+  return lines;
 }
 
 /** Resolve a spec and render it. */
 export function buildRuleset(spec: NftSpec): Ruleset {
   const resolved = resolveSpec(spec);
-  return { ...resolved, text: renderRuleset(resolved.bridges, resolved.policies) };
+  return {
+    ...resolved,
+    text: renderRuleset(resolved.bridges, resolved.policies, resolved.hostPorts),
+  };
 }
 
 /**

@@ -8,6 +8,7 @@
  * Also `specFromJson`: a spec written out by hand (`nftables.ts --spec`).
  */
 import * as v from "valibot";
+import { hostCachePorts } from "../provision/package-cache.ts";
 import type { NftDomain, NftMachine, NftSpec } from "./ruleset.ts";
 import { NftSpecError } from "./ruleset.ts";
 
@@ -138,6 +139,7 @@ export function specFromVars(vars: GeneratedVars, knobs: NftKnobs = {}): SpecRes
       domains,
       machines,
       policies,
+      hostPorts: hostCachePorts(vars.all.package_cache),
       ...(knobs.aiOverride !== undefined ? { aiOverride: knobs.aiOverride } : {}),
     },
     warnings,

@@ -47,6 +47,7 @@ export function renderTree(infra: Infra, prefix: string): FileSpec[] {
         incus_all_images: images.size > 0 ? [...images].sort() : null,
         network_policies: policies.length > 0 ? policies : null,
         auto_cleanup: g.auto_cleanup,
+        package_cache: g.package_cache,
       }),
     },
   ];

@@ -142,6 +142,8 @@ export const GlobalSchema = strict({
   ai_access_default: optString,
   ai_vram_flush: optBool,
   auto_cleanup: optBool,
+  // auto, true, false or a proxy URL: checked in validate.ts (checkPackageCache).
+  package_cache: v.optional(v.unknown()),
   // true, or a mapping checked against ResourcePolicySchema in shapeIssues.
   resource_policy: v.optional(v.unknown()),
 });

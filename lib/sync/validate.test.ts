@@ -160,3 +160,32 @@ test("the marker check survives a structure that contains itself (a YAML alias i
     ["domains", "pro", "machines", "m", "roles", 1],
   ]);
 });
+
+test("global.package_cache takes auto, true, false or an http(s) proxy URL, and names the key otherwise", () => {
+  const doc = (package_cache: unknown) => ({ global: { package_cache }, domains: {} });
+  for (const ok of [
+    undefined,
+    null,
+    true,
+    false,
+    "auto",
+    "http://10.0.0.5:3142",
+    "https://proxy.lan/",
+  ]) {
+    expect(validateInfra(doc(ok), env)).toEqual([]);
+  }
+  for (const bad of [
+    "yes",
+    "10.0.0.5:3142",
+    "http://a b",
+    3142,
+    ["http://x"],
+    { url: "http://x" },
+  ]) {
+    const issues = validateInfra(doc(bad), env);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]?.path).toEqual(["global", "package_cache"]);
+    expect(issues[0]?.severity).toBe("error");
+    expect(issues[0]?.fix).toContain("package_cache:");
+  }
+});

@@ -17,6 +17,7 @@ import {
   reservedBaseSubnet,
 } from "../core/naming.ts";
 import type { GeneratorContext } from "../core/nesting.ts";
+import { isPackageCacheSetting } from "../provision/package-cache.ts";
 import type { HostNetwork } from "./host.ts";
 import { MANAGED_BEGIN, MANAGED_END } from "./managed.ts";
 import { parseSize } from "./resources.ts";
@@ -414,6 +415,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   }
 
   checkReserve(out, global.resource_policy);
+  checkPackageCache(out, global.package_cache);
 
   // Host subnet conflicts.
   if (env.hostNetworks) {
@@ -597,6 +599,18 @@ function checkMachine(out: Issue[], mp: (string | number)[], m: string, mach: Ob
       ),
     );
   }
+}
+
+/** global.package_cache: how instances reach a package mirror (lib/provision/package-cache.ts). */
+function checkPackageCache(out: Issue[], value: unknown) {
+  if (isPackageCacheSetting(value)) return;
+  out.push(
+    err(
+      ["global", "package_cache"],
+      `${q(value)} is not a package cache setting`,
+      'write auto (the host cache when bootstrap.sh --dev set it up), true, false, or the URL of your own apt proxy, e.g. package_cache: "http://10.0.0.5:3142"',
+    ),
+  );
 }
 
 function checkReserve(out: Issue[], policy: unknown) {
