@@ -30,7 +30,10 @@ Modes:
                       detached); create the storage pool "default" (dir) and
                       the default profile's root disk, but no network (domains
                       bring their own bridges); build and import the images
-                      anklume-busybox and anklume-debian12 when missing; write
+                      anklume-busybox and anklume-debian12 when missing; set
+                      up the package cache for instances without internet
+                      (apt-cacher-ng on port 3142, Debian backend = the host's
+                      mirror, marker /etc/anklume/package-cache); write
                       the nesting context /etc/anklume/{absolute_level,
                       relative_level,vm_nested,yolo} only where absent.
   --prod              production host: detect the filesystem, preseed Incus
@@ -268,7 +271,7 @@ ensure_backports() {
 step_packages() {
   step "Debian packages"
   local wanted=(incus nftables iproute2 busybox-static debootstrap shellcheck python3 python3-venv
-    ca-certificates make git file systemd)
+    ca-certificates make git file systemd apt-cacher-ng)
   command -v bun >/dev/null 2>&1 || command -v npm >/dev/null 2>&1 || wanted+=(npm)
   local missing=() p
   for p in "${wanted[@]}"; do pkg_installed "$p" || missing+=("$p"); done
@@ -482,6 +485,59 @@ step_images() {
   run_counted scripts/build-image.ts "${images[@]}" "${args[@]}"
 }
 
+# The host package cache (global.package_cache in infra.yml): apt-cacher-ng
+# on port 3142. Instances have no route out; they reach it at their own
+# bridge's gateway (roles/package_cache points apt at it), and the isolation
+# ruleset opens that one port of the host to the domains. Its Debian backend
+# is the host's own mirror (apt-cacher-ng's default remaps deb.debian.org to
+# a list of mirrors that may not resolve). The marker file turns
+# `package_cache: auto` (the default) on.
+ACNG_DIR=/etc/apt-cacher-ng
+ACNG_PORT=3142
+acng_answers() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ACNG_PORT" 2>/dev/null; }
+
+step_package_cache() {
+  step "package cache: apt-cacher-ng on port $ACNG_PORT (instances reach it on their bridge's gateway)"
+  pkg_installed apt-cacher-ng || die "apt-cacher-ng is not installed (apt-get install apt-cacher-ng)"
+  local uri keyring want restart=false
+  read -r uri keyring < <(debian_source)
+  want="${uri%/}/"
+  if [[ $(cat "$ACNG_DIR/backends_debian" 2>/dev/null) == "$want" ]]; then
+    ok "Debian backend: $want"
+  else
+    confirm "point apt-cacher-ng's Debian backend at $want"
+    printf '%s\n' "$want" >"$ACNG_DIR/backends_debian"
+    done_ "Debian backend: $want ($ACNG_DIR/backends_debian)"
+    restart=true
+  fi
+  if acng_answers && [[ $restart == false ]]; then
+    ok "apt-cacher-ng answers on port $ACNG_PORT"
+  else
+    confirm "(re)start apt-cacher-ng"
+    if [[ -d /run/systemd/system ]]; then
+      systemctl enable apt-cacher-ng >&2 2>/dev/null || true
+      systemctl restart apt-cacher-ng >&2 || die "systemctl restart apt-cacher-ng failed; see: journalctl -u apt-cacher-ng"
+    else
+      /etc/init.d/apt-cacher-ng restart >&2 || die "/etc/init.d/apt-cacher-ng restart failed"
+    fi
+    local i
+    for ((i = 0; i < 50; i++)); do
+      if acng_answers; then break; fi
+      sleep 0.2
+    done
+    acng_answers || die "apt-cacher-ng does not answer on 127.0.0.1:$ACNG_PORT after a restart; see /var/log/apt-cacher-ng/"
+    done_ "apt-cacher-ng started on port $ACNG_PORT"
+  fi
+  local marker=$ANKLUME_CONTEXT_DIR/package-cache
+  if [[ -f $marker ]]; then
+    ok "package cache enabled for package_cache: auto ($marker)"
+  else
+    mkdir -p "$ANKLUME_CONTEXT_DIR"
+    printf 'port=%s\n' "$ACNG_PORT" >"$marker"
+    done_ "package cache enabled for package_cache: auto ($marker)"
+  fi
+}
+
 step_user_group() {
   local user=${SUDO_USER:-}
   [[ -n $user && $user != root ]] || return 0
@@ -520,5 +576,6 @@ step_ansible
 step_daemon
 step_incus_init
 step_images
+step_package_cache
 step_user_group
 summary
