@@ -1,0 +1,138 @@
+/**
+ * Roles base_system and admin_bootstrap on a real Debian container
+ * (anklume-debian12) on a test bridge without NAT: apt reaches packages only
+ * through the host's package cache. Each role: check mode on the fresh
+ * machine, converge, a second run with changed=0, the real state checked
+ * inside the container, drift corrected. One container serves both roles,
+ * in play 2's order (base_system, then admin_bootstrap).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { recap } from "./apply-helpers.ts";
+import { uniq } from "./helpers.ts";
+import {
+  aptProxy,
+  cleanup,
+  createBridges,
+  DEBIAN,
+  launch,
+  type PlayRun,
+  removeDir,
+  rolesOrSkip,
+  runRole,
+  sh,
+  tempDir,
+  waitSystemd,
+} from "./role-helpers.ts";
+
+const live = await rolesOrSkip("role-base-admin");
+const u = uniq();
+const BRIDGE = `rba${u}`;
+const C = `rba-${u}`;
+let dir = "";
+
+const BASE_VARS = {
+  base_system_extra_packages: ["jq"],
+  base_system_timezone: "Asia/Tokyo",
+  base_system_locale: "fr_FR.UTF-8",
+};
+
+function changed(run: PlayRun): number {
+  return recap(run.out)[C]?.changed ?? -1;
+}
+
+describe.skipIf(!live)(
+  "roles base_system and admin_bootstrap on a Debian container (skipped only without Incus, the anklume-debian12 image, Ansible or the package cache; all required under CI)",
+  () => {
+    beforeAll(async () => {
+      dir = tempDir("anklume-role-base");
+      const [br] = await createBridges("10.236", [BRIDGE]);
+      await launch(C, DEBIAN, [{ name: "eth0", bridge: BRIDGE }]);
+      await waitSystemd(C);
+      await aptProxy(C, br?.gateway as string);
+    }, 120_000);
+
+    afterAll(async () => {
+      await cleanup([C], [BRIDGE]);
+      if (dir) removeDir(dir);
+    }, 60_000);
+
+    describe("base_system", () => {
+      const runs: Record<string, PlayRun> = {};
+
+      test("check mode on the fresh machine succeeds and changes nothing", async () => {
+        const run = await runRole({
+          dir,
+          hosts: [C],
+          role: "base_system",
+          vars: BASE_VARS,
+          check: true,
+        });
+        runs.check = run;
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBeGreaterThan(0);
+        expect((await sh(C, "dpkg -s jq")).exitCode).not.toBe(0);
+        expect((await sh(C, "cat /etc/timezone")).stdout.trim()).not.toBe("Asia/Tokyo");
+      }, 120_000);
+
+      test("converge installs the extra package, sets the time zone and the locale", async () => {
+        const run = await runRole({ dir, hosts: [C], role: "base_system", vars: BASE_VARS });
+        runs.converge = run;
+        console.log(`base_system converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`);
+        expect(run.code, run.out).toBe(0);
+        expect((await sh(C, "jq --version")).exitCode).toBe(0);
+        expect((await sh(C, "dpkg -s htop | grep '^Status'")).stdout).toContain(
+          "install ok installed",
+        );
+        expect((await sh(C, "cat /etc/timezone")).stdout.trim()).toBe("Asia/Tokyo");
+        expect((await sh(C, "readlink /etc/localtime")).stdout.trim()).toBe(
+          "/usr/share/zoneinfo/Asia/Tokyo",
+        );
+        expect((await sh(C, "date +%Z")).stdout.trim()).toBe("JST");
+        expect((await sh(C, "cat /etc/default/locale")).stdout).toContain("LANG=fr_FR.UTF-8");
+        expect((await sh(C, "locale -a")).stdout).toContain("fr_FR.utf8");
+        // A login shell sees it (pam_env / systemd read /etc/default/locale).
+        expect((await sh(C, ". /etc/default/locale; LANG=$LANG locale 2>&1")).stdout).not.toContain(
+          "Cannot set",
+        );
+      }, 300_000);
+
+      test("a second run reports changed=0", async () => {
+        const run = await runRole({ dir, hosts: [C], role: "base_system", vars: BASE_VARS });
+        console.log(`base_system no-op: ${run.seconds.toFixed(1)} s`);
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBe(0);
+      }, 120_000);
+
+      test("drift is corrected and reported: a removed package, a changed time zone", async () => {
+        expect(
+          (await sh(C, "apt-get remove -y -q jq >/dev/null && echo UTC > /etc/timezone")).exitCode,
+        ).toBe(0);
+        const check = await runRole({
+          dir,
+          hosts: [C],
+          role: "base_system",
+          vars: BASE_VARS,
+          check: true,
+        });
+        expect(check.code, check.out).toBe(0);
+        expect(changed(check), check.out).toBe(2);
+        const run = await runRole({ dir, hosts: [C], role: "base_system", vars: BASE_VARS });
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBe(2);
+        expect((await sh(C, "jq --version")).exitCode).toBe(0);
+        expect((await sh(C, "cat /etc/timezone")).stdout.trim()).toBe("Asia/Tokyo");
+      }, 180_000);
+
+      test("an unknown time zone fails with one line that names it", async () => {
+        const run = await runRole({
+          dir,
+          hosts: [C],
+          role: "base_system",
+          vars: { ...BASE_VARS, base_system_timezone: "Mars/Olympus" },
+        });
+        expect(run.code).not.toBe(0);
+        expect(run.out).toContain('Cannot set the time zone "Mars/Olympus"');
+      }, 120_000);
+    });
+  },
+);

@@ -1,0 +1,228 @@
+/**
+ * Helpers for the provisioning-role tests (tests/role-*.test.ts): a Debian
+ * container (anklume-debian12: python3 and systemd) on a test bridge without
+ * NAT, apt pointed at the host's package cache (apt-cacher-ng on port 3142,
+ * reached at the bridge's gateway), and one ansible-playbook run of a role
+ * through the community.general.incus connection. Real daemon, real Ansible.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { $ } from "zx";
+import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import { freeSubnets } from "./apply-helpers.ts";
+import { incusOrSkip, isCI } from "./helpers.ts";
+
+export const REPO = resolve(import.meta.dir, "..");
+export const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
+export const BUSYBOX = "anklume-busybox";
+const VENV_BIN = "/opt/anklume/venv/bin";
+
+/** Fail under CI, warn and return false locally. */
+function missing(suite: string, what: string): false {
+  if (isCI()) throw new Error(`${suite}: ${what}, and CI=true requires it`);
+  console.warn(`skipping ${suite}: ${what}`);
+  return false;
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function listening(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ port, host });
+    s.setTimeout(1000);
+    s.once("connect", () => {
+      s.destroy();
+      res(true);
+    });
+    s.once("error", () => res(false));
+    s.once("timeout", () => {
+      s.destroy();
+      res(false);
+    });
+  });
+}
+
+/**
+ * True when the role tests can run: an Incus daemon, the Debian image,
+ * ansible-playbook in the venv and the host's package cache on port 3142.
+ */
+export async function rolesOrSkip(suite: string, images: string[] = [DEBIAN]): Promise<boolean> {
+  if (!(await incusOrSkip(suite))) return false;
+  const aliases = (await incusRaw(["image", "alias", "list", "--format", "json"])).stdout;
+  for (const img of images) {
+    if (!aliases.includes(`"${img}"`)) {
+      return missing(suite, `image ${img} is missing (bootstrap.sh --dev builds it)`);
+    }
+  }
+  if ((await $({ nothrow: true, quiet: true })`test -x ${VENV_BIN}/ansible-playbook`).exitCode) {
+    return missing(suite, `${VENV_BIN}/ansible-playbook is missing (bootstrap.sh installs it)`);
+  }
+  if (!(await listening(3142))) {
+    return missing(
+      suite,
+      "no package cache answers on port 3142 (apt-cacher-ng; bootstrap.sh --dev starts it)",
+    );
+  }
+  return true;
+}
+
+/** A test bridge without NAT and IPv6, on a free /24 under `base`. */
+export interface TestBridge {
+  name: string;
+  /** e.g. "10.236.41" */
+  prefix: string;
+  gateway: string;
+}
+
+/** Create `names.length` bridges on free /24s under `base` (e.g. "10.236"), gateway .254. */
+export async function createBridges(base: string, names: string[]): Promise<TestBridge[]> {
+  const ids = await freeSubnets(base, names.length);
+  const out: TestBridge[] = [];
+  for (const [i, name] of names.entries()) {
+    const prefix = `${base}.${ids[i]}`;
+    await incusRun([
+      "network",
+      "create",
+      name,
+      `ipv4.address=${prefix}.254/24`,
+      "ipv4.nat=false",
+      "ipv6.address=none",
+    ]);
+    out.push({ name, prefix, gateway: `${prefix}.254` });
+  }
+  return out;
+}
+
+/**
+ * Create and start a container from `image` with NICs on the given bridges
+ * (eth0 first) and the given config; no profile but `default` (root disk).
+ */
+export async function launch(
+  name: string,
+  image: string,
+  nics: { name: string; bridge: string }[],
+  config: Record<string, string> = {},
+): Promise<void> {
+  const cfg = Object.entries(config).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
+  await incusRun(["init", image, name, "--profile", "default", ...cfg]);
+  for (const nic of nics) {
+    await incusRun([
+      "config",
+      "device",
+      "add",
+      name,
+      nic.name,
+      "nic",
+      `network=${nic.bridge}`,
+      `name=${nic.name}`,
+    ]);
+  }
+  await incusRun(["start", name]);
+}
+
+/** Wait until systemd in a Debian container says running (or degraded). */
+export async function waitSystemd(name: string, seconds = 60): Promise<void> {
+  for (let i = 0; i < seconds * 2; i++) {
+    const r = await incusRaw(["exec", name, "--", "systemctl", "is-system-running"]);
+    if (/^(running|degraded)/.test(r.stdout.trim())) return;
+    await Bun.sleep(500);
+  }
+  throw new Error(`systemd in ${name} did not reach running in ${seconds} s`);
+}
+
+/**
+ * Point apt inside the container at the host's package cache, as the
+ * provisioning play does: the proxy at the bridge's gateway, and no
+ * Valid-Until check (the mirror here serves a dated snapshot).
+ */
+export async function aptProxy(name: string, gateway: string): Promise<void> {
+  await incusRun(["exec", name, "--", "sh", "-c", "cat > /etc/apt/apt.conf.d/01anklume-proxy"], {
+    input: `Acquire::http::Proxy "http://${gateway}:3142";\nAcquire::Check-Valid-Until "false";\n`,
+  });
+}
+
+/** Run a shell command inside a container; never throws. */
+export function sh(name: string, script: string, timeout?: string) {
+  return incusRaw(["exec", name, "--", "sh", "-c", script], timeout ? { timeout } : {});
+}
+
+/** A playbook run: exit code and stdout+stderr together. */
+export interface PlayRun {
+  code: number;
+  out: string;
+  seconds: number;
+}
+
+/**
+ * Run one role against containers of the default project through the
+ * community.general.incus connection. The playbook is written into `dir`
+ * (so `playbook_dir` is `dir`); `vars` become extra vars.
+ */
+export async function runRole(opts: {
+  dir: string;
+  hosts: string[];
+  role: string;
+  vars?: Record<string, unknown>;
+  check?: boolean;
+  project?: string;
+}): Promise<PlayRun> {
+  const playbook = join(opts.dir, `play-${opts.role}.yml`);
+  writeFileSync(
+    playbook,
+    `---
+- name: Test | Apply ${opts.role}
+  hosts: all
+  gather_facts: true
+  vars:
+    ansible_connection: community.general.incus
+    ansible_user: root
+    ansible_incus_project: ${opts.project ?? "default"}
+    ansible_python_interpreter: /usr/bin/python3
+  roles:
+    - role: ${opts.role}
+`,
+  );
+  const inventory = join(opts.dir, "hosts.yml");
+  writeFileSync(
+    inventory,
+    JSON.stringify({ all: { hosts: Object.fromEntries(opts.hosts.map((h) => [h, {}])) } }),
+  );
+  const varsFile = join(opts.dir, `vars-${opts.role}.json`);
+  writeFileSync(varsFile, JSON.stringify(opts.vars ?? {}));
+  const started = performance.now();
+  const r = await $({
+    cwd: opts.dir,
+    nothrow: true,
+    quiet: true,
+    env: {
+      ...process.env,
+      PATH: `${VENV_BIN}:${process.env.PATH}`,
+      ANSIBLE_CONFIG: join(REPO, "ansible.cfg"),
+      ANSIBLE_ROLES_PATH: join(REPO, "roles"),
+      ANSIBLE_NOCOLOR: "1",
+      ANSIBLE_FORCE_COLOR: "0",
+    },
+  })`ansible-playbook -i ${inventory} ${playbook} -e ${`@${varsFile}`} ${opts.check ? ["--check", "--diff"] : []}`;
+  return {
+    code: r.exitCode ?? 1,
+    out: r.stdout + r.stderr,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** A temporary directory for playbooks; removed by `removeDir`. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Delete containers and bridges (in that order); never throws. */
+export async function cleanup(containers: string[], bridges: string[]): Promise<void> {
+  for (const c of containers) await incusRaw(["delete", c, "--force"]);
+  for (const b of bridges) await incusRaw(["network", "delete", b]);
+}
