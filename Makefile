@@ -51,9 +51,6 @@ test-unit: ## Run the unit tests next to the code (lib/)
 typecheck: ## Type-check with tsc (strict)
 	$(BUN) x tsc --noEmit
 
-lint: ## Biome lint and format check
-	$(BUN) x biome check .
-
 fmt: ## Format and fix with Biome
 	$(BUN) x biome check --write .
 
@@ -70,6 +67,32 @@ bench-differential: ## Compare the compiled shape check with valibot on many doc
 
 bench-yaml-differential: ## Compare the fast YAML path with the exact one on many documents [RUNS=100000 SEED=]
 	$(BUN) bench/yaml-differential.ts --runs $(or $(RUNS),100000) $(if $(SEED),--seed $(SEED))
+
+# ==== Quality (see docs/quality.md) ====
+
+LINT := $(BUN) scripts/lint.ts
+.PHONY: lint-ts lint-ansible lint-yaml lint-shell lint-md
+
+lint: ## Run every validator (ts, ansible, yaml, shell, syntax, md); report each; fail if any fails
+	@$(LINT)
+
+lint-ts: ## Biome (lint + format check) and the strict type check
+	@$(LINT) ts
+
+lint-ansible: ## ansible-lint, production profile, on the roles and playbooks
+	@$(LINT) ansible
+
+lint-yaml: ## yamllint (.yamllint.yml) on every YAML file the project owns
+	@$(LINT) yaml
+
+lint-shell: ## shellcheck on every shell file and on the Makefile's recipes
+	@$(LINT) shell
+
+lint-md: ## markdownlint on every *.md (skipped with a message when not installed)
+	@$(LINT) md
+
+syntax: ## ansible-playbook --syntax-check of every playbook
+	@$(LINT) syntax
 
 # ==== Apply (Incus reconciliation) ====
 
@@ -134,9 +157,6 @@ apply-provision: ## Run the provisioning roles only (Phase 2)
 check: ## Show what apply would change (check mode with diff); change nothing
 	$(call require_inventory)
 	$(PLAYBOOK) --check --diff $(APPLY_VARS)
-
-syntax: ## Check the playbook's syntax
-	$(PLAYBOOK) --syntax-check
 
 bench-apply: ## Benchmark apply (3x6 containers) against a shell launch floor and an empty-play floor [BENCH_ARGS=]
 	$(BUN) bench/apply.ts $(BENCH_ARGS)

@@ -25,7 +25,9 @@ Modes:
                       --frozen-lockfile), Ansible from PyPI in the venv
                       $ANKLUME_VENV (default /opt/anklume/venv; ansible-core
                       >= 2.16, community.general >= 9 with the
-                      community.general.incus connection plugin); start the
+                      community.general.incus connection plugin) with the
+                      validators of `make lint` pinned beside it
+                      (ansible-lint, yamllint); start the
                       Incus daemon (systemctl when systemd runs, else incusd
                       detached); create the storage pool "default" (dir) and
                       the default profile's root disk, but no network (domains
@@ -430,6 +432,46 @@ $out"
   fi
 }
 
+# The validators `make lint` runs from the venv, pinned (a new release may add
+# rules that fail a tree that passed). Bump here, then fix what they find.
+LINT_PINS=("ansible-lint==26.10.1" "yamllint==1.38.0")
+
+# Prints "name==version" per pinned package as installed in the venv ("name==none" if absent).
+lint_versions() {
+  "$ANKLUME_VENV/bin/python" - "${LINT_PINS[@]%%==*}" <<'PY'
+import sys
+from importlib import metadata
+for name in sys.argv[1:]:
+    try:
+        print(f"{name}=={metadata.version(name)}")
+    except metadata.PackageNotFoundError:
+        print(f"{name}==none")
+PY
+}
+
+step_linters() {
+  step "Validators in $ANKLUME_VENV (${LINT_PINS[*]})"
+  local found
+  found=$(lint_versions | tr '\n' ' ')
+  if [[ "${found% }" == "${LINT_PINS[*]}" ]]; then
+    ok "validators: ${found% }"
+    return
+  fi
+  confirm "pip install ${LINT_PINS[*]} into $ANKLUME_VENV"
+  local pip_rc
+  set +e
+  "$ANKLUME_VENV/bin/python" -m pip install -q "${LINT_PINS[@]}" 2>&1 |
+    grep -v "^WARNING: Location '.*' is ignored" >&2
+  pip_rc=${PIPESTATUS[0]}
+  set -e
+  ((pip_rc == 0)) ||
+    die "pip install ${LINT_PINS[*]} failed (see above); PyPI must be reachable through pip's configuration"
+  found=$(lint_versions | tr '\n' ' ')
+  [[ "${found% }" == "${LINT_PINS[*]}" ]] ||
+    die "The validators in $ANKLUME_VENV are ${found% } after pip install, not ${LINT_PINS[*]}"
+  done_ "validators: ${found% }"
+}
+
 incus_answers() { timeout 10 incus query /1.0 >/dev/null 2>&1; }
 
 step_daemon() {
@@ -573,6 +615,7 @@ step_packages
 step_bun
 step_node_deps
 step_ansible
+step_linters
 step_daemon
 step_incus_init
 step_images
