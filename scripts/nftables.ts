@@ -23,21 +23,36 @@
 //                       skipped} on stdout (with --dry-run: also the text)
 //   -h, --help          show this help
 //
+// Subcommand (the firewall instance's forward rules, role firewall_router):
+//   bun scripts/nftables.ts router --base-dir DIR --host NAME [--interfaces JSON]
+//                       print, as a JSON list on stdout, the accept rules of
+//                       the firewall NAME ({description, iif, oif, saddr?,
+//                       daddr?, protocol?, ports?}): network_policies of the
+//                       tree under DIR resolved as for the host ruleset and
+//                       mapped onto the firewall's interfaces (--interfaces,
+//                       a JSON list of {name, bridge}; default: the NICs of
+//                       its multi-NIC profile, as reconcile.ts interfaces
+//                       prints them). Policies it cannot enforce: warnings
+//                       on stderr.
+//
 // The file is written (temp file + rename, mode 0644) only when its content
 // changes. From a tree, a tree where no inventory host has a bridge is
 // refused (an empty ruleset would lift the isolation once loaded).
 // Exit: 0 success, 1 invalid variables or write failure, 2 usage error.
 import { readFileSync } from "node:fs";
 import process from "node:process";
+import { interfacesFromTree } from "../lib/apply/from-vars.ts";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
 import { writeIfChanged } from "../lib/core/fswrite.ts";
 import { incusAvailable } from "../lib/incus/client.ts";
 import { listNetworks } from "../lib/incus/objects.ts";
+import { parseInterfaces, type RouterInterface, routerRules } from "../lib/nftables/router.ts";
 import {
   buildRuleset,
   DEFAULT_OUTPUT,
   type NftSpec,
   NftSpecError,
+  resolveSpec,
 } from "../lib/nftables/ruleset.ts";
 import { specFromJson, specFromVars } from "../lib/nftables/spec.ts";
 import { readGeneratedVars } from "../lib/nftables/tree.ts";
@@ -71,7 +86,55 @@ function reportSpecError(e: NftSpecError): number {
   return 1;
 }
 
+/** `router`: the firewall instance's accept rules as JSON on stdout. */
+function routerMain(argv: string[]): number {
+  const { values, positionals } = parseCli(argv, {
+    help: { type: "boolean", short: "h" },
+    "base-dir": { type: "string" },
+    host: { type: "string" },
+    interfaces: { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values["base-dir"] === undefined || values.host === undefined) {
+    throw new UsageError("router needs --base-dir DIR and --host NAME");
+  }
+  const baseDir = values["base-dir"];
+  let interfaces: RouterInterface[];
+  try {
+    interfaces =
+      values.interfaces !== undefined
+        ? parseInterfaces(values.interfaces)
+        : interfacesFromTree(baseDir, values.host);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    say(`${paint("red", "error:")} ${(e as Error).message}`);
+    return 1;
+  }
+  let policies: ReturnType<typeof resolveSpec>["policies"];
+  try {
+    const r = specFromVars(readGeneratedVars(baseDir));
+    const resolved = resolveSpec(r.spec);
+    for (const w of [...r.warnings, ...resolved.warnings]) {
+      say(`${paint("yellow", "warning:")} ${w}`);
+    }
+    policies = resolved.policies;
+  } catch (e) {
+    if (e instanceof NftSpecError) return reportSpecError(e);
+    say(`${paint("red", "error:")} ${(e as Error).message}`);
+    return 1;
+  }
+  const out = routerRules(policies, interfaces);
+  for (const w of out.warnings) say(`${paint("yellow", "warning:")} ${w}`);
+  process.stdout.write(`${JSON.stringify(out.rules)}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "router") return routerMain(argv.slice(1));
   const { values, positionals } = parseCli(argv, {
     help: { type: "boolean", short: "h" },
     "base-dir": { type: "string" },

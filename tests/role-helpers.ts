@@ -97,12 +97,13 @@ export async function createBridges(base: string, names: string[]): Promise<Test
 
 /**
  * Create and start a container from `image` with NICs on the given bridges
- * (eth0 first) and the given config; no profile but `default` (root disk).
+ * (eth0 first, each with an optional static DHCP lease) and the given
+ * config; no profile but `default` (root disk).
  */
 export async function launch(
   name: string,
   image: string,
-  nics: { name: string; bridge: string }[],
+  nics: { name: string; bridge: string; ip?: string }[],
   config: Record<string, string> = {},
 ): Promise<void> {
   const cfg = Object.entries(config).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
@@ -117,6 +118,7 @@ export async function launch(
       "nic",
       `network=${nic.bridge}`,
       `name=${nic.name}`,
+      ...(nic.ip ? [`ipv4.address=${nic.ip}`] : []),
     ]);
   }
   await incusRun(["start", name]);

@@ -1,0 +1,247 @@
+/**
+ * Role firewall_router on a real Debian container with two NICs on two test
+ * bridges (no NAT), between two busybox containers whose default route is
+ * the firewall. The policies come from a real infra.yml through `make sync`
+ * and the role's default (`bun scripts/nftables.ts router`, a lookup on the
+ * controller): the policy's port passes, every other port and the reverse
+ * direction are dropped, checked with real TCP connections (busybox nc).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { parse } from "yaml";
+import { $ } from "zx";
+import { incusRun } from "../lib/incus/client.ts";
+import { freeSubnets, make, makeWorkdir, recap, removeWorkdir, write } from "./apply-helpers.ts";
+import { uniq } from "./helpers.ts";
+import {
+  aptProxy,
+  BUSYBOX,
+  cleanup,
+  DEBIAN,
+  launch,
+  type PlayRun,
+  REPO,
+  rolesOrSkip,
+  runRole,
+  sh,
+  waitSystemd,
+} from "./role-helpers.ts";
+
+const live = await rolesOrSkip("role-firewall-router", [DEBIAN, BUSYBOX]);
+const u = uniq();
+const DA = `fa${u}`;
+const DB = `fb${u}`;
+const FW = `fw-${u}`;
+const CA = `ca-${u}`;
+const SB = `sb-${u}`;
+let dir = "";
+const bridges: string[] = [];
+let A = "";
+let B = "";
+let vars: Record<string, unknown> = {};
+const PREFIX = "FWT";
+
+function changed(run: PlayRun): number {
+  return recap(run.out)[FW]?.changed ?? -1;
+}
+
+/** Run a shell command in a container; throw with its output when it fails. */
+async function must(name: string, script: string): Promise<void> {
+  const r = await sh(name, script);
+  if (r.exitCode !== 0)
+    throw new Error(`${name}: ${script}: exit ${r.exitCode}: ${r.stdout}${r.stderr}`);
+}
+
+/** Wait until a shell condition holds in a container (30 s at most). */
+async function waitFor(name: string, cond: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    if ((await sh(name, cond)).exitCode === 0) return;
+    await Bun.sleep(500);
+  }
+  const r = await sh(name, "ip -4 addr; ip route");
+  throw new Error(`${name}: still not true after 30 s: ${cond}\n${r.stdout}`);
+}
+
+/**
+ * Open a TCP connection from `client` to `ip:port`, where `server` listens:
+ * true when the server received the client's line.
+ */
+async function connects(server: string, client: string, ip: string, port: number) {
+  const word = `hello-${port}-${uniq()}`;
+  const listener = sh(server, `timeout 6 nc -l -p ${port}`);
+  await Bun.sleep(700);
+  const c = await sh(client, `echo ${word} | timeout 4 nc -w 3 ${ip} ${port}`);
+  const s = await listener;
+  return s.stdout.includes(word) && c.exitCode === 0;
+}
+
+describe.skipIf(!live)(
+  "role firewall_router between two test bridges (skipped only without Incus, the Debian and busybox images, Ansible or the package cache; all required under CI)",
+  () => {
+    beforeAll(async () => {
+      dir = makeWorkdir("anklume-role-fw");
+      const [sa, sb] = await freeSubnets("10.237", 2);
+      A = `10.237.${sa}`;
+      B = `10.237.${sb}`;
+      write(
+        join(dir, "infra.yml"),
+        `project_name: fw${u}
+global:
+  base_subnet: "10.237"
+domains:
+  ${DA}:
+    subnet_id: ${sa}
+    ephemeral: true
+    machines:
+      ${FW}: {ip: "${A}.1", roles: [firewall_router]}
+      ${CA}: {ip: "${A}.10"}
+  ${DB}:
+    subnet_id: ${sb}
+    ephemeral: true
+    machines:
+      ${SB}: {ip: "${B}.10"}
+network_policies:
+  - description: "A reaches the web server of B"
+    from: ${DA}
+    to: ${SB}
+    ports: [8080]
+    protocol: tcp
+`,
+      );
+      const sync = await make(dir, ["sync"]);
+      if (sync.code !== 0) throw new Error(sync.out);
+      const net = (d: string) =>
+        parse(readFileSync(join(dir, "group_vars", `${d}.yml`), "utf8")).incus_network as {
+          name: string;
+          gateway: string;
+        };
+      const [na, nb] = [net(DA), net(DB)];
+      for (const n of [na, nb]) {
+        await incusRun([
+          "network",
+          "create",
+          n.name,
+          `ipv4.address=${n.gateway}/24`,
+          // DHCP hands out the firewall (.1) as the default gateway, not the host.
+          `ipv4.dhcp.gateway=${n.gateway.replace(/\.254$/, ".1")}`,
+          "ipv4.nat=false",
+          "ipv6.address=none",
+        ]);
+        bridges.push(n.name);
+      }
+      // What play 2 computes for the firewall: eth0 on its own bridge, eth1 on the other.
+      const ifaces = JSON.parse(
+        (
+          await $({
+            quiet: true,
+          })`bun ${join(REPO, "scripts/reconcile.ts")} interfaces --base-dir ${dir} --host ${FW}`
+        ).stdout,
+      ) as { name: string; bridge: string }[];
+      expect(ifaces).toEqual([
+        { name: "eth0", bridge: na.name },
+        { name: "eth1", bridge: nb.name },
+      ]);
+      vars = {
+        firewall_router_interfaces: ifaces,
+        firewall_router_log_prefix: PREFIX,
+        anklume_bun: process.execPath,
+      };
+      await launch(FW, DEBIAN, [
+        { name: "eth0", bridge: na.name, ip: `${A}.1` },
+        { name: "eth1", bridge: nb.name, ip: `${B}.1` },
+      ]);
+      await launch(CA, BUSYBOX, [{ name: "eth0", bridge: na.name, ip: `${A}.10` }]);
+      await launch(SB, BUSYBOX, [{ name: "eth0", bridge: nb.name, ip: `${B}.10` }]);
+      await waitSystemd(FW);
+      await aptProxy(FW, na.gateway);
+      // The clients get their address and the firewall as gateway by DHCP;
+      // the firewall's eth1 has no DHCP client in the image.
+      await must(FW, `ip addr replace ${B}.1/24 dev eth1 && ip link set eth1 up`);
+      await waitFor(
+        CA,
+        `ip -4 addr show eth0 | grep -q '${A}.10/' && ip route | grep -q 'default via ${A}.1 '`,
+      );
+      await waitFor(
+        SB,
+        `ip -4 addr show eth0 | grep -q '${B}.10/' && ip route | grep -q 'default via ${B}.1 '`,
+      );
+      await waitFor(FW, `ip -4 addr show eth0 | grep -q '${A}.1/'`);
+    }, 180_000);
+
+    afterAll(async () => {
+      await cleanup([FW, CA, SB], bridges);
+      if (dir) removeWorkdir(dir);
+    }, 60_000);
+
+    test("before the role, the container forwards everything (the connection checks below can fail)", async () => {
+      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(true);
+      expect(await connects(CA, SB, `${A}.10`, 8080)).toBe(true);
+    }, 60_000);
+
+    test("check mode on the fresh firewall succeeds and loads nothing", async () => {
+      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars, check: true });
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBeGreaterThan(0);
+      expect((await sh(FW, "test -e /etc/nftables.d/anklume-firewall.nft")).exitCode).not.toBe(0);
+    }, 120_000);
+
+    test("converge: the policy's port passes, other ports and the reverse direction are dropped", async () => {
+      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
+      console.log(`firewall_router converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`);
+      expect(run.code, run.out).toBe(0);
+      expect(await connects(SB, CA, `${B}.10`, 8080)).toBe(true);
+      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false);
+      expect(await connects(CA, SB, `${A}.10`, 8080)).toBe(false);
+    }, 180_000);
+
+    test("the loaded ruleset: table inet anklume, forward policy drop, logging with the prefix", async () => {
+      const r = await sh(FW, "nft list table inet anklume");
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain("policy drop");
+      expect(r.stdout).toMatch(
+        new RegExp(`iifname "eth0" oifname "eth1" ip daddr ${B}\\.10 tcp dport 8080 accept`),
+      );
+      expect(r.stdout).toContain(`log prefix "${PREFIX}-DENY-${DA.toUpperCase()}: "`);
+      expect(r.stdout).toContain(`log prefix "${PREFIX}-DROP: "`);
+      expect((await sh(FW, "cat /proc/sys/net/ipv4/ip_forward")).stdout.trim()).toBe("1");
+      expect((await sh(FW, "systemctl is-enabled nftables")).stdout.trim()).toBe("enabled");
+      expect(
+        (
+          await sh(FW, "grep -c 'include \"/etc/nftables.d/\\*.nft\"' /etc/nftables.conf")
+        ).stdout.trim(),
+      ).toBe("1");
+    }, 30_000);
+
+    test("a second run reports changed=0", async () => {
+      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
+      console.log(`firewall_router no-op: ${run.seconds.toFixed(1)} s`);
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBe(0);
+    }, 120_000);
+
+    test("drift is corrected: a flushed ruleset and forwarding turned off are restored", async () => {
+      expect(
+        (await sh(FW, "nft flush ruleset && echo 0 > /proc/sys/net/ipv4/ip_forward")).exitCode,
+      ).toBe(0);
+      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false); // forwarding off: nothing passes
+      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBe(2);
+      expect(await connects(SB, CA, `${B}.10`, 8080)).toBe(true);
+      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false);
+    }, 180_000);
+
+    test("the ruleset survives a restart of the firewall (nftables.service loads it at boot)", async () => {
+      await incusRun(["restart", FW]);
+      await waitSystemd(FW);
+      await must(FW, `ip addr replace ${B}.1/24 dev eth1 && ip link set eth1 up`);
+      await waitFor(FW, `ip -4 addr show eth0 | grep -q '${A}.1/'`);
+      const r = await sh(FW, "nft list table inet anklume");
+      expect(r.stdout).toContain("policy drop");
+      expect(await connects(SB, CA, `${B}.10`, 8080)).toBe(true);
+      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false);
+    }, 120_000);
+  },
+);
