@@ -94,6 +94,16 @@ lint-md: ## markdownlint on every *.md (skipped with a message when not installe
 syntax: ## ansible-playbook --syntax-check of every playbook
 	@$(LINT) syntax
 
+.PHONY: audit audit-json dead-code
+audit: ## Code audit: lines per kind, test ratio per module, untested modules, roles by size, dead code
+	@$(BUN) scripts/code-audit.ts
+
+audit-json: ## Code audit as JSON in reports/audit.json (format: docs/quality.md)
+	@$(BUN) scripts/code-audit.ts --json --output reports/audit.json
+
+dead-code: ## Exports nothing imports, files nothing reaches, unused shell variables
+	@$(BUN) scripts/code-audit.ts --dead-code
+
 # ==== Apply (Incus reconciliation) ====
 
 # safe_apply_wrap(target, command, limit): owned by the Snapshots section

@@ -101,10 +101,10 @@ describe("shellcheck findings", () => {
       line: 4,
       col: 8,
       level: "warning",
-      message: "Use ${var:?} [SC2115]",
+      message: "Guard the expansion [SC2115]",
     });
     expect(msg).toBe(
-      "Makefile: recipe of target 'clean', command line 2: warning: Use ${var:?} [SC2115]\n    rm -rf $BUILD/*",
+      "Makefile: recipe of target 'clean', command line 2: warning: Guard the expansion [SC2115]\n    rm -rf $BUILD/*",
     );
   });
 });
