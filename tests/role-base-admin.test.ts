@@ -7,6 +7,7 @@
  * in play 2's order (base_system, then admin_bootstrap).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { incusRun } from "../lib/incus/client.ts";
 import { recap } from "./apply-helpers.ts";
 import { uniq } from "./helpers.ts";
 import {
@@ -132,6 +133,83 @@ describe.skipIf(!live)(
         });
         expect(run.code).not.toBe(0);
         expect(run.out).toContain('Cannot set the time zone "Mars/Olympus"');
+      }, 120_000);
+    });
+
+    describe("admin_bootstrap (after base_system, as in play 2)", () => {
+      const ADMIN_VARS = { admin_bootstrap_repo_dir: "/root/anklume" };
+
+      test("check mode succeeds and changes nothing", async () => {
+        const run = await runRole({
+          dir,
+          hosts: [C],
+          role: "admin_bootstrap",
+          vars: ADMIN_VARS,
+          check: true,
+        });
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBeGreaterThan(0);
+        expect((await sh(C, "test -e /etc/tmpfiles.d/incus-socket.conf")).exitCode).not.toBe(0);
+        expect((await sh(C, "command -v ansible")).exitCode).not.toBe(0);
+      }, 120_000);
+
+      test("converge: /run/incus, Ansible and git from apt, community.general present, the login notice", async () => {
+        const run = await runRole({ dir, hosts: [C], role: "admin_bootstrap", vars: ADMIN_VARS });
+        console.log(
+          `admin_bootstrap converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`,
+        );
+        expect(run.code, run.out).toBe(0);
+        expect((await sh(C, "test -d /run/incus")).exitCode).toBe(0);
+        expect((await sh(C, "cat /etc/tmpfiles.d/incus-socket.conf")).stdout).toContain(
+          "d /run/incus 0755 root root -",
+        );
+        expect((await sh(C, "ansible --version")).exitCode).toBe(0);
+        expect((await sh(C, "git --version")).exitCode).toBe(0);
+        expect(
+          (await sh(C, "ansible-galaxy collection list community.general 2>/dev/null")).stdout,
+        ).toContain("community.general");
+        expect((await sh(C, "test -f /etc/profile.d/anklume-update-check.sh")).exitCode).toBe(0);
+        // Debian 12's own ansible carries community.general 6.x: no incus connection plugin.
+        const cg = (await sh(C, "ansible-galaxy collection list community.general 2>/dev/null"))
+          .stdout;
+        if (/community\.general\s+[0-8]\./.test(cg)) {
+          expect(run.out).toContain("which brings the community.general.incus connection");
+        }
+      }, 600_000);
+
+      test("a second run reports changed=0", async () => {
+        const run = await runRole({ dir, hosts: [C], role: "admin_bootstrap", vars: ADMIN_VARS });
+        console.log(`admin_bootstrap no-op: ${run.seconds.toFixed(1)} s`);
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBe(0);
+      }, 120_000);
+
+      test("the login notice says when the checkout is behind its upstream, and is silent otherwise", async () => {
+        const git = "git -c user.name=t -c user.email=t@t -c init.defaultBranch=main";
+        const setup = await sh(
+          C,
+          `set -e; rm -rf /tmp/up.git /tmp/other /root/anklume
+          ${git} init -q --bare /tmp/up.git
+          ${git} clone -q /tmp/up.git /root/anklume 2>/dev/null
+          cd /root/anklume && ${git} commit -q --allow-empty -m one && ${git} push -q origin HEAD:main 2>/dev/null
+          ${git} branch -q --set-upstream-to=origin/main
+          ${git} clone -q /tmp/up.git /tmp/other && cd /tmp/other && ${git} commit -q --allow-empty -m two && ${git} push -q origin HEAD:main 2>/dev/null`,
+        );
+        expect(setup.exitCode, setup.stderr).toBe(0);
+        const login = "sh -ic '. /etc/profile.d/anklume-update-check.sh' 2>/dev/null";
+        expect((await sh(C, login)).stdout.trim()).toBe("");
+        expect((await sh(C, "cd /root/anklume && git fetch -q")).exitCode).toBe(0);
+        expect((await sh(C, login)).stdout.trim()).toBe(
+          "anklume: 1 new commit(s) on origin/main; run: make -C /root/anklume upgrade",
+        );
+        // A non-interactive shell never prints it.
+        expect((await sh(C, ". /etc/profile.d/anklume-update-check.sh")).stdout.trim()).toBe("");
+      }, 60_000);
+
+      test("/run/incus comes back after a restart (tmpfiles.d)", async () => {
+        await incusRun(["restart", C]);
+        await waitSystemd(C);
+        expect((await sh(C, "test -d /run/incus")).exitCode).toBe(0);
       }, 120_000);
     });
   },
