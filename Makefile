@@ -104,6 +104,14 @@ audit-json: ## Code audit as JSON in reports/audit.json (format: docs/quality.md
 dead-code: ## Exports nothing imports, files nothing reaches, unused shell variables
 	@$(BUN) scripts/code-audit.ts --dead-code
 
+# The quality scripts by absolute path, so `make -f <repo>/Makefile` works from
+# another directory (the tests run it on scratch trees).
+QUALITY_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/scripts
+
+.PHONY: matrix-coverage
+matrix-coverage: ## Behaviour-matrix coverage per capability and depth; fails below THRESHOLD (percent) [THRESHOLD=0]
+	@$(BUN) $(QUALITY_SCRIPTS)/matrix-coverage.ts $(if $(THRESHOLD),--threshold "$(THRESHOLD)")
+
 # ==== Apply (Incus reconciliation) ====
 
 # safe_apply_wrap(target, command, limit): owned by the Snapshots section

@@ -69,6 +69,7 @@ domains:
       if (dir) removeWorkdir(dir);
     }, 120_000);
 
+    // Matrix: AP-008
     test("the apply fails, naming the machine that was not created and its missing image", () => {
       expect(out.code, out.out).not.toBe(0);
       // Ansible's YAML output may fold long lines: compare with whitespace collapsed.
@@ -82,6 +83,7 @@ domains:
       expect(text).not.toMatch(new RegExp(`${esc(`${u}-ok`)}\\d: [^:]* failed \\(its later`));
     });
 
+    // Matrix: AP-008
     test("the two other machines are created and Running", async () => {
       const mine = (await listInstances()).filter((i) => i.project === project);
       expect(mine.map((i) => i.name).sort(), out.out).toEqual(

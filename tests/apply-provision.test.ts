@@ -93,6 +93,7 @@ domains:
       if (dir) removeWorkdir(dir);
     }, 120_000);
 
+    // Matrix: PV-001
     test("the role runs inside the prefixed instance, in its project", async () => {
       expect(runs[0]?.code, runs[0]?.out).toBe(0);
       const gv = parse(readFileSync(join(dir, "group_vars", `${D}.yml`), "utf8"));
@@ -109,6 +110,7 @@ domains:
       expect(r.stdout.trim()).toBe(`provisioned ${u}-deb in ${gv.incus_project}`);
     });
 
+    // Matrix: PV-002
     test("a machine without roles is skipped (busybox has no python): end_host before any task result", async () => {
       const out = runs[0]?.out ?? "";
       expect(runs[0]?.code, out).toBe(0);
@@ -135,6 +137,7 @@ domains:
       expect(out).not.toContain(`[${u}-box]`);
     });
 
+    // Matrix: PV-003
     test("a second apply reports changed=0 for every host", () => {
       const out = runs[1]?.out ?? "";
       expect(runs[1]?.code, out).toBe(0);

@@ -113,6 +113,7 @@ domains:
       },
     );
 
+    // Matrix: AP-2-004
     test("the multi-NIC profile has the admin bridge first, then every other bridge (decision 9)", async () => {
       const project = gv[ADMIN]?.incus_project as string;
       const profiles = await incusJson(["profile", "list", "--project", project], v.array(v.any()));

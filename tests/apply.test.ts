@@ -150,6 +150,7 @@ describe.skipIf(!live)(
       if (dir) removeWorkdir(dir);
     }, 120_000);
 
+    // Matrix: AP-001
     test("a first apply-infra creates the projects, bridges, profiles and running instances", async () => {
       expect(first.code, first.out).toBe(0);
       const projects = await incusJson(["project", "list"], v.array(AnySchema));
@@ -228,6 +229,7 @@ describe.skipIf(!live)(
       expect(prot("b3")).toBe("true"); // ephemeral: false overrides the domain
     });
 
+    // Matrix: AP-006
     test("the nesting context is written into each child with sh", async () => {
       const r = await incusRun([
         "exec",
@@ -242,6 +244,7 @@ describe.skipIf(!live)(
       expect(r.stdout.split("\n").filter(Boolean)).toEqual(["5", "3", "true", "false"]);
     });
 
+    // Matrix: AP-005
     test("a static IP is the address the container gets", async () => {
       let addr = "";
       for (let i = 0; i < 40 && addr === ""; i++) {
@@ -260,6 +263,7 @@ describe.skipIf(!live)(
       expect(addr).toBe(`10.231.${s[1]}.11`);
     }, 30_000);
 
+    // Matrix: AP-002
     test("a second apply (infra, provisioning, nftables) reports changed=0 for every host", async () => {
       // The first full apply writes the ruleset file (in the workdir), the second changes nothing.
       expect((await syncAndApply("apply", [nftArgs()])).code).toBe(0);
@@ -270,6 +274,7 @@ describe.skipIf(!live)(
       for (const [h, c] of Object.entries(hosts)) expect(c.changed, `${h}\n${r.out}`).toBe(0);
     }, 120_000);
 
+    // Matrix: AP-003
     test("make check on the converged infra reports no change", async () => {
       const r = await make(dir, ["check", "NAT=false", `CONTEXT_DIR=${ctxDir()}`, nftArgs()]);
       expect(r.code, r.out).toBe(0);
@@ -277,6 +282,7 @@ describe.skipIf(!live)(
       expect(totalChanged(r.out), r.out).toBe(0);
     }, 120_000);
 
+    // Matrix: AP-004
     test("make check on a changed infra shows the change and creates nothing", async () => {
       write(join(dir, "infra.yml"), infra({ extra: true }));
       expect((await make(dir, ["sync"])).code).toBe(0);
@@ -289,6 +295,7 @@ describe.skipIf(!live)(
       expect((await make(dir, ["sync"])).code).toBe(0);
     }, 120_000);
 
+    // Matrix: AP-2-001
     test("apply repairs config and bridge drift, unsets removed keys, keeps hand-set keys", async () => {
       const a1 = name(`${u}-a1`);
       await incusRun([
@@ -332,6 +339,7 @@ describe.skipIf(!live)(
       expect(net.config["ipv4.dhcp.ranges"]).toBe(`10.231.${s[1]}.100-10.231.${s[1]}.249`);
     }, 120_000);
 
+    // Matrix: AP-2-002
     test("--tags networks reconciles the bridges only; the other kinds keep their drift", async () => {
       const a1 = name(`${u}-a1`);
       await incusRun(["config", "set", a1, "user.note=drifted-again", "--project", proj(A)]);
@@ -358,6 +366,7 @@ describe.skipIf(!live)(
       expect((await instance(proj(A), a1))?.config["user.note"]).toBe("declared");
     }, 120_000);
 
+    // Matrix: OR-2-001
     test("removed machines and profiles are reported as orphans, and kept without auto_cleanup", async () => {
       expect((await profileNames(proj(A))).filter((n) => n === "spare" || n === "held")).toEqual([
         "held",
@@ -394,6 +403,7 @@ describe.skipIf(!live)(
       expect(await instance(proj(B), name(`${u}-b3`))).toBeDefined();
     }, 120_000);
 
+    // Matrix: OR-2-002
     test("with auto_cleanup an ephemeral orphan and an unused orphan profile are deleted; a protected instance and a used profile are not", async () => {
       write(
         join(dir, "infra.yml"),
@@ -412,6 +422,7 @@ describe.skipIf(!live)(
       expect(left).toContain("held");
     }, 120_000);
 
+    // Matrix: OR-3-001
     test("a removed domain: its project and bridge are orphans, kept while a protected instance lives there", async () => {
       write(
         join(dir, "infra.yml"),
@@ -434,6 +445,7 @@ describe.skipIf(!live)(
       expect(projects.some((p: { name: string }) => p.name === proj(C))).toBe(true);
     }, 120_000);
 
+    // Matrix: AP-2-003
     test("apply-limit G=<domain> runs only that domain's hosts", async () => {
       const r = await make(dir, [
         "apply-limit",
@@ -453,6 +465,7 @@ describe.skipIf(!live)(
 );
 
 describe("make apply without a generated inventory", () => {
+  // Matrix: AP-007
   test("refuses with a message that says to run make sync", async () => {
     const empty = makeWorkdir("anklume-apply-empty");
     try {

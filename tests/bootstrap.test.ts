@@ -63,6 +63,7 @@ describe("bootstrap.sh CLI", () => {
     expect(r.code).toBe(0);
   }, 30_000);
 
+  // Matrix: LC-001
   test("--help exits 0 and documents every flag of SPEC-operations §12 and §6.9", () => {
     const r = run(["bash", BOOTSTRAP, "--help"]);
     expect(r.code).toBe(0);
@@ -296,6 +297,7 @@ describe.skipIf(!hostTests)(
         }
       });
 
+    // Matrix: LC-002
     test("a re-run exits 0, changes nothing, keeps the nesting files byte-identical", async () => {
       const flags = (await aliases()).includes("anklume-debian12") ? [] : ["--no-debian-image"];
       // The nesting files as the idempotent run finds them.
@@ -320,6 +322,7 @@ describe.skipIf(!hostTests)(
       expect(await aliases()).toContain("anklume-busybox");
     }, 120_000);
 
+    // Matrix: LC-003
     test("a non-root user is refused with exit 1 before anything changes", () => {
       // uid 65534 cannot read a clone in root's home (/root is mode 700, as
       // the README allows): run a byte-identical copy from a directory it can read.
@@ -358,6 +361,7 @@ describe.skipIf(!hostTests)(
       }
     }, 30_000);
 
+    // Matrix: LC-004
     test("answering no at the terminal question exits 1 and writes nothing", () => {
       const dir = mkdtempSync(join(tmpdir(), "anklume-ask-"));
       const ctx = join(dir, "ctx");
@@ -375,6 +379,7 @@ describe.skipIf(!hostTests)(
       rmSync(dir, { recursive: true });
     }, 60_000);
 
+    // Matrix: LC-005
     test("nesting context: written only when absent, never incremented; --YOLO sets yolo", () => {
       const dir = mkdtempSync(join(tmpdir(), "anklume-ctx-"));
       const env = { ANKLUME_CONTEXT_DIR: dir };
@@ -444,6 +449,7 @@ exit 0
 describe.skipIf(!hostTests)(
   "bootstrap.sh --dev from scratch in private namespaces (skipped only without an Incus daemon or root; both required under CI)",
   () => {
+    // Matrix: LC-2-001
     test("starts incusd without systemd, creates pool, root disk and busybox image; a re-run changes nothing; the scratch daemon does not outlive it", () => {
       const before = new Set(foreignIncusd());
       const dir = mkdtempSync(join(tmpdir(), "anklume-scratch-"));

@@ -34,6 +34,7 @@ for (const [p, t] of Object.entries(TREE)) {
 const run = (...args: string[]) => $({ nothrow: true, quiet: true })`bun ${AUDIT} ${args}`;
 
 describe("scripts/code-audit.ts", () => {
+  // Matrix: QT-005
   test("--json prints the documented keys and the tree's figures", async () => {
     const r = await run("--json", "--project-dir", dir);
     expect(r.exitCode).toBe(0);

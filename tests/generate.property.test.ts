@@ -271,6 +271,7 @@ test(
   LONG,
 );
 
+// Matrix: GO-002
 test(
   "sync is idempotent: a second run writes nothing and changes no byte (property)",
   async () => {
@@ -353,6 +354,7 @@ test(
   LONG,
 );
 
+// Matrix: GO-2-005
 test(
   "directory mode and single-file mode give identical trees (property)",
   async () => {
@@ -392,6 +394,7 @@ function neverCrashes(r: { code: number; stderr: string }) {
   expect(r.stderr).not.toContain("TypeError");
 }
 
+// Matrix: GV-3-001
 test(
   "random bytes never crash the generator: exit 1 with a message, never a stack trace (property)",
   async () => {
@@ -469,6 +472,7 @@ const infraish = fc.record(
   { requiredKeys: [] },
 );
 
+// Matrix: GV-3-001
 test(
   "random YAML never crashes the generator (property)",
   async () => {

@@ -39,6 +39,7 @@ function expectedTree(): Record<string, string> {
 }
 
 describe("the worked example of generator-contract §14", () => {
+  // Matrix: GO-001
   test("writes exactly the contract's files, byte for byte, and its stdout", () => {
     const dir = workspace({ "infra.yml": exampleInfra });
     const r = runProcess(["infra.yml"], dir);
@@ -63,6 +64,7 @@ describe("the worked example of generator-contract §14", () => {
     expect(tree(dir)).toEqual(expectedTree());
   });
 
+  // Matrix: GO-002
   test("a second sync writes nothing and changes no byte (decision 4)", async () => {
     const dir = workspace({ "infra.yml": exampleInfra });
     expect(runProcess(["infra.yml"], dir).code).toBe(0);
@@ -77,6 +79,7 @@ describe("the worked example of generator-contract §14", () => {
     expect(tree(dir)).toEqual(content);
   });
 
+  // Matrix: GO-003
   test("the nesting prefix follows /etc/anklume/absolute_level (ANKLUME_CONTEXT_DIR)", () => {
     const dir = workspace({ "infra.yml": exampleInfra, "ctx/absolute_level": "3\n" });
     expect(runProcess(["infra.yml"], dir, { ANKLUME_CONTEXT_DIR: join(dir, "ctx") }).code).toBe(0);
@@ -88,6 +91,7 @@ describe("the worked example of generator-contract §14", () => {
     );
   });
 
+  // Matrix: GO-004
   test("nesting_prefix: false gives unprefixed names", () => {
     const dir = workspace({
       "infra.yml": exampleInfra.replace("global:\n", "global:\n  nesting_prefix: false\n"),
@@ -208,6 +212,7 @@ describe("hand-written trees of other suites (audit 1.12)", () => {
 });
 
 describe("managed blocks", () => {
+  // Matrix: GO-005
   test("user content outside the block survives a sync that changes the block", () => {
     const dir = workspace({ "infra.yml": exampleInfra });
     expect(runProcess(["infra.yml"], dir).code).toBe(0);
@@ -225,6 +230,7 @@ describe("managed blocks", () => {
     expect(parse(after).my_var).toBe(42);
   });
 
+  // Matrix: GO-006
   test("a file without markers that starts with --- gets the block after that line", () => {
     const dir = workspace({
       "infra.yml": exampleInfra,
@@ -237,6 +243,7 @@ describe("managed blocks", () => {
     expect(parse(text)).toMatchObject({ mine: true, instance_name: "001-lab-vm" });
   });
 
+  // Matrix: GO-007
   test("a file with two managed blocks is an error and nothing is written", () => {
     const twice =
       "---\n# === MANAGED BY infra.yml ===\na: 1\n# === END MANAGED ===\n# === MANAGED BY infra.yml ===\nb: 2\n# === END MANAGED ===\n";
@@ -250,6 +257,7 @@ describe("managed blocks", () => {
 });
 
 describe("dry run", () => {
+  // Matrix: GO-008
   test("--dry-run lists what would be written and creates nothing", () => {
     const dir = workspace({ "infra.yml": exampleInfra });
     const r = runProcess(["infra.yml", "--dry-run"], dir);
@@ -270,6 +278,7 @@ describe("orphans", () => {
     "host_vars/notes.txt": "not yaml\n",
   };
 
+  // Matrix: OR-001
   test("are listed sorted, protected ones marked, and nothing is deleted without --clean-orphans", () => {
     const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
     const r = runProcess(["infra.yml"], dir);
@@ -287,6 +296,7 @@ describe("orphans", () => {
     expect(existsSync(join(dir, "host_vars/zz-old.yml"))).toBe(true);
   });
 
+  // Matrix: OR-002
   test("--clean-orphans --yes deletes unprotected orphans and never protected ones", () => {
     const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
     const r = runProcess(["infra.yml", "--clean-orphans", "--yes"], dir);
@@ -299,6 +309,7 @@ describe("orphans", () => {
     expect(existsSync(join(dir, "host_vars/notes.txt"))).toBe(true);
   });
 
+  // Matrix: OR-003
   test("--clean-orphans asks on a terminal; answering no deletes nothing and exits 1", () => {
     const dir = workspace({ "infra.yml": exampleInfra, ...orphanFiles });
     const cmd = `bun ${join(ROOT, "scripts/generate.ts")} infra.yml --clean-orphans`;
@@ -317,6 +328,7 @@ describe("orphans", () => {
 });
 
 describe("command line", () => {
+  // Matrix: GO-009
   test("--help exits 0 and names every flag", () => {
     const r = runProcess(["--help"], ROOT);
     expect(r.code).toBe(0);
@@ -324,12 +336,14 @@ describe("command line", () => {
       expect(r.stdout).toContain(f);
     }
   });
+  // Matrix: GO-009
   test("a missing argument or an unknown flag is a usage error (exit 2)", () => {
     expect(runProcess([], ROOT).code).toBe(2);
     const r = runProcess(["infra.yml", "--frobnicate"], ROOT);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("--frobnicate");
   });
+  // Matrix: GO-010
   test("a missing input file is a clear error (exit 1), not a stack trace", () => {
     const dir = workspace();
     const r = runProcess(["nothere.yml"], dir);
@@ -337,6 +351,7 @@ describe("command line", () => {
     expect(r.stderr).toContain("cannot find nothere.yml");
     expect(r.stderr).not.toContain("    at ");
   });
+  // Matrix: GO-010
   test("an empty file is a clear error", () => {
     const dir = workspace({ "infra.yml": "" });
     const r = runProcess(["infra.yml"], dir);
@@ -385,6 +400,7 @@ describe("command line", () => {
 });
 
 describe("enrichment", () => {
+  // Matrix: GO-2-001
   test("firewall_mode: vm adds sys-firewall at .253 of the anklume domain", () => {
     const dir = workspace({
       "infra.yml": exampleInfra.replace("global:\n", "global:\n  firewall_mode: vm\n"),
@@ -404,6 +420,7 @@ describe("enrichment", () => {
     expect(r.stdout).not.toContain("Orphan");
   });
 
+  // Matrix: GO-2-002
   test("ai_access_policy: exclusive adds the bidirectional policy to ai-tools", () => {
     const dir = workspace({
       "infra.yml": `project_name: x\nglobal:\n  ai_access_policy: exclusive\n  ai_access_default: pro\ndomains:\n  pro: {subnet_id: 1}\n  ai-tools: {subnet_id: 4}\n`,
@@ -425,6 +442,7 @@ describe("enrichment", () => {
     );
   });
 
+  // Matrix: GO-2-003
   test("resource_policy splits a fake 16-CPU 64-GiB host (fake /proc and no Incus, ANKLUME_INCUS=false: no such host here, and Incus would answer for the real one)", () => {
     const dir = workspace({
       "infra.yml": `project_name: x\nglobal:\n  resource_policy: true\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      a: {weight: 3}\n      b: {}\n`,
@@ -451,6 +469,7 @@ describe("host subnet check, in a network namespace of its own", () => {
   const ip = (...args: string[]) => Bun.spawnSync(["ip", ...args]);
   afterAll(() => ip("netns", "del", ns));
 
+  // Matrix: GO-2-004
   test("a domain overlapping a host interface is refused; anklume's own bridges are not host networks", () => {
     if (ip("netns", "add", ns).exitCode !== 0)
       throw new Error("cannot create a network namespace (need root)");
@@ -500,6 +519,7 @@ describe("host subnet check, in a network namespace of its own", () => {
 });
 
 describe("make sync", () => {
+  // Matrix: GO-011
   test("on a fresh checkout copies infra.example.yml to infra.yml, says so, and generates the tree", () => {
     const dir = workspace();
     for (const f of [
@@ -576,6 +596,7 @@ describe("bad inputs and faults (issue 9)", () => {
     }
   });
 
+  // Matrix: GO-3-002
   test("D5: a write that cannot happen is found before any file changes; --json still prints its summary", () => {
     const infra = `${base}domains:\n  lab:\n    subnet_id: 1\n    machines:\n      lab-vm: {ip: "10.100.1.10"}\n`;
     const dir = workspace({ "infra.yml": infra });
@@ -597,6 +618,7 @@ describe("bad inputs and faults (issue 9)", () => {
     expect(summary.errors[0].message).toContain("is a file, not a directory");
   });
 
+  // Matrix: GO-3-001
   test("D16: a second sync waits for the lock of the tree, then fails clearly; a dead owner's lock is taken over", () => {
     const dir = workspace({ "infra.yml": exampleInfra });
     writeFileSync(join(dir, ".anklume-sync.lock"), `${process.pid}\n`);
@@ -609,6 +631,7 @@ describe("bad inputs and faults (issue 9)", () => {
     expect(existsSync(join(dir, ".anklume-sync.lock"))).toBe(false);
   });
 
+  // Matrix: GO-3-001
   test("D16: concurrent syncs of two inputs into one tree never mix them", async () => {
     const other = exampleInfra.replaceAll("10.100", "10.120");
     for (let trial = 0; trial < 3; trial++) {
@@ -627,6 +650,7 @@ describe("bad inputs and faults (issue 9)", () => {
     }
   });
 
+  // Matrix: OR-004
   test("--clean-orphans without a terminal and without --yes refuses (exit 1) and deletes nothing", () => {
     const dir = workspace({ "infra.yml": exampleInfra, "host_vars/old-box.yml": "my: notes\n" });
     const r = runProcess(["--clean-orphans", "infra.yml"], dir, {}, "");

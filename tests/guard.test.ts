@@ -94,6 +94,7 @@ function spawnGuard(cmd: string[], ns: string, args: string[]) {
 }
 
 for (const kind of ["script", "binary"] as const) {
+  // Matrix: GD-001
   test(`incus-guard (${kind}): --help exits 0, usage errors exit 2`, async () => {
     const cmd = await guardCommand(kind);
     const help = await q`${cmd} --help`;
@@ -114,6 +115,7 @@ for (const kind of ["script", "binary"] as const) {
         cmd = await guardCommand(kind);
       }, 60_000);
 
+      // Matrix: GD-002
       test(
         "post-start deletes overlapping bridges of any prefix length, leaves neighbours and the uplink",
         () =>
@@ -161,6 +163,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-003
       test(
         "check reports a conflict as JSON without changing anything",
         () =>
@@ -186,6 +189,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-004
       test(
         "post-start restores a lost default route from the uplink it saved",
         () =>
@@ -207,6 +211,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-005
       test(
         "post-start exits 0 even with no uplink at all",
         () =>
@@ -240,6 +245,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-2-001
       test(
         "start deletes a conflicting bridge while Incus starts and leaves the others",
         () =>
@@ -271,6 +277,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-2-002
       test(
         "watch deletes bridges as they appear, follows a new uplink address, stops on SIGTERM",
         () =>
@@ -317,6 +324,7 @@ for (const kind of ["script", "binary"] as const) {
         kind === "binary" ? [] : ["--binary", (await guardCommand("binary"))[0] ?? ""];
       const DROP_IN = "etc/systemd/system/incus.service.d/network-guard.conf";
 
+      // Matrix: GD-006
       test("install writes the binary, the v1 symlink and the drop-in; a second run changes nothing", async () => {
         const dir = testDir();
         const root = mkdtempSync(join(dir, "root-"));
@@ -415,6 +423,7 @@ for (const kind of ["script", "binary"] as const) {
         join(dir, "run"),
       ];
 
+      // Matrix: GD-2-003
       test(
         "post-start deletes an overlapping network from Incus's database",
         () =>
@@ -497,6 +506,7 @@ for (const kind of ["script", "binary"] as const) {
         60_000,
       );
 
+      // Matrix: GD-3-001
       test(
         "start with Incus not answering warns, still checks the host, and leaves Incus's networks",
         () =>

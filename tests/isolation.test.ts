@@ -292,6 +292,7 @@ describe.skipIf(!live)(
       expect(await opens(a1, gwA, cachePort)).toBe(true);
     });
 
+    // Matrix: IS-001
     test("make nftables writes the ruleset from the generated variables, and a second run changes nothing", async () => {
       const out = join(work, "nftables-isolation.nft");
       const first = await make(["nftables", `NFT_FILE=${out}`]);
@@ -313,6 +314,7 @@ describe.skipIf(!live)(
       expect(second.stdout).toContain("changed=0");
     }, 120_000);
 
+    // Matrix: IS-002
     test("make nftables-deploy DRY_RUN=1 validates and prints the rules but loads nothing", async () => {
       const out = join(work, "nftables-isolation.nft");
       const dest = join(work, "etc/anklume-isolation.nft");
@@ -325,6 +327,7 @@ describe.skipIf(!live)(
       expect(await connects(a2, b1, 8080)).toBe(true);
     }, 120_000);
 
+    // Matrix: IS-003
     test("make nftables-deploy loads table inet anklume; loading it again gives the same ruleset", async () => {
       const out = join(work, "nftables-isolation.nft");
       const dest = join(work, "etc/anklume-isolation.nft");
@@ -344,10 +347,12 @@ describe.skipIf(!live)(
       expect(await liveTable()).toBe(loaded);
     }, 120_000);
 
+    // Matrix: IS-2-001
     test("the machine a policy names reaches the allowed port in the other domain", async () => {
       expect(await connects(a1, b1, 8080)).toBe(true);
     });
 
+    // Matrix: IS-004
     test("everything else between the domains is dropped (nc -w 2 fails to connect)", async () => {
       // Same port, other machine of domain A: the policy names a1 only.
       expect(await connects(a2, b1, 8080)).toBe(false);
@@ -357,16 +362,19 @@ describe.skipIf(!live)(
       expect(await connects(b1, a1, 8080)).toBe(false);
     }, 60_000);
 
+    // Matrix: IS-2-003
     test("from the domains, the host answers on the package cache's port and on nothing else", async () => {
       expect(await opens(a1, gwA, cachePort)).toBe(true);
       expect(await opens(a1, gwA, hostPort)).toBe(false);
       expect(await opens(a2, gwA, hostPort)).toBe(false);
     }, 60_000);
 
+    // Matrix: IS-005
     test("traffic inside one domain still flows", async () => {
       expect(await connects(a2, a1, 8080)).toBe(true);
     });
 
+    // Matrix: IS-3-001
     test("nftables-deploy --source pulls the ruleset from an instance in another project; a tampered one is refused", async () => {
       const good = join(work, "nftables-isolation.nft");
       const push = (file: string) =>

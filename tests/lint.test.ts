@@ -82,6 +82,7 @@ describe("scripts/lint.ts on a planted fault", () => {
     expect(r.code).toBe(0);
   }, 120_000);
 
+  // Matrix: QT-001
   test("ansible-lint (production profile) fails on a task without a name", async () => {
     const dir = tree({
       "roles/demo/tasks/main.yml": `---
@@ -95,6 +96,7 @@ describe("scripts/lint.ts on a planted fault", () => {
     expect(r.out).toContain("roles/demo/tasks/main.yml");
   }, 120_000);
 
+  // Matrix: QT-002
   test("yamllint fails on a duplicate key, with the file and line", async () => {
     const dir = tree({
       "roles/demo/defaults/main.yml": `---
@@ -113,6 +115,7 @@ demo_greeting: again
     expect(r.code).toBe(0);
   }, 60_000);
 
+  // Matrix: QT-003
   test("shellcheck fails on an unquoted variable in a shell file found by its shebang", async () => {
     const dir = tree({
       "scripts/clean": `#!/bin/bash
@@ -126,6 +129,7 @@ rm -rf $target
     expect(r.out).toContain("SC2086");
   }, 60_000);
 
+  // Matrix: QT-003
   test("shellcheck fails on a quoting error in a Makefile recipe, naming the target", async () => {
     const dir = tree({
       Makefile: `${CLEAN.Makefile}
@@ -139,6 +143,7 @@ clean: ## Delete the build
     expect(r.out).toContain("SC2115");
   }, 60_000);
 
+  // Matrix: QT-004
   test("the syntax check fails on a playbook whose task has an unknown keyword", async () => {
     const dir = tree({
       "site.yml": `---

@@ -119,6 +119,7 @@ describe("scripts/nftables.ts CLI", () => {
     expect(readFileSync(out, "utf8")).toContain("table inet anklume {");
   });
 
+  // Matrix: IS-2-002
   test("--ai-override replaces the policies towards its target", () => {
     const r = run([
       "--base-dir",

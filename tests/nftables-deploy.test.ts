@@ -76,6 +76,7 @@ describe("scripts/nftables-deploy.ts", () => {
     expect(nftList()).toBe(before);
   });
 
+  // Matrix: IS-006
   test("refuses any other table, flush ruleset, inet filter deletion and input drop policies, listing the lines", () => {
     const bad = join(dir, "bad.nft");
     writeFileSync(
@@ -109,6 +110,7 @@ describe("scripts/nftables-deploy.ts", () => {
     expect(r.stderr).toContain("defines no table inet anklume");
   });
 
+  // Matrix: IS-007
   test("a ruleset nft -c rejects exits 1 with nft's message", () => {
     const broken = join(dir, "broken.nft");
     writeFileSync(

@@ -111,6 +111,7 @@ describe.skipIf(!hasDebian)(
       if (dir) removeWorkdir(dir);
     }, 120_000);
 
+    // Matrix: PV-007
     test("apt in an instance without NAT installs a package through the cache on its bridge's gateway", async () => {
       expect(runs.first?.code, runs.first?.out).toBe(0);
       expect(confAfterFirst).toContain(
@@ -131,6 +132,7 @@ describe.skipIf(!hasDebian)(
       }
     });
 
+    // Matrix: PV-2-002
     test("a machine with roles on the busybox image fails with one line naming the image to use", () => {
       const out = runs.box?.out ?? "";
       expect(runs.box?.code, out).not.toBe(0);
@@ -141,6 +143,7 @@ describe.skipIf(!hasDebian)(
       expect(out).not.toContain("apt-get: not found");
     });
 
+    // Matrix: PV-2-001
     test("package_cache: false removes the proxy file (changed), and the installed package stays", async () => {
       const out = runs.off?.out ?? "";
       expect(runs.off?.code, out).toBe(0);

@@ -60,6 +60,7 @@ describe.skipIf(!live)(
     describe("base_system", () => {
       const runs: Record<string, PlayRun> = {};
 
+      // Matrix: PV-004
       test("check mode on the fresh machine succeeds and changes nothing", async () => {
         const run = await runRole({
           dir,
@@ -75,6 +76,7 @@ describe.skipIf(!live)(
         expect((await sh(C, "cat /etc/timezone")).stdout.trim()).not.toBe("Asia/Tokyo");
       }, 120_000);
 
+      // Matrix: PV-004
       test("converge installs the extra package, sets the time zone and the locale", async () => {
         const run = await runRole({ dir, hosts: [C], role: "base_system", vars: BASE_VARS });
         runs.converge = run;
@@ -104,6 +106,7 @@ describe.skipIf(!live)(
         expect(changed(run), run.out).toBe(0);
       }, 120_000);
 
+      // Matrix: PV-005
       test("drift is corrected and reported: a removed package, a changed time zone", async () => {
         expect(
           (await sh(C, "apt-get remove -y -q jq >/dev/null && echo UTC > /etc/timezone")).exitCode,
@@ -124,6 +127,7 @@ describe.skipIf(!live)(
         expect((await sh(C, "cat /etc/timezone")).stdout.trim()).toBe("Asia/Tokyo");
       }, 180_000);
 
+      // Matrix: PV-006
       test("an unknown time zone fails with one line that names it", async () => {
         const run = await runRole({
           dir,

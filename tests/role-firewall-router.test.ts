@@ -187,6 +187,7 @@ network_policies:
       expect((await sh(FW, "test -e /etc/nftables.d/anklume-firewall.nft")).exitCode).not.toBe(0);
     }, 120_000);
 
+    // Matrix: IS-3-002
     test("converge: the policy's port passes, other ports and the reverse direction are dropped", async () => {
       const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
       console.log(`firewall_router converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`);
@@ -221,6 +222,7 @@ network_policies:
       expect(changed(run), run.out).toBe(0);
     }, 120_000);
 
+    // Matrix: PV-3-001
     test("drift is corrected: a flushed ruleset and forwarding turned off are restored", async () => {
       expect(
         (await sh(FW, "nft flush ruleset && echo 0 > /proc/sys/net/ipv4/ip_forward")).exitCode,
@@ -233,6 +235,7 @@ network_policies:
       expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false);
     }, 180_000);
 
+    // Matrix: PV-3-002
     test("the ruleset survives a restart of the firewall (nftables.service loads it at boot)", async () => {
       await incusRun(["restart", FW]);
       await waitSystemd(FW);

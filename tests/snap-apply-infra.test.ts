@@ -97,6 +97,7 @@ describe.if(live)("make sync + make apply-infra + make rollback, for real", () =
     for (const m of M()) expect(await snapshotsOf(m.name, m.project)).toEqual([]);
   });
 
+  // Matrix: RB-2-002
   test("the next apply snapshots both instances, each in its own project", async () => {
     await Promise.all(
       M().map((m) =>
@@ -112,6 +113,7 @@ describe.if(live)("make sync + make apply-infra + make rollback, for real", () =
     for (const m of M()) expect(await snapshotsOf(m.name, m.project)).toEqual([`pre-apply-${ts}`]);
   });
 
+  // Matrix: RB-2-002
   test("make rollback brings every file back in both projects", async () => {
     await Promise.all(
       M().map((m) =>
@@ -124,6 +126,7 @@ describe.if(live)("make sync + make apply-infra + make rollback, for real", () =
     expect(await Promise.all(M().map((m) => fingerprint(m.name, m.project)))).toEqual(before);
   });
 
+  // Matrix: RB-3-002
   test("apply-limit G=<domain> snapshots only that domain", async () => {
     const apply = await make(
       dir,
@@ -136,6 +139,7 @@ describe.if(live)("make sync + make apply-infra + make rollback, for real", () =
     expect(apply.out).not.toContain(`OK ${web?.name}`);
     expect(readFileSync(join(state(), "latest-scope"), "utf8")).toBe(`${D[1]}\n`);
   });
+  // Matrix: RB-2-003
   test("SKIP_SNAPSHOT=1 takes no snapshot and runs no cleanup (KEEP=0 deletes nothing)", async () => {
     const before = history();
     const snaps = await Promise.all(M().map((m) => snapshotsOf(m.name, m.project)));
@@ -159,6 +163,7 @@ describe.if(live)("make sync + make apply-infra + make rollback, for real", () =
 });
 
 describe.if(faults)("safe_apply_wrap failure paths around the real make apply-infra", () => {
+  // Matrix: RB-2-004
   test("a failing snapshot warns and the apply goes on: exit 0, the other instance recorded", async () => {
     const [web, db] = M() as [{ name: string; project: string }, { name: string; project: string }];
     const unblock = await blockSnapshots(web.name, web.project);
@@ -211,6 +216,7 @@ describe.if(faults)("safe_apply_wrap failure paths around the real make apply-in
 });
 
 describe.if(live)("a failing apply", () => {
+  // Matrix: RB-3-001
   test("make stops: exit non-zero, no cleanup (KEEP=0 deleted nothing), the snapshot stays for make rollback", async () => {
     write(join(dir, "infra.yml"), infra(subnets, await testImage(), true));
     const sync = await make(dir, ["sync"], env());

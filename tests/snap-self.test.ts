@@ -120,6 +120,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe.if(live)("self inside a real instance that sees the Incus socket", () => {
+  // Matrix: SN-2-003
   test(
     "snap create self snapshots the instance it runs in, found by its hostname",
     async () => {
@@ -153,6 +154,7 @@ describe.if(live)("self inside a real instance that sees the Incus socket", () =
     SLOW,
   );
 
+  // Matrix: SN-3-001
   test(
     "restore self --force restores the instance, ending the session that asked",
     async () => {

@@ -69,6 +69,7 @@ async function snapOf(name: string, snap: string, project?: string): Promise<voi
 }
 
 describe.if(live)("snap on the real daemon", () => {
+  // Matrix: SN-001
   test("make snap + make snap-restore bring back exactly the files of the snapshot", async () => {
     await sh(A.name, P1, WRITE);
     const before = await fingerprint(A.name, P1);
@@ -83,6 +84,7 @@ describe.if(live)("snap on the real daemon", () => {
     expect(await fingerprint(A.name, P1)).toBe(before);
   });
 
+  // Matrix: SN-002
   test("a short name from infra.yml finds the prefixed instance in its project; default name snap-<ts>", async () => {
     const before = await snapshotsOf(B.name, P2);
     const r = await run(makeCmd("snap", `I=${B.short}`));
@@ -93,6 +95,7 @@ describe.if(live)("snap on the real daemon", () => {
     expect(r.stderr).toContain(`Done: ${B.name}/${added[0]}`);
   });
 
+  // Matrix: SN-003
   test("list --json of one instance and the table of all instances show both projects", async () => {
     await snapOf(A.name, "listed");
     await snapOf(B.name, "listed-b");
@@ -113,6 +116,7 @@ describe.if(live)("snap on the real daemon", () => {
     expect(table.stdout).toMatch(new RegExp(`${C.name}\\s+${P2}\\s+\\(no snapshots\\)`));
   });
 
+  // Matrix: SN-004
   test("make snap-delete removes only the named snapshot", async () => {
     await snapOf(A.name, "kept");
     await snapOf(A.name, "todelete");
@@ -132,6 +136,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapshotsOf(A.name, P1)).toContain("selfsnap");
     });
 
+    // Matrix: SN-2-001
     test("restore self answered 'no' aborts with exit 1 and changes nothing", async () => {
       await snapOf(A.name, "self-no");
       await sh(A.name, P1, "echo after > /data/after");
@@ -143,6 +148,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await fingerprint(A.name, P1)).toBe(before);
     });
 
+    // Matrix: SN-2-001
     test("restore self with stdin closed (no answer) aborts with exit 1", async () => {
       await snapOf(A.name, "self-eof");
       await sh(A.name, P1, "echo after > /data/after");
@@ -164,6 +170,7 @@ describe.if(live)("snap on the real daemon", () => {
       );
     });
 
+    // Matrix: SN-2-002
     test("restore of this instance by its name also asks; --force and FORCE=1 do not", async () => {
       await sh(A.name, P1, "mkdir -p /data && rm -f /data/after");
       await snapOf(A.name, "self-force");
@@ -193,6 +200,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(r.stderr).not.toContain("confirm");
     });
 
+    // Matrix: SN-010
     test("self on a host that is not an instance is a clear error", async () => {
       const r = await run([...SNAP, "create", "self"], {
         ANKLUME_HOSTNAME: `not-an-instance-${u}`,
@@ -212,6 +220,7 @@ describe.if(live)("snap on the real daemon", () => {
         ]),
       );
 
+    // Matrix: SN-005
     test("unknown instance", async () => {
       const state = await snapState();
       const r = await run(makeCmd("snap", `I=nosuch${u}`));
@@ -220,6 +229,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapState()).toBe(state);
     });
 
+    // Matrix: SN-005
     test("unknown snapshot lists the available ones", async () => {
       await snapOf(A.name, "avail");
       const state = await snapState();
@@ -233,6 +243,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapState()).toBe(state);
     });
 
+    // Matrix: SN-006
     test("an existing snapshot name is refused on create", async () => {
       await snapOf(A.name, "dup");
       const state = await snapState();
@@ -242,6 +253,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapState()).toBe(state);
     });
 
+    // Matrix: SN-007
     test("an ambiguous short name lists the candidates", async () => {
       const state = await snapState();
       const r = await run([...SNAP, "create", A.short, "amb"]);
@@ -254,6 +266,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapState()).toBe(state);
     });
 
+    // Matrix: SN-008
     test("missing arguments exit 2, in the script and in make", async () => {
       const state = await snapState();
       for (const args of [
@@ -276,6 +289,7 @@ describe.if(live)("snap on the real daemon", () => {
       expect(await snapState()).toBe(state);
     });
 
+    // Matrix: SN-009
     test("--dry-run changes nothing: no snapshot taken or deleted, and restore leaves the files written since", async () => {
       await sh(A.name, P1, "mkdir -p /data && rm -f /data/dry");
       await snapOf(A.name, "dryround");

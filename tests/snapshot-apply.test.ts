@@ -112,6 +112,7 @@ const mutate = () =>
   );
 
 describe.if(live)("pre-apply snapshots on the real daemon", () => {
+  // Matrix: RB-001
   test("create snapshots every instance of every domain in its real project, and skips a missing one", async () => {
     const s = fresh();
     const r = await run([...SA, "create"], s.env);
@@ -128,6 +129,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(s.history()).toEqual([`pre-apply-${ts}`]);
   });
 
+  // Matrix: RB-002
   test("make rollback restores every file of every instance to the latest snapshot", async () => {
     const s = fresh();
     await reset();
@@ -142,6 +144,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(await prints()).toEqual(before);
   });
 
+  // Matrix: RB-2-001
   test("create --limit <group>: only the group is snapshotted, and rollback skips the others", async () => {
     const s = fresh();
     await reset();
@@ -161,6 +164,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(await sh(H.a.name, P1, "cat /data/a")).toBe("applied\n");
   });
 
+  // Matrix: RB-003
   test("make rollback T=<timestamp> restores that snapshot, not the latest", async () => {
     const s = fresh();
     await reset();
@@ -175,6 +179,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(await sh(H.a.name, P1, "ls /data")).toBe("a\nc\n");
   });
 
+  // Matrix: RB-2-005
   test("rollback restores the instance it runs in last (hostname faked through ANKLUME_HOSTNAME)", async () => {
     const s = fresh();
     const ts = await s.create();
@@ -186,6 +191,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(oks.at(-1)).toBe(`  OK ${H.a.name} (project=${P1})`);
   });
 
+  // Matrix: RB-004
   test("rollback-list shows the history oldest first with the latest marked", async () => {
     const s = fresh();
     const first = await s.create();
@@ -204,6 +210,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(none.stdout).toBe("  Pre-apply snapshots:\n  (none)\n");
   });
 
+  // Matrix: RB-005
   test("rollback-cleanup KEEP=1 deletes the older pre-apply snapshots everywhere and leaves other snapshots", async () => {
     const s = fresh();
     const ts = [await s.create(), await s.create(), await s.create()];
@@ -230,6 +237,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
     expect(again.stderr).toContain("1 pre-apply snapshot(s), keeping 1: nothing to clean up");
   });
 
+  // Matrix: RB-007
   test("--dry-run says what create, rollback and cleanup would do and changes nothing, files included", async () => {
     const s = fresh();
     await reset();
@@ -255,6 +263,7 @@ describe.if(live)("pre-apply snapshots on the real daemon", () => {
   });
 
   describe("errors", () => {
+    // Matrix: RB-006
     test("nothing to roll back is an error that suggests make rollback-list", async () => {
       const r = await run(makeCmd("rollback"), fresh().env);
       expect(r.code).not.toBe(0);

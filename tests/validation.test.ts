@@ -38,6 +38,7 @@ interface Case {
 
 const cases: Case[] = [
   {
+    // Matrix: GV-001
     rule: "1: required top-level keys",
     yaml: `${HEAD}`,
     path: "domains",
@@ -73,6 +74,7 @@ const cases: Case[] = [
     at: "ai_access_policy",
   },
   {
+    // Matrix: GV-002
     rule: "6: domain name format",
     yaml: `${HEAD}domains:\n  Pro_1:\n    subnet_id: 1\n`,
     path: "domains.Pro_1",
@@ -80,6 +82,7 @@ const cases: Case[] = [
     at: "Pro_1",
   },
   {
+    // Matrix: GV-002
     rule: "6b: domain name without trailing hyphen",
     yaml: `${HEAD}domains:\n  pro-:\n    subnet_id: 1\n`,
     path: "domains.pro-",
@@ -101,6 +104,7 @@ const cases: Case[] = [
     at: "300",
   },
   {
+    // Matrix: GV-010
     rule: "7b: subnet_id is never a boolean",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: true\n`,
     path: "domains.pro.subnet_id",
@@ -115,6 +119,7 @@ const cases: Case[] = [
     at: '"4"',
   },
   {
+    // Matrix: GV-003
     rule: "7c: subnet_id unique",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n  perso:\n    subnet_id: 1\n`,
     path: "domains.perso.subnet_id",
@@ -137,6 +142,7 @@ const cases: Case[] = [
     at: "Trusted",
   },
   {
+    // Matrix: GV-004
     rule: "10: machine names are global",
     yaml: `${HEAD}${PRO}  perso:\n    subnet_id: 2\n    machines:\n      pro-dev: {}\n`,
     path: "domains.perso.machines.pro-dev",
@@ -144,6 +150,7 @@ const cases: Case[] = [
     at: "      pro-dev: {}",
   },
   {
+    // Matrix: GV-005
     rule: "10b: machine name format (decision 2)",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      Dev_1: {}\n`,
     path: "domains.pro.machines.Dev_1",
@@ -151,6 +158,7 @@ const cases: Case[] = [
     at: "Dev_1",
   },
   {
+    // Matrix: GV-005
     rule: "10c: machine name length with prefix (decision 2)",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      ${"a".repeat(61)}: {}\n`,
     path: "machines",
@@ -186,6 +194,7 @@ const cases: Case[] = [
     at: "docker",
   },
   {
+    // Matrix: GV-2-003
     rule: "12: privileged LXC without a VM",
     yaml: `${HEAD}${PRO}        config:\n          security.privileged: "true"\n`,
     path: 'config["security.privileged"]',
@@ -194,6 +203,7 @@ const cases: Case[] = [
     context: { vm_nested: "false" },
   },
   {
+    // Matrix: GV-006
     rule: "13: IPs are unique",
     yaml: `${HEAD}${PRO}      pro-web:\n        ip: "10.100.1.10"\n`,
     path: "domains.pro.machines.pro-web.ip",
@@ -202,6 +212,7 @@ const cases: Case[] = [
     nth: 2,
   },
   {
+    // Matrix: GV-007
     rule: "13b: IP inside the domain's subnet",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.2.10"\n`,
     path: "domains.pro.machines.pro-dev.ip",
@@ -209,6 +220,7 @@ const cases: Case[] = [
     at: "10.100.2.10",
   },
   {
+    // Matrix: GV-008
     rule: "13c: IP is parsed (decision 2)",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.300"\n`,
     path: "domains.pro.machines.pro-dev.ip",
@@ -216,6 +228,7 @@ const cases: Case[] = [
     at: "10.100.1.300",
   },
   {
+    // Matrix: GV-008
     rule: "13d: IP host part 1-253 (decision 2)",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.254"\n`,
     path: "domains.pro.machines.pro-dev.ip",
@@ -237,6 +250,7 @@ const cases: Case[] = [
     at: 'ephemeral: "no"',
   },
   {
+    // Matrix: GV-015
     rule: "15: profiles exist in the domain",
     yaml: `${HEAD}${PRO}        profiles: [default, gpuu]\n`,
     path: "domains.pro.machines.pro-dev.profiles[1]",
@@ -280,6 +294,7 @@ const cases: Case[] = [
     at: "boot_priority",
   },
   {
+    // Matrix: GV-010
     rule: "18b: boot_priority is never a boolean (decision 2)",
     yaml: `${HEAD}${PRO}        boot_priority: false\n`,
     path: "boot_priority",
@@ -308,6 +323,7 @@ const cases: Case[] = [
     at: "weight",
   },
   {
+    // Matrix: GV-010
     rule: "21b: weight is never a boolean",
     yaml: `${HEAD}${PRO}        weight: true\n`,
     path: "weight",
@@ -371,6 +387,7 @@ const cases: Case[] = [
     at: "icmp",
   },
   {
+    // Matrix: GV-3-002
     rule: "25: ai_access_default required",
     yaml: `${HEAD}  ai_access_policy: exclusive\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
     path: "global.ai_access_policy",
@@ -378,6 +395,7 @@ const cases: Case[] = [
     at: "ai_access_policy",
   },
   {
+    // Matrix: GV-3-002
     rule: "25: ai_access_default is not ai-tools",
     yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: ai-tools\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
     path: "global.ai_access_default",
@@ -385,6 +403,7 @@ const cases: Case[] = [
     at: "ai_access_default",
   },
   {
+    // Matrix: GV-3-002
     rule: "25: ai_access_default is a known domain",
     yaml: `${HEAD}  ai_access_policy: exclusive\n  ai_access_default: proo\n${PRO}  ai-tools:\n    subnet_id: 4\n`,
     path: "global.ai_access_default",
@@ -476,6 +495,7 @@ const cases: Case[] = [
     at: "resource_policy",
   },
   {
+    // Matrix: GV-012
     rule: "decision 2: unknown keys name the closest known key",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_idd: 1\n`,
     path: "domains.pro.subnet_idd",
@@ -483,6 +503,7 @@ const cases: Case[] = [
     at: "subnet_idd",
   },
   {
+    // Matrix: GV-011
     rule: "decision 2: an unquoted base_subnet says to quote it",
     yaml: `project_name: t\nglobal:\n  base_subnet: 10.100\n${PRO}`,
     path: "global.base_subnet",
@@ -497,6 +518,7 @@ const cases: Case[] = [
     at: "base_subnet",
   },
   {
+    // Matrix: GV-2-004
     rule: "6.1: firewall_mode vm needs an anklume domain",
     yaml: `${HEAD}  firewall_mode: vm\n${PRO}`,
     path: "global.firewall_mode",
@@ -504,6 +526,7 @@ const cases: Case[] = [
     at: "firewall_mode",
   },
   {
+    // Matrix: GV-2-004
     rule: "6.1: sys-firewall's .253 collides with a machine",
     yaml: `${HEAD}  firewall_mode: vm\ndomains:\n  anklume:\n    subnet_id: 0\n    machines:\n      admin:\n        ip: "10.100.0.253"\n`,
     path: "sys-firewall.ip",
@@ -511,6 +534,7 @@ const cases: Case[] = [
     at: "firewall_mode",
   },
   {
+    // Matrix: GV-013
     rule: "decision 3: a domain that is null",
     yaml: `${HEAD}domains:\n  pro:\n`,
     path: "domains.pro",
@@ -518,6 +542,7 @@ const cases: Case[] = [
     at: "  pro:",
   },
   {
+    // Matrix: GV-013
     rule: "decision 3: a machine that is null",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      m2:\n`,
     path: "domains.pro.machines.m2",
@@ -525,6 +550,7 @@ const cases: Case[] = [
     at: "m2:",
   },
   {
+    // Matrix: GV-013
     rule: "decision 3: a top-level list",
     yaml: "- a\n- b\n",
     path: "(top level)",
@@ -532,6 +558,7 @@ const cases: Case[] = [
     at: "- a",
   },
   {
+    // Matrix: GV-014
     rule: "YAML: a duplicate key is an error, not silently replaced",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    subnet_id: 2\n`,
     path: "(top level)",
@@ -539,6 +566,7 @@ const cases: Case[] = [
     at: "subnet_id: 2",
   },
   {
+    // Matrix: GV-014
     rule: "YAML: a syntax error",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1: 2\n`,
     path: "(top level)",
@@ -785,6 +813,7 @@ describe("validation rules (single file)", () => {
   }
 });
 
+// Matrix: GV-2-001
 test("every error is reported at once", async () => {
   const yaml = `${HEAD}  gpu_policy: all\ndomains:\n  pro:\n    subnet_id: 300\n    machines:\n      Bad_Name: {type: docker}\n`;
   const dir = workspace({ "infra.yml": yaml });
@@ -795,6 +824,7 @@ test("every error is reported at once", async () => {
     expect(r.stderr).toContain(p);
 });
 
+// Matrix: GV-009
 test("a static IP inside the DHCP range is a warning with its line, and the sync succeeds", async () => {
   const yaml = `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev:\n        ip: "10.100.1.150"\n`;
   const dir = workspace({ "infra.yml": yaml });
@@ -818,6 +848,7 @@ test("a machine named like a domain is a warning with its path, and the sync suc
   expect(Object.keys(tree(dir)).length).toBeGreaterThan(1);
 });
 
+// Matrix: GV-2-005
 test("gpu_policy shared with two GPU machines is a warning, and the sync succeeds (audit 7.7)", async () => {
   const yaml = `${HEAD}  gpu_policy: shared\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      a: {gpu: true}\n      b: {gpu: true}\n`;
   const dir = workspace({ "infra.yml": yaml });
@@ -831,6 +862,7 @@ test("gpu_policy shared with two GPU machines is a warning, and the sync succeed
   expect((await runInProcess([join(dir2, "infra.yml"), "--base-dir", dir2])).code).toBe(1);
 });
 
+// Matrix: GV-2-003
 test("YOLO turns the privileged refusal into a warning", async () => {
   const yaml = `${HEAD}${PRO}        config:\n          security.privileged: true\n`;
   const dir = workspace({ "infra.yml": yaml, "ctx/vm_nested": "false\n", "ctx/yolo": "true\n" });
@@ -841,6 +873,7 @@ test("YOLO turns the privileged refusal into a warning", async () => {
   expect(r.stderr).toContain('YOLO: machine "pro-dev" has security.privileged=true');
 });
 
+// Matrix: GV-2-002
 test("directory mode: errors name the domain file and its line", async () => {
   const dir = workspace({
     "infra/base.yml": HEAD,

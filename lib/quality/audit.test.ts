@@ -13,7 +13,7 @@ import {
 } from "./audit.ts";
 
 const lines = (n: number, prefix = "x") =>
-  Array.from({ length: n }, (_, i) => `${prefix}${i}`).join("\n") + "\n";
+  `${Array.from({ length: n }, (_, i) => `${prefix}${i}`).join("\n")}\n`;
 
 describe("countLines() and kindOf()", () => {
   test("counts newline-terminated lines and an unterminated last one", () => {
