@@ -154,7 +154,7 @@ define require_inventory
 	@ls inventory/*.yml >/dev/null 2>&1 || { echo "Cannot apply: no generated inventory in inventory/; run make sync first (it writes inventory/, group_vars/ and host_vars/ from $(INFRA_SRC))" >&2; exit 1; }
 endef
 
-.PHONY: apply apply-infra apply-limit apply-provision check syntax bench-apply
+.PHONY: apply apply-infra apply-limit apply-provision apply-base apply-images export-images check syntax bench-apply
 apply: ## Reconcile Incus, provision the instances, write the nftables ruleset [NAT= OS_IMAGE=]
 	$(call require_inventory)
 	$(call safe_apply_wrap,apply,$(PLAYBOOK) $(APPLY_VARS))
@@ -171,6 +171,21 @@ apply-limit: ## Apply to one domain only: make apply-limit G=<domain>
 apply-provision: ## Run the provisioning roles only (Phase 2)
 	$(call require_inventory)
 	$(PLAYBOOK) --tags provision $(APPLY_VARS)
+
+apply-base: ## Run base_system only, on every machine that has roles (--tags base)
+	$(call require_inventory)
+	$(PLAYBOOK) --tags base $(APPLY_VARS)
+
+apply-images: ## Reconcile the images only: copy them into the projects that use them (--tags images)
+	$(call require_inventory)
+	$(PLAYBOOK) --tags images $(APPLY_VARS)
+
+# Where export-images writes; machines with dev_test_runner see it read-only at
+# /mnt/host-images (lib/provision/images.ts).
+IMAGES_DIR ?= /var/lib/anklume/images
+export-images: ## Export the infra's images for nested Incus (dev_test_runner) [IMAGES_DIR= OS_IMAGE=]
+	$(call require_inventory)
+	$(BUN) scripts/export-images.ts --base-dir . --dir "$(IMAGES_DIR)" $(if $(OS_IMAGE),--image "$(OS_IMAGE)")
 
 check: ## Show what apply would change (check mode with diff); change nothing
 	$(call require_inventory)

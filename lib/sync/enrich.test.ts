@@ -39,3 +39,36 @@ test("the AI policy is not added when one already targets ai-tools, and the inpu
   expect(e.infra.network_policies).toHaveLength(1);
   expect(JSON.stringify(infra)).toBe(before);
 });
+
+test("a machine with dev_test_runner gets the host's image export read-only, unless it names that device itself", () => {
+  const infra = {
+    project_name: "p",
+    domains: {
+      dev: {
+        subnet_id: 1,
+        machines: {
+          runner: { roles: ["base_system", "dev_test_runner"] },
+          own: {
+            roles: ["dev_test_runner"],
+            devices: { "host-images": { type: "disk", source: "/x", path: "/y" } },
+          },
+          plain: { roles: ["base_system"] },
+        },
+      },
+    },
+  } as unknown as Parameters<typeof enrich>[0];
+  const before = structuredClone(infra);
+  const out = enrich(infra).infra.domains?.dev?.machines ?? {};
+  expect(out.runner?.devices).toEqual({
+    "host-images": {
+      type: "disk",
+      source: "/var/lib/anklume/images",
+      path: "/mnt/host-images",
+      readonly: "true",
+      required: "false",
+    },
+  });
+  expect(out.own?.devices?.["host-images"]?.source).toBe("/x");
+  expect(out.plain?.devices).toBeUndefined();
+  expect(infra).toEqual(before);
+});

@@ -1,9 +1,12 @@
 /**
  * Enrichment: what the generator adds to a valid infra before writing it
  * (generator-contract §6): the sys-firewall VM under `firewall_mode: vm`, and
- * the AI access policy under `ai_access_policy: exclusive`. Works on a copy.
+ * the AI access policy under `ai_access_policy: exclusive`, and the host's
+ * image export as a read-only disk on machines that run Incus
+ * (`dev_test_runner`). Works on a copy.
  */
 import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
+import { HOST_IMAGES_DEVICE, hostImagesDevice, runsNestedIncus } from "../provision/images.ts";
 import type { Infra, Machine, Policy } from "./schema.ts";
 
 export interface Enriched {
@@ -17,8 +20,14 @@ export interface Enriched {
 /** Add sys-firewall and the AI policy where the policies ask for them. */
 export function enrich(input: Infra): Enriched {
   const g0 = input.global ?? {};
+  const nested = Object.values(input.domains ?? {}).some((d) =>
+    Object.values(d?.machines ?? {}).some((m) => runsNestedIncus(m)),
+  );
   const needed =
-    g0.firewall_mode === "vm" || g0.ai_access_policy === "exclusive" || Boolean(g0.resource_policy);
+    g0.firewall_mode === "vm" ||
+    g0.ai_access_policy === "exclusive" ||
+    Boolean(g0.resource_policy) ||
+    nested;
   // Copy only when something will be added (the copy costs ~4 ms on 1,000 machines).
   const infra = needed ? structuredClone(input) : input;
   const info: string[] = [];
@@ -62,6 +71,14 @@ export function enrich(input: Infra): Enriched {
       info.push(
         `ai_access_policy is 'exclusive' — auto-created network policy from '${def}' to 'ai-tools'`,
       );
+    }
+  }
+  // Machines that run Incus see the host's `make export-images` directory
+  // read-only; a device of the same name the user wrote wins.
+  for (const d of Object.values(domains)) {
+    for (const m of Object.values(d?.machines ?? {})) {
+      if (!m || !runsNestedIncus(m) || Object.hasOwn(m.devices ?? {}, HOST_IMAGES_DEVICE)) continue;
+      m.devices = { ...(m.devices ?? {}), [HOST_IMAGES_DEVICE]: hostImagesDevice() };
     }
   }
   return { infra, info, autoFirewall };
