@@ -108,9 +108,13 @@ dead-code: ## Exports nothing imports, files nothing reaches, unused shell varia
 # another directory (the tests run it on scratch trees).
 QUALITY_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/scripts
 
-.PHONY: matrix-coverage
+.PHONY: matrix-coverage matrix-generate
 matrix-coverage: ## Behaviour-matrix coverage per capability and depth; fails below THRESHOLD (percent) [THRESHOLD=0]
 	@$(BUN) $(QUALITY_SCRIPTS)/matrix-coverage.ts $(if $(THRESHOLD),--threshold "$(THRESHOLD)")
+
+matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-drafts/ [AI_MODE=none|ollama|openai AI_URL= AI_MODEL= LIMIT=10 DRY_RUN=1]
+	@$(BUN) $(QUALITY_SCRIPTS)/ai-matrix-test.ts $(if $(AI_MODE),--mode "$(AI_MODE)") $(if $(AI_URL),--url "$(AI_URL)") \
+	  $(if $(AI_MODEL),--model "$(AI_MODEL)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(DRY_RUN),--dry-run)
 
 # ==== Apply (Incus reconciliation) ====
 

@@ -24,10 +24,8 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
-import { SKIP_DIRS } from "../lib/quality/lint.ts";
 import {
   coverage,
-  findRefs,
   formatCoverage,
   type Matrix,
   MatrixError,
@@ -35,25 +33,9 @@ import {
   parseMatrix,
   verdict,
 } from "../lib/quality/matrix.ts";
-import { walkFiles } from "../lib/quality/walk.ts";
+import { scanRefs } from "../lib/quality/matrix-scan.ts";
 
 const USAGE = topComment(import.meta.url);
-
-/** True for a file whose `Matrix:` comments count. */
-export function isTestSource(path: string): boolean {
-  return (
-    (path.startsWith("tests/") && path.endsWith(".ts")) ||
-    (/^(lib|scripts)\//.test(path) && path.endsWith(".test.ts")) ||
-    /^roles\/[^/]+\/molecule\/[^/]+\/verify\.ya?ml$/.test(path)
-  );
-}
-
-/** Every reference in the project's tests. */
-export function scanRefs(root: string): MatrixRef[] {
-  return walkFiles(root, new Set([...SKIP_DIRS, "fixtures"]))
-    .filter(isTestSource)
-    .flatMap((f) => findRefs(f, readFileSync(join(root, f), "utf8")));
-}
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli(argv, {
