@@ -57,8 +57,8 @@ describe.skipIf(!live)(
       // A generated tree as make sync writes it: two hosts on the busybox image.
       const tree = join(work, "tree");
       for (const d of ["inventory", "group_vars", "host_vars"]) {
-      mkdirSync(join(tree, d), { recursive: true });
-    }
+        mkdirSync(join(tree, d), { recursive: true });
+      }
       write(
         join(tree, "inventory", "d.yml"),
         "all:\n  children:\n    d:\n      hosts:\n        m1:\n        m2:\n",
