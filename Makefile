@@ -112,6 +112,10 @@ QUALITY_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST))
 matrix-coverage: ## Behaviour-matrix coverage per capability and depth; fails below THRESHOLD (percent) [THRESHOLD=0]
 	@$(BUN) $(QUALITY_SCRIPTS)/matrix-coverage.ts $(if $(THRESHOLD),--threshold "$(THRESHOLD)")
 
+.PHONY: smoke
+smoke: ## Try the toolchain on this host: sync-dry, check, lint, snap-list, incus list; each step can fail [STEPS=1,3-5]
+	@$(BUN) $(QUALITY_SCRIPTS)/smoke.ts $(if $(STEPS),--steps "$(STEPS)")
+
 matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-drafts/ [AI_MODE=none|ollama|openai AI_URL= AI_MODEL= LIMIT=10 DRY_RUN=1]
 	@$(BUN) $(QUALITY_SCRIPTS)/ai-matrix-test.ts $(if $(AI_MODE),--mode "$(AI_MODE)") $(if $(AI_URL),--url "$(AI_URL)") \
 	  $(if $(AI_MODEL),--model "$(AI_MODEL)") $(if $(LIMIT),--limit "$(LIMIT)") $(if $(DRY_RUN),--dry-run)
