@@ -17,9 +17,10 @@
 //   empty-play floor `ansible-playbook` of an empty play (hosts: all,
 //                    gather_facts: false, connection: local, no tasks) over the
 //                    same generated inventory, group_vars and ansible.cfg.
-//   no-op apply      `make apply-infra` again on the applied infra; the incus
-//                    calls of the last one are counted (read and write apart)
-//                    through a PATH shim that logs every call.
+//   no-op apply      `make apply-infra` again on the applied infra; the Incus
+//                    calls of the last one are counted (reads, of them the
+//                    socket GETs, and writes) through ANKLUME_INCUS_LOG, where
+//                    lib/incus/client.ts logs every call.
 // Ratios: first apply / launch floor and no-op / empty-play floor (goal <= 1.3).
 // Everything created (projects, bridges, instances, images, profiles) is
 // deleted at the end, on failure and on SIGINT/SIGTERM.
@@ -31,7 +32,7 @@
 //   --parallel  the floor's job limit; also passed to anklume when given
 //               (default: incus_instances_parallel's default, lib/apply/desired.ts)
 // BENCH_PROFILE=1 prints Ansible's per-task timings of the last no-op run.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -55,7 +56,7 @@ import {
   totalChanged,
 } from "./infra.ts";
 
-const READ_VERBS = new Set(["list", "show", "info", "query", "get"]);
+const READ_VERBS = new Set(["list", "show", "info", "query", "get", "GET"]);
 
 /** A read is a call whose verb (first non-flag word after the object) only reads. */
 export function isRead(args: string[]): boolean {
@@ -187,19 +188,6 @@ function writeInfra(subnets: number[]): void {
   );
 }
 
-/** A PATH directory whose `incus` logs each call to `log` then runs the real one. */
-async function incusShim(log: string): Promise<string> {
-  const shim = join(dir, "shim");
-  mkdirSync(shim);
-  const real = (await $`command -v incus`).stdout.trim();
-  writeFileSync(
-    join(shim, "incus"),
-    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`,
-  );
-  chmodSync(join(shim, "incus"), 0o755);
-  return shim;
-}
-
 const s1 = (x: number) => `${x.toFixed(1)} s`;
 const s2 = (x: number) => `${x.toFixed(2)} s`;
 const runs = (xs: number[], f: (x: number) => string) => `[${xs.map(f).join(", ")}]`;
@@ -237,7 +225,7 @@ try {
   }
 
   const log = join(dir, "incus.log");
-  const env: Record<string, string> = { PATH: `${await incusShim(log)}:${process.env.PATH}` };
+  const env: Record<string, string> = { ANKLUME_INCUS_LOG: log };
   if (process.env.BENCH_PROFILE === "1")
     env.ANSIBLE_CALLBACKS_ENABLED = "ansible.posix.profile_tasks";
   const noops: number[] = [];
@@ -253,8 +241,9 @@ try {
   const calls = readFileSync(log, "utf8")
     .split("\n")
     .filter(Boolean)
-    .map((l) => l.split(" "));
+    .map((l) => JSON.parse(l) as string[]);
   const reads = calls.filter(isRead).length;
+  const gets = calls.filter((c) => c[0] === "GET").length;
 
   const empties: number[] = [];
   for (let r = 0; r < NOOP_RUNS; r++) {
@@ -287,7 +276,7 @@ try {
     [
       "anklume no-op apply",
       s2(noop),
-      `${runs(noops, s2)} changed ${totalChanged(noopOut)}, incus calls ${reads} reads + ${calls.length - reads} writes`,
+      `${runs(noops, s2)} changed ${totalChanged(noopOut)}, Incus calls ${reads} reads (${gets} on the socket) + ${calls.length - reads} writes`,
     ],
     ["  no-op / empty-play floor", ratio(noop, empty), ""],
   ];

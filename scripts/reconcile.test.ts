@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const SCRIPT = join(import.meta.dir, "reconcile.ts");
@@ -43,4 +45,16 @@ test("reconcile.ts rejects desired state that is not JSON, or not the expected s
   expect(badShape.code).toBe(1);
   expect(badShape.err).toMatch(/desired state is invalid at networks\.0\.name.*make sync/);
   expect(badShape.err).not.toContain("    at ");
+});
+
+test("reconcile.ts apply --ansible reports a failure in its JSON and exits 0; bad --knobs is a usage error", async () => {
+  const empty = mkdtempSync(join(tmpdir(), "reconcile-ansible-"));
+  const r = await run(["apply", "--ansible", "--base-dir", empty, "--check"]);
+  expect(r.code, r.err).toBe(0);
+  const out = JSON.parse(r.out);
+  expect(out).toMatchObject({ changed: false, failed: true, report: {} });
+  expect(out.errors[0]).toMatch(/no generated inventory under .*run make sync/);
+  const bad = await run(["apply", "--ansible", "--base-dir", empty, "--knobs", "[1]"]);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toContain("--knobs must be a JSON mapping");
 });

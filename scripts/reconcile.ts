@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
-// Usage: reconcile.ts apply [--tags T,..] [--skip-tags T,..] [--check] [--json] [--context-dir DIR]
+// Usage: reconcile.ts apply [--base-dir DIR [--play-hosts H,..] [--limited] [--knobs JSON]]
+//                          [--tags T,..] [--skip-tags T,..] [--check] [--json|--ansible] [--context-dir DIR]
 //        reconcile.ts interfaces --base-dir DIR --host NAME
 //        reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
 //
@@ -7,12 +8,16 @@
 // current state with a few `incus ... --format json` calls, computes the
 // difference, and runs only the writes needed.
 //
-// apply        what site.yml's play 1 runs (role incus_reconcile): reads
-//              {hosts: {<host>: <its generated variables>}, play_hosts,
-//              limited, knobs} on stdin, maps it to the desired state of
-//              every kind (lib/apply/desired.ts) and reconciles the kinds the
-//              tags select, in order. With --json prints
-//              {changed, check, kinds, report, warnings, errors}.
+// apply        what site.yml's play 1 runs (role incus_reconcile): reads the
+//              generated variables of every host from the tree under
+//              --base-dir (inventory/, group_vars/, host_vars/), or, without
+//              --base-dir, {hosts: {<host>: <its generated variables>},
+//              play_hosts, limited, knobs} on stdin; maps them to the desired
+//              state of every kind (lib/apply/desired.ts) and reconciles the
+//              kinds the tags select, in order. With --json prints
+//              {changed, check, kinds, report, warnings, errors}; with
+//              --ansible prints {changed, failed, report, errors} and exits 0
+//              even when something failed (the role's task fails on `failed`).
 // interfaces   print firewall_router_interfaces of one host, read from the
 //              generated tree (the firewall VM's NICs: eth0 on its own bridge,
 //              then every other bridge, sorted).
@@ -24,10 +29,14 @@
 //   --tags T,..      ansible-playbook's run tags (all, infra or kind names)
 //   --skip-tags T,.. ansible-playbook's skipped tags
 //   --desired FILE   the input JSON (default "-": standard input)
+//   --base-dir DIR   the generated tree (apply, interfaces)
+//   --play-hosts H,.. the play's hosts (apply --base-dir; default: every host)
+//   --limited        the play runs with --limit (apply --base-dir): no orphan domains
+//   --knobs JSON     the role's knobs, as Ansible rendered them (apply --base-dir)
+//   --ansible        apply's output for the role's task (see above)
 //   --check          compute and show the changes, write nothing (make check)
 //   --json           print the result as JSON on stdout
 //   --context-dir D  the parent's nesting context (default /etc/anklume)
-//   --base-dir DIR   the generated tree (interfaces)
 //   --host NAME      an inventory host (interfaces)
 //   -h, --help       show this help
 //
@@ -36,7 +45,12 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseVarsInput } from "../lib/apply/desired.ts";
 import { notConverged } from "../lib/apply/execute.ts";
-import { type ApplyResult, applyFromVars, interfacesFromTree } from "../lib/apply/from-vars.ts";
+import {
+  type ApplyResult,
+  applyFromVars,
+  interfacesFromTree,
+  varsInputFromTree,
+} from "../lib/apply/from-vars.ts";
 import { APPLY_KINDS, planAll, reconcile } from "../lib/apply/live.ts";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
 import { readTextFile } from "../lib/core/fswrite.ts";
@@ -56,6 +70,10 @@ export async function main(argv: string[]): Promise<number> {
     tags: { type: "string", default: "" },
     "skip-tags": { type: "string", default: "" },
     "base-dir": { type: "string" },
+    "play-hosts": { type: "string" },
+    limited: { type: "boolean", default: false },
+    knobs: { type: "string", default: "{}" },
+    ansible: { type: "boolean", default: false },
     host: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   });
@@ -77,6 +95,27 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(ifaces)}\n`);
     return 0;
   }
+  const contextDir = values["context-dir"] as string;
+  const list = (x: unknown) =>
+    String(x ?? "")
+      .split(",")
+      .filter((t) => t !== "");
+  const opts = {
+    tags: list(values.tags),
+    skipTags: list(values["skip-tags"]),
+    check: values.check as boolean,
+    contextDir,
+  };
+  if (kind === "apply" && values["base-dir"] !== undefined) {
+    const input = () =>
+      varsInputFromTree(values["base-dir"] as string, {
+        playHosts: values["play-hosts"] === undefined ? undefined : list(values["play-hosts"]),
+        limited: values.limited as boolean,
+        knobs: parseKnobs(values.knobs as string),
+      });
+    if (values.ansible) return printForAnsible(() => applyFromVars(input(), opts));
+    return printApply(await applyFromVars(input(), opts), values.json as boolean, opts.check);
+  }
   const text =
     values.desired === "-"
       ? readFileSync(0, "utf8")
@@ -87,19 +126,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     throw new Error(`Cannot parse the desired state of ${kind} as JSON: ${(e as Error).message}`);
   }
-  const contextDir = values["context-dir"] as string;
   if (kind === "apply") {
-    const list = (x: unknown) =>
-      String(x ?? "")
-        .split(",")
-        .filter((t) => t !== "");
-    const r = await applyFromVars(parseVarsInput(raw), {
-      tags: list(values.tags),
-      skipTags: list(values["skip-tags"]),
-      check: values.check as boolean,
-      contextDir,
-    });
-    return printApply(r, values.json as boolean, values.check as boolean);
+    if (values.ansible) return printForAnsible(() => applyFromVars(parseVarsInput(raw), opts));
+    return printApply(
+      await applyFromVars(parseVarsInput(raw), opts),
+      values.json as boolean,
+      opts.check,
+    );
   }
   if (kind === "plan") {
     const all = await planAll(raw, contextDir);
@@ -138,6 +171,44 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (r.changes.length === 0) say(`${kind}: ${paint("green", "no change")}`);
   }
+  return 0;
+}
+
+/** The --knobs JSON: a mapping (a usage error otherwise). */
+function parseKnobs(text: string): Record<string, unknown> {
+  let knobs: unknown;
+  try {
+    knobs = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--knobs must be a JSON mapping: ${(e as Error).message}`);
+  }
+  if (typeof knobs !== "object" || knobs === null || Array.isArray(knobs)) {
+    throw new UsageError("--knobs must be a JSON mapping");
+  }
+  return knobs as Record<string, unknown>;
+}
+
+/**
+ * Print an apply's result for the role's task (--ansible): one JSON line
+ * {changed, failed, report, errors}, exit 0 even on failure, so that the task
+ * (a `debug` of a `pipe` lookup: no module, no process on a host) shows the
+ * report and fails, with `errors` as its message, on `failed`. An error
+ * thrown before anything ran (invalid variables, no daemon) is a failure too.
+ */
+async function printForAnsible(apply: () => Promise<ApplyResult>): Promise<number> {
+  let out: { changed: boolean; failed: boolean; report: unknown; errors?: string[] };
+  try {
+    const r = await apply();
+    out = { changed: r.changed, failed: r.errors.length > 0, report: r.report };
+    if (out.failed) {
+      const last = notConverged(r.failures, "apply");
+      out.errors = last ? [...r.errors, last] : r.errors;
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    out = { changed: false, failed: true, report: {}, errors: [(e as Error).message] };
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
   return 0;
 }
 

@@ -11,7 +11,6 @@ import { readParentContext } from "../core/nesting.ts";
 import {
   driverRunsVms,
   type IncusImage,
-  type IncusInstance,
   listImages,
   listInstances,
   listNetworks,
@@ -85,32 +84,63 @@ export function parseDesired<S extends v.GenericSchema>(
   );
 }
 
+/**
+ * One view of the daemon: each listing read at most once, however many kinds
+ * plan from it (the no-op apply's planners asked for projects and bridges
+ * twice: 7 reads, now 5, bench/apply.ts). A fresh one is taken after any
+ * write, so a kind planned again sees what the kinds before it changed.
+ */
+export class Reads {
+  private readonly memo = new Map<string, Promise<unknown>>();
+  private once<T>(key: string, read: () => Promise<T>): Promise<T> {
+    let p = this.memo.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = read();
+      this.memo.set(key, p);
+    }
+    return p;
+  }
+  projects = () => this.once("projects", listProjects);
+  networks = () => this.once("networks", () => listNetworks());
+  profiles = (project?: string) =>
+    this.once(`profiles ${project ?? ""}`, () => listProfiles(project));
+  images = () => this.once("images", () => listImages());
+  instances = () => this.once("instances", () => listInstances());
+  volumes = (pool: string) => this.once(`volumes ${pool}`, () => listVolumes(pool));
+  driver = () => this.once("driver", serverDriver);
+}
+
 /** Compute the plan for one kind from its desired JSON and the live daemon (read-only). */
-export async function planKind(kind: ApplyKind, raw: unknown, contextDir: string): Promise<Plan> {
+export async function planKind(
+  kind: ApplyKind,
+  raw: unknown,
+  contextDir: string,
+  reads = new Reads(),
+): Promise<Plan> {
   const autoCleanup = Boolean((raw as { auto_cleanup?: boolean })?.auto_cleanup);
   switch (kind) {
     case "projects":
-      return planProjects(parseDesired(ProjectsDesiredSchema, raw, kind), await listProjects());
+      return planProjects(parseDesired(ProjectsDesiredSchema, raw, kind), await reads.projects());
     case "networks":
-      return planNetworks(parseDesired(NetworksDesiredSchema, raw, kind), await listNetworks());
+      return planNetworks(parseDesired(NetworksDesiredSchema, raw, kind), await reads.networks());
     case "profiles": {
       const want = parseDesired(ProfilesDesiredSchema, raw, kind);
       if (want.domains.length === 0) return emptyPlan();
-      return planProfiles(want, await listProfiles(), autoCleanup);
+      return planProfiles(want, await reads.profiles(), autoCleanup);
     }
     case "images": {
       const want = parseDesired(ImagesDesiredSchema, raw, kind);
       if (want.images.length === 0) return emptyPlan();
-      return planImages(want, await listImages());
+      return planImages(want, await reads.images());
     }
     case "firewall": {
       const want = parseDesired(FirewallDesiredSchema, raw, kind);
-      return planFirewall(want, await listProfiles(want.project));
+      return planFirewall(want, await reads.profiles(want.project));
     }
     case "instances":
-      return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir);
+      return planInstancesLive(parseDesired(InstancesDesiredSchema, raw, kind), contextDir, reads);
     case "orphans":
-      return planOrphanDomains(parseDesired(DomainOrphansDesiredSchema, raw, kind));
+      return planOrphanDomains(parseDesired(DomainOrphansDesiredSchema, raw, kind), reads);
   }
 }
 
@@ -130,8 +160,9 @@ export async function planAll(raw: unknown, contextDir: string) {
   const kinds = Object.keys(raw).filter((k): k is ApplyKind =>
     APPLY_KINDS.includes(k as ApplyKind),
   );
+  const reads = new Reads();
   const plans = await Promise.all(
-    kinds.map((k) => planKind(k, (raw as Record<string, unknown>)[k], contextDir)),
+    kinds.map((k) => planKind(k, (raw as Record<string, unknown>)[k], contextDir, reads)),
   );
   const out: Record<string, KindSummary> = {};
   kinds.forEach((k, i) => {
@@ -157,15 +188,15 @@ function summary(p: Plan): KindSummary {
 /** Projects and bridges of removed domains; instances are read only when such a project exists. */
 export async function planOrphanDomains(
   want: DomainOrphansDesired,
-  known?: IncusInstance[],
+  reads = new Reads(),
 ): Promise<Plan> {
-  const [projects, networks] = await Promise.all([listProjects(), listNetworks()]);
+  const [projects, networks] = await Promise.all([reads.projects(), reads.networks()]);
   const orphanProjects = projects.filter(
     (p) => p.config["user.anklume.infra"] === want.infra && !want.projects.includes(p.name),
   );
   const needMore = orphanProjects.length > 0;
   const [instances, images, profiles] = needMore
-    ? await Promise.all([known ?? listInstances(), listImages(), listProfiles()])
+    ? await Promise.all([reads.instances(), reads.images(), reads.profiles()])
     : [[], [], []];
   return planDomainOrphans(want, { projects, networks, instances, images, profiles });
 }
@@ -223,18 +254,22 @@ export function volumePools(want: InstancesDesired): string[] {
 }
 
 /** Plan the instances against the daemon, with the orphan domains (when asked) in `after`. */
-export async function planInstancesLive(want: InstancesDesired, contextDir: string): Promise<Plan> {
-  const current = await listInstances();
+export async function planInstancesLive(
+  want: InstancesDesired,
+  contextDir: string,
+  reads = new Reads(),
+): Promise<Plan> {
+  const current = await reads.instances();
   const existing = new Set(current.map((i) => `${i.project}/${i.name}`));
   const isNew = (d: DesiredInstance) => !existing.has(`${d.project}/${d.name}`);
   let skipped: string[] = [];
   if (want.instances.some((d) => d.type === "vm" && isNew(d))) {
-    ({ want, warnings: skipped } = skipUncreatableVms(want, existing, await serverDriver()));
+    ({ want, warnings: skipped } = skipUncreatableVms(want, existing, await reads.driver()));
   }
-  const images = want.instances.some(isNew) ? await listImages() : [];
+  const images = want.instances.some(isNew) ? await reads.images() : [];
   const volumes = new Map<string, Record<string, string>>();
   for (const pool of volumePools(want)) {
-    for (const vol of await listVolumes(pool))
+    for (const vol of await reads.volumes(pool))
       if (vol.type === "custom") volumes.set(`${vol.project}/${pool}/${vol.name}`, vol.config);
   }
   const plan = planInstances(
@@ -249,7 +284,7 @@ export async function planInstancesLive(want: InstancesDesired, contextDir: stri
   // Ansible task and one process fewer per apply.
   if (want.orphan_domains) {
     const od = parseDesired(DomainOrphansDesiredSchema, want.orphan_domains, "orphan domains");
-    appendPlan(plan, await planOrphanDomains(od, current));
+    appendPlan(plan, await planOrphanDomains(od, reads));
   }
   return plan;
 }
@@ -332,8 +367,9 @@ export async function reconcile(
   };
   // A read may fail because what it reads is not created yet (the firewall
   // profile of a new project): such a kind is planned again after the others.
+  const reads = new Reads();
   const first = await Promise.all(
-    order.map((k) => planKind(k, desiredByKind[k], contextDir).catch((e: Error) => e)),
+    order.map((k) => planKind(k, desiredByKind[k], contextDir, reads).catch((e: Error) => e)),
   );
   let dirty = false;
   for (const [i, kind] of order.entries()) {

@@ -1,11 +1,19 @@
-import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
 import { incusOrSkip, uniq } from "../../tests/helpers.ts";
-import { IncusError, incusJson, incusRaw, incusRun } from "./client.ts";
+import {
+  chooseReadVia,
+  IncusError,
+  incusGet,
+  incusJson,
+  incusRaw,
+  incusRun,
+  readVia,
+} from "./client.ts";
 
 const live = await incusOrSkip("lib/incus/client.test.ts");
 const missing = `anklume-no-such-project-${uniq()}`;
@@ -56,3 +64,53 @@ test("a failure that is not Incus's veth race is returned at once, not retried",
     else process.env.ANKLUME_INCUS_LOG = prev;
   }
 });
+
+describe("chooseReadVia: reads go through the socket only where the incus CLI would go", () => {
+  const dir = mkdtempSync(join(tmpdir(), "incus-via-"));
+  const socket = join(dir, "unix.socket");
+  writeFileSync(socket, ""); // stands for the daemon's socket: only its presence is checked
+  const conf = (remote: string | null) => {
+    const d = mkdtempSync(join(dir, "conf-"));
+    if (remote !== null)
+      writeFileSync(join(d, "config.yml"), `default-remote: ${remote}\nremotes: {}\n`);
+    return d;
+  };
+
+  test("the local daemon's socket when nothing says otherwise", () => {
+    expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf(null) })).toEqual({ socket });
+    expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf("local") })).toEqual({ socket });
+    expect(chooseReadVia({ INCUS_DIR: dir, INCUS_CONF: conf('"local"') })).toEqual({ socket });
+  });
+
+  test("the CLI for a remote default, a fake binary, ANKLUME_INCUS_READS=cli or no socket", () => {
+    const cli = { cli: true } as const;
+    expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf("prod") })).toEqual(cli);
+    expect(chooseReadVia({ INCUS_SOCKET: socket, ANKLUME_INCUS: "false" })).toEqual(cli);
+    expect(chooseReadVia({ INCUS_SOCKET: socket, ANKLUME_INCUS_READS: "cli" })).toEqual(cli);
+    expect(chooseReadVia({ INCUS_SOCKET: join(dir, "none"), INCUS_CONF: conf(null) })).toEqual(cli);
+  });
+});
+
+test.skipIf(!live)(
+  "incusGet reads the same through the socket and the CLI, and names the path of a daemon error",
+  async () => {
+    const schema = v.array(v.looseObject({ name: v.string(), config: v.unknown() }));
+    const how = readVia();
+    expect("socket" in how, "this host reads through the socket").toBe(true);
+    const path = "/1.0/projects?recursion=1";
+    const [bySocket, byCli] = await Promise.all([
+      incusGet(path, schema, how),
+      incusGet(path, schema, { cli: true }),
+    ]);
+    expect(bySocket).toEqual(byCli);
+    expect(bySocket.map((p) => p.name)).toContain("default");
+    for (const via of [how, { cli: true } as const]) {
+      const err = await incusGet(`/1.0/projects/${missing}`, v.unknown(), via).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(IncusError);
+      expect((err as IncusError).message).toContain(`incus query /1.0/projects/${missing} failed`);
+      expect((err as IncusError).message).toContain("not found");
+    }
+  },
+);

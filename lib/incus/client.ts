@@ -1,13 +1,28 @@
 /**
- * The one module that runs `incus`. Reads are always `--format json`, parsed
- * through a valibot schema; writes go through `incusRun`. Every call can be
- * counted (ANKLUME_INCUS_LOG, used by benchmarks) and the binary overridden
- * (ANKLUME_INCUS, default `incus`).
+ * The one module that talks to Incus. Writes run the `incus` CLI
+ * (`incusRun`); reads are JSON parsed through a valibot schema, either from
+ * the CLI (`incusJson`) or from the REST API (`incusGet`, through the local
+ * daemon's unix socket or `incus query`: `readVia()` is the one switch).
+ * Every call can be counted (ANKLUME_INCUS_LOG, used by benchmarks) and the
+ * binary overridden (ANKLUME_INCUS, default `incus`).
  */
-import { appendFileSync } from "node:fs";
+import { Buffer } from "node:buffer";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { request } from "node:http";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import * as v from "valibot";
-import { $ } from "zx";
+
+/**
+ * zx, loaded on the first incus process: importing it costs about 0.11 s of
+ * Bun's start, and a converged apply (bench/apply.ts, no-op) starts none.
+ */
+let zx: Promise<typeof import("zx")> | undefined;
+const loadZx = () => {
+  zx ??= import("zx");
+  return zx;
+};
 
 /** The result of one incus call. */
 export interface IncusResult {
@@ -26,7 +41,7 @@ export class IncusError extends Error {
   }
 }
 
-function logCall(args: string[]): void {
+function logCall(args: unknown[]): void {
   const log = process.env.ANKLUME_INCUS_LOG;
   if (log) appendFileSync(log, `${JSON.stringify(args)}\n`);
 }
@@ -46,6 +61,7 @@ export async function incusRaw(
   ];
   for (let attempt = 1; ; attempt++) {
     logCall(args);
+    const { $ } = await loadZx();
     let p = $({ quiet: true, nothrow: true, input: opts.input, stdio })`${bin} ${args}`;
     if (opts.timeout) p = p.timeout(opts.timeout as `${number}s`);
     const out = await p;
@@ -80,19 +96,132 @@ export async function incusJson<S extends v.GenericSchema>(
 ): Promise<v.InferOutput<S>> {
   const full = [...args, "--format", "json"];
   const r = await incusRun(full);
+  return parseAnswer(`incus ${full.join(" ")}`, r.stdout, schema);
+}
+
+/** Parse an answer of Incus through a schema; the error names the call and the path. */
+function parseAnswer<S extends v.GenericSchema>(
+  what: string,
+  text: string,
+  schema: S,
+): v.InferOutput<S> {
   let data: unknown;
   try {
-    data = JSON.parse(r.stdout);
+    data = JSON.parse(text);
   } catch {
-    throw new Error(`incus ${full.join(" ")} did not print JSON: ${r.stdout.slice(0, 200)}`);
+    throw new Error(`${what} did not print JSON: ${text.slice(0, 200)}`);
   }
+  return parseData(what, data, schema);
+}
+
+/** Parse decoded JSON of Incus through a schema; the error names the call and the path. */
+function parseData<S extends v.GenericSchema>(
+  what: string,
+  data: unknown,
+  schema: S,
+): v.InferOutput<S> {
   const parsed = v.safeParse(schema, data);
   if (!parsed.success) {
     const issue = parsed.issues[0];
     const where = issue.path?.map((p) => String(p.key)).join(".") ?? "(root)";
-    throw new Error(`incus ${full.join(" ")}: unexpected JSON at ${where}: ${issue.message}`);
+    throw new Error(`${what}: unexpected JSON at ${where}: ${issue.message}`);
   }
   return parsed.output;
+}
+
+/** How reads reach Incus: the local daemon's unix socket, or the incus CLI. */
+export type ReadVia = { socket: string } | { cli: true };
+
+let via: ReadVia | undefined;
+
+/**
+ * The one switch between the two ways of reading Incus. Through the socket,
+ * a read is one HTTP GET and no process: the no-op apply's seven reads went
+ * from seven `incus` processes (0.3 s of bench/apply.ts's no-op) to a few
+ * milliseconds of the daemon's own work. Through the CLI (`incus query`), a
+ * read goes wherever `incus` goes. The socket is used only where the CLI
+ * would use it: ANKLUME_INCUS unset (tests set it to a fake binary), the
+ * CLI's default remote `local` (a remote Incus, `incus remote switch`, is
+ * read through the CLI), the socket present; ANKLUME_INCUS_READS=cli forces
+ * the CLI. A socket that refuses the connection falls back to the CLI.
+ */
+export function readVia(): ReadVia {
+  via ??= chooseReadVia(process.env);
+  return via;
+}
+
+/** `readVia()`'s decision, from an environment (exported for its unit test). */
+export function chooseReadVia(env: Record<string, string | undefined>): ReadVia {
+  if (env.ANKLUME_INCUS || env.ANKLUME_INCUS_READS === "cli") return { cli: true };
+  const conf = env.INCUS_CONF || join(env.HOME || homedir(), ".config", "incus");
+  if (defaultRemote(join(conf, "config.yml")) !== "local") return { cli: true };
+  const socket = env.INCUS_SOCKET || join(env.INCUS_DIR || "/var/lib/incus", "unix.socket");
+  return existsSync(socket) ? { socket } : { cli: true };
+}
+
+/** The CLI's default remote, from its config.yml (`local` when there is none). */
+function defaultRemote(configYml: string): string {
+  let text: string;
+  try {
+    text = readFileSync(configYml, "utf8");
+  } catch {
+    return "local";
+  }
+  const m = /^default-remote:[ \t]*["']?([^"'\s#]*)/m.exec(text);
+  return m?.[1] || "local";
+}
+
+const NO_ANSWER = Symbol("no answer");
+
+/** GET one REST path on the daemon's unix socket: the answer's metadata. */
+function socketGet(socket: string, path: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path, method: "GET" }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        let body: { type?: string; error?: string; metadata?: unknown };
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {
+          body = { type: "error", error: `HTTP ${res.statusCode}: not JSON` };
+        }
+        if (body.type === "error" || (res.statusCode ?? 500) >= 400) {
+          const stderr = `Error: ${body.error ?? `HTTP ${res.statusCode}`}`;
+          reject(new IncusError(["query", path], { exitCode: 1, stdout: "", stderr }));
+        } else resolve(body.metadata ?? null);
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * Read one REST path (`/1.0/...`, what `incus query` takes) and parse its
+ * metadata through a schema, by the socket or the CLI (`readVia()`; `how`
+ * chooses for one call, in tests).
+ * @example await incusGet("/1.0/projects?recursion=1", v.array(IncusProjectSchema))
+ */
+export async function incusGet<S extends v.GenericSchema>(
+  path: string,
+  schema: S,
+  how: ReadVia = readVia(),
+): Promise<v.InferOutput<S>> {
+  if ("socket" in how) {
+    logCall(["GET", path]);
+    const data = await socketGet(how.socket, path).catch((e: unknown) => {
+      // The daemon's own error is final; a connection that failed (no
+      // daemon, no permission on the socket) is left to the CLI.
+      if (e instanceof IncusError) throw e;
+      via = { cli: true };
+      return NO_ANSWER;
+    });
+    if (data !== NO_ANSWER) return parseData(`GET ${path}`, data, schema);
+  }
+  const r = await incusRun(["query", path]);
+  return parseAnswer(`incus query ${path}`, r.stdout, schema);
 }
 
 /** True when the incus daemon answers. */

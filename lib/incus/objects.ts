@@ -1,12 +1,12 @@
 /**
  * The model of Incus state: one schema and one list function per object
- * kind, read as `--format json` (or `incus query` where it is much faster)
- * through `client.ts`. Types come from the schemas (`v.InferOutput`), never
+ * kind, read from the REST API (`/1.0/...?recursion=1`, the JSON that
+ * `incus <kind> list --format json` prints) through `client.ts`'s `incusGet`. Types come from the schemas (`v.InferOutput`), never
  * from hand-written twins. Maps that Incus may print as `null` (an object
  * being created or deleted) are read as empty.
  */
 import * as v from "valibot";
-import { incusJson, incusRun } from "./client.ts";
+import { incusGet } from "./client.ts";
 
 /**
  * A value Incus may print as null or omit (a restricted client, such as an
@@ -97,69 +97,65 @@ const ServerSchema = v.looseObject({
   environment: v.looseObject({ driver: v.optional(v.string(), "") }),
 });
 
+/** `?recursion=1`, scoped to one project or to every project. */
+const scope = (project?: string) =>
+  project ? `recursion=1&project=${encodeURIComponent(project)}` : "recursion=1&all-projects=true";
+
 /** Projects (`incus project list`). */
 export function listProjects(): Promise<IncusProject[]> {
-  return incusJson(["project", "list"], v.array(IncusProjectSchema));
+  return incusGet("/1.0/projects?recursion=1", v.array(IncusProjectSchema));
 }
 
 /** Networks of one project, or of every project when none is given. */
 export function listNetworks(project?: string): Promise<IncusNetwork[]> {
-  const scope = project ? ["--project", project] : ["--all-projects"];
-  return incusJson(["network", "list", ...scope], v.array(IncusNetworkSchema));
+  return incusGet(`/1.0/networks?${scope(project)}`, v.array(IncusNetworkSchema));
 }
 
 /** Profiles of one project, or of every project when none is given. */
 export function listProfiles(project?: string): Promise<IncusProfile[]> {
-  const scope = project ? ["--project", project] : ["--all-projects"];
-  return incusJson(["profile", "list", ...scope], v.array(IncusProfileSchema));
+  return incusGet(`/1.0/profiles?${scope(project)}`, v.array(IncusProfileSchema));
 }
 
 /** Images of one project, or of every project when none is given. */
 export function listImages(project?: string): Promise<IncusImage[]> {
-  const scope = project ? ["--project", project] : ["--all-projects"];
-  return incusJson(["image", "list", ...scope], v.array(IncusImageSchema));
+  return incusGet(`/1.0/images?${scope(project)}`, v.array(IncusImageSchema));
 }
 
 /** Image aliases of one project. */
 export function listAliases(project = "default"): Promise<IncusAlias[]> {
-  return incusJson(["image", "alias", "list", "--project", project], v.array(IncusAliasSchema));
+  return incusGet(`/1.0/images/aliases?${scope(project)}`, v.array(IncusAliasSchema));
 }
 
 /** Storage pools. */
 export function listPools(): Promise<IncusPool[]> {
-  return incusJson(["storage", "list"], v.array(IncusPoolSchema));
+  return incusGet("/1.0/storage-pools?recursion=1", v.array(IncusPoolSchema));
 }
 
 /** Storage volumes of one pool, in every project. */
 export function listVolumes(pool: string): Promise<IncusVolume[]> {
-  return incusJson(
-    ["storage", "volume", "list", pool, "--all-projects"],
+  return incusGet(
+    `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes?${scope()}`,
     v.array(IncusVolumeSchema),
   );
 }
 
 /**
- * Every instance of every project. Without snapshots it is `incus query`
- * with recursion=1, which answers in milliseconds where `incus list`
- * (recursion=2, with runtime state) takes half a second on a busy daemon;
- * config, devices, profiles and status are all there. With snapshots it is
- * `incus list`, which carries them.
+ * Every instance of every project. Without snapshots, recursion=1: config,
+ * devices, profiles and status, in milliseconds; with snapshots, recursion=2
+ * (what `incus list` reads), which adds the runtime state and takes half a
+ * second on a busy daemon.
  */
-export async function listInstances(opts: { snapshots?: boolean } = {}): Promise<IncusInstance[]> {
-  if (opts.snapshots) return incusJson(["list", "--all-projects"], v.array(IncusInstanceSchema));
-  const path = "/1.0/instances?recursion=1&all-projects=true";
-  const r = await incusRun(["query", path]);
-  const parsed = v.safeParse(v.array(IncusInstanceSchema), JSON.parse(r.stdout));
-  if (!parsed.success) {
-    throw new Error(`incus query ${path}: unexpected JSON: ${parsed.issues[0].message}`);
-  }
-  return parsed.output;
+export function listInstances(opts: { snapshots?: boolean } = {}): Promise<IncusInstance[]> {
+  const depth = opts.snapshots ? 2 : 1;
+  return incusGet(
+    `/1.0/instances?recursion=${depth}&all-projects=true`,
+    v.array(IncusInstanceSchema),
+  );
 }
 
 /** The daemon's instance drivers, e.g. "lxc | qemu" ("lxc" alone: no VMs). */
 export async function serverDriver(): Promise<string> {
-  const r = await incusRun(["query", "/1.0"]);
-  const parsed = v.safeParse(ServerSchema, JSON.parse(r.stdout));
+  const parsed = v.safeParse(ServerSchema, await incusGet("/1.0", v.unknown()));
   return parsed.success ? parsed.output.environment.driver : "";
 }
 
