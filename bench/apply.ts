@@ -17,7 +17,8 @@
 //   empty-play floor `ansible-playbook` of an empty play (hosts: all,
 //                    gather_facts: false, connection: local, no tasks) over the
 //                    same generated inventory, group_vars and ansible.cfg.
-//   no-op apply      `make apply-infra` again on the applied infra; the Incus
+//   no-op apply      `make apply-infra` again on the applied infra, each run
+//                    followed by one of the empty play (same load); the Incus
 //                    calls of the last one are counted (reads, of them the
 //                    socket GETs, and writes) through ANKLUME_INCUS_LOG, where
 //                    lib/incus/client.ts logs every call.
@@ -228,7 +229,10 @@ try {
   const env: Record<string, string> = { ANKLUME_INCUS_LOG: log };
   if (process.env.BENCH_PROFILE === "1")
     env.ANSIBLE_CALLBACKS_ENABLED = "ansible.posix.profile_tasks";
+  // No-op and empty play alternate, so that both see the same load of this
+  // shared machine (its load moves by the second).
   const noops: number[] = [];
+  const empties: number[] = [];
   let noopOut = "";
   for (let r = 0; r < NOOP_RUNS; r++) {
     writeFileSync(log, "");
@@ -236,6 +240,9 @@ try {
     if (noop.value.code !== 0) throw new Error(`no-op apply: ${noop.value.out}`);
     noops.push(noop.s);
     noopOut = noop.value.out;
+    const e = await timed(() => sh`ansible-playbook bench-empty-play.yml`);
+    if (e.value.exitCode !== 0) throw new Error(`empty play: ${e.value.stdout}${e.value.stderr}`);
+    empties.push(e.s);
   }
   if (process.env.BENCH_PROFILE === "1") console.error(noopOut.slice(noopOut.lastIndexOf("=====")));
   const calls = readFileSync(log, "utf8")
@@ -244,13 +251,6 @@ try {
     .map((l) => JSON.parse(l) as string[]);
   const reads = calls.filter(isRead).length;
   const gets = calls.filter((c) => c[0] === "GET").length;
-
-  const empties: number[] = [];
-  for (let r = 0; r < NOOP_RUNS; r++) {
-    const e = await timed(() => sh`ansible-playbook bench-empty-play.yml`);
-    if (e.value.exitCode !== 0) throw new Error(`empty play: ${e.value.stdout}${e.value.stderr}`);
-    empties.push(e.s);
-  }
 
   const floor = median(floors.map((f) => f.total));
   const first = median(firsts);

@@ -1,7 +1,15 @@
 import { expect, test } from "bun:test";
 import type { InstancesDesired } from "./instances.ts";
 import { ProjectsDesiredSchema } from "./kinds.ts";
-import { imageChooser, parseDesired, readKnobs, skipUncreatableVms, volumePools } from "./live.ts";
+import {
+  APPLY_KINDS,
+  imageChooser,
+  parseDesired,
+  readKnobs,
+  STAGES,
+  skipUncreatableVms,
+  volumePools,
+} from "./live.ts";
 
 const inst = (over: Partial<InstancesDesired["instances"][number]>) => ({
   name: "m",
@@ -85,4 +93,18 @@ test("parseDesired names the invalid path and says to re-run make sync", () => {
   ).toThrow(
     /Cannot reconcile projects: the desired state is invalid at projects\.0\.name: .*make sync/,
   );
+});
+
+test("STAGES hold every kind once, in apply order, and each kind after the kinds it needs", () => {
+  expect(STAGES.flat()).toEqual([...APPLY_KINDS]);
+  const stageOf = (k: string) => STAGES.findIndex((s) => s.includes(k as never));
+  const needs: Record<string, string[]> = {
+    profiles: ["projects", "networks"],
+    images: ["projects"],
+    firewall: ["projects", "networks"],
+    instances: ["projects", "networks", "profiles", "images", "firewall"],
+    orphans: ["instances"],
+  };
+  for (const [k, deps] of Object.entries(needs))
+    for (const d of deps) expect(stageOf(d), `${k} needs ${d}`).toBeLessThan(stageOf(k));
 });

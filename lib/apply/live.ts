@@ -24,6 +24,7 @@ import {
   execute,
   type Failure,
   incusRunner,
+  type Outcome,
   type RunnerKnobs,
   type StepRunner,
 } from "./execute.ts";
@@ -68,6 +69,22 @@ export const APPLY_KINDS = [
   "orphans",
 ] as const;
 export type ApplyKind = (typeof APPLY_KINDS)[number];
+
+/**
+ * The order of an apply, as stages: each kind depends only on kinds of
+ * earlier stages, so the kinds of one stage run side by side. Bridges live
+ * in the default project (features.networks=false) and need no project;
+ * profiles (a default profile's eth0 on its bridge), images (copied into a
+ * project) and the firewall profile (in a project, NICs on the bridges) need
+ * both; instances need everything. On a first apply this overlaps the
+ * creation of projects with bridges, of profiles with image copies.
+ */
+export const STAGES: ApplyKind[][] = [
+  ["projects", "networks"],
+  ["profiles", "images", "firewall"],
+  ["instances"],
+  ["orphans"],
+];
 
 /** Validate one kind's desired state; the error names the path and says to re-run make sync. */
 export function parseDesired<S extends v.GenericSchema>(
@@ -340,10 +357,10 @@ export interface ReconcileResult {
  * Bring Incus to the desired state of one kind or several, in apply order.
  * Every kind is first planned from one parallel read of the daemon: when
  * none has anything to change (a converged apply) that read is all. Then the
- * kinds run in order; a kind is planned again only when a kind before it
- * changed something (it may depend on it: a new project's default profile,
- * an image copied into a new project). A kind with errors stops the kinds
- * after it. With `check`, plan and write nothing. `run` replaces the incus
+ * kinds run stage by stage (`STAGES`), the kinds of one stage side by side;
+ * a kind is planned again only when an earlier stage changed something (it
+ * may depend on it: a new project's default profile, an image copied into a
+ * new project). A kind with errors stops the stages after its own. With `check`, plan and write nothing. `run` replaces the incus
  * step runner (tests).
  * @example await reconcile("instances", { instances: desired }, { contextDir: "/etc/anklume" })
  */
@@ -372,36 +389,47 @@ export async function reconcile(
     order.map((k) => planKind(k, desiredByKind[k], contextDir, reads).catch((e: Error) => e)),
   );
   let dirty = false;
-  for (const [i, kind] of order.entries()) {
-    const raw = desiredByKind[kind];
-    const early = first[i];
-    if (!dirty && early instanceof Error) throw early;
-    const plan =
-      dirty || !early || early instanceof Error ? await planKind(kind, raw, contextDir) : early;
-    const knobs = readKnobs(raw);
-    const steps = planSteps(plan);
-    const outcome =
-      opts.check || steps.length === 0
-        ? { failures: [], warnings: [] }
-        : await execute(plan, opts.run ?? incusRunner(knobs), { parallel: knobs.parallel });
-    dirty ||= !opts.check && steps.length > 0;
-    const r: KindResult = {
-      kind,
-      check: Boolean(opts.check),
-      ...summary(plan),
-      warnings: [...plan.warnings, ...outcome.warnings],
-      commands: steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
-      errors: outcome.failures.map(describeFailure),
+  for (const stage of STAGES) {
+    const kindsOfStage = order.filter((k) => stage.includes(k));
+    if (kindsOfStage.length === 0) continue;
+    // Kinds of one stage depend on none of each other: they run side by side.
+    const runOne = async (
+      kind: ApplyKind,
+    ): Promise<{ r: KindResult; outcome: Outcome; wrote: boolean }> => {
+      const raw = desiredByKind[kind];
+      const early = first[order.indexOf(kind)];
+      if (!dirty && early instanceof Error) throw early;
+      const plan =
+        dirty || !early || early instanceof Error ? await planKind(kind, raw, contextDir) : early;
+      const knobs = readKnobs(raw);
+      const steps = planSteps(plan);
+      const outcome: Outcome =
+        opts.check || steps.length === 0
+          ? { failures: [], warnings: [] }
+          : await execute(plan, opts.run ?? incusRunner(knobs), { parallel: knobs.parallel });
+      const r: KindResult = {
+        kind,
+        check: Boolean(opts.check),
+        ...summary(plan),
+        warnings: [...plan.warnings, ...outcome.warnings],
+        commands: steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
+        errors: outcome.failures.map(describeFailure),
+      };
+      return { r, outcome, wrote: !opts.check && steps.length > 0 };
     };
-    out.kinds.push(r);
-    out.changed ||= r.changed;
-    out.changes.push(...r.changes);
-    out.orphans.push(...r.orphans);
-    out.warnings.push(...r.warnings);
-    out.commands.push(...r.commands);
-    out.errors.push(...r.errors);
-    out.failures.push(...outcome.failures);
-    if (r.errors.length > 0) break;
+    const results = await Promise.all(kindsOfStage.map(runOne));
+    for (const { r, outcome, wrote } of results) {
+      dirty ||= wrote;
+      out.kinds.push(r);
+      out.changed ||= r.changed;
+      out.changes.push(...r.changes);
+      out.orphans.push(...r.orphans);
+      out.warnings.push(...r.warnings);
+      out.commands.push(...r.commands);
+      out.errors.push(...r.errors);
+      out.failures.push(...outcome.failures);
+    }
+    if (results.some(({ r }) => r.errors.length > 0)) break;
   }
   return out;
 }
