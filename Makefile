@@ -162,7 +162,7 @@ define require_inventory
 	@ls inventory/*.yml >/dev/null 2>&1 || { echo "Cannot apply: no generated inventory in inventory/; run make sync first (it writes inventory/, group_vars/ and host_vars/ from $(INFRA_SRC))" >&2; exit 1; }
 endef
 
-.PHONY: apply apply-infra apply-limit apply-provision apply-base apply-images export-images check syntax bench-apply
+.PHONY: apply apply-infra apply-limit apply-provision apply-base apply-images export-images check syntax bench-apply bench-provision
 apply: ## Reconcile Incus, provision the instances, write the nftables ruleset [NAT= OS_IMAGE=]
 	$(call require_inventory)
 	$(call safe_apply_wrap,apply,$(PLAYBOOK) $(APPLY_VARS))
@@ -201,6 +201,9 @@ check: ## Show what apply would change (check mode with diff); change nothing
 
 bench-apply: ## Benchmark apply (3x6 containers) against a shell launch floor and an empty-play floor [BENCH_ARGS=]
 	$(BUN) bench/apply.ts $(BENCH_ARGS)
+
+bench-provision: ## Benchmark provisioning 3 Debian containers with base_system, first and no-op, beside infra-only
+	$(BUN) bench/provision.ts $(BENCH_ARGS)
 
 # ==== Network isolation ====
 

@@ -1,0 +1,141 @@
+/**
+ * The README's main job, for real: the shipped infra.example.yml, synced and
+ * applied with `OS_IMAGE=anklume-debian12 NAT=false` (infrastructure and
+ * provisioning, apt through the host package cache), then applied again.
+ * Names of its own: a random nesting level gives every Incus name a prefix no
+ * other run uses, and the base subnet moves to a free 10.2xx range; nothing
+ * else of the example changes. Without KVM the VM is skipped with its warning.
+ * Slow (about 5 min on 2 cores): one converge shared by every test below.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { parse } from "yaml";
+import { incusRaw } from "../lib/incus/client.ts";
+import { listNetworks } from "../lib/incus/objects.ts";
+import { cleanupInfra, make, makeWorkdir, recap, removeWorkdir, write } from "./apply-helpers.ts";
+import { incusOrSkip, isCI, uniq } from "./helpers.ts";
+
+const live = await incusOrSkip("example-apply");
+const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
+const hasDebian =
+  live &&
+  (await incusRaw(["image", "alias", "list", "--format", "json"])).stdout.includes(`"${DEBIAN}"`);
+if (live && !hasDebian && isCI()) {
+  throw new Error(`example-apply: image ${DEBIAN} is missing and CI=true requires it`);
+}
+
+const u = uniq();
+const level = 100 + Math.floor(Math.random() * 900);
+const prefix = `${level}-`;
+let dir = "";
+let base = "";
+const runs: Record<string, { code: number; out: string }> = {};
+const PROVISIONED = [
+  "anklume-instance",
+  "pro-dev",
+  "pro-mail",
+  "perso-desk",
+  "ai-ollama",
+  "ai-webui",
+];
+
+/** A base "10.x" whose .0 to .4 /24s (the example's subnet ids) no bridge uses. */
+async function freeBase(): Promise<string> {
+  const used = (await listNetworks()).map((n) => n.config["ipv4.address"] ?? "");
+  for (
+    let x = 200 + Math.floor(Math.random() * 50), i = 0;
+    i < 50;
+    i++, x = 200 + ((x - 199) % 50)
+  ) {
+    const b = `10.${x}`;
+    if (![0, 1, 2, 3, 4].some((s) => used.some((a) => a.startsWith(`${b}.${s}.`)))) return b;
+  }
+  throw new Error("no free 10.2xx base subnet for the example");
+}
+
+function exec(machine: string, cmd: string[]) {
+  const hv = parse(readFileSync(join(dir, "host_vars", `${machine}.yml`), "utf8"));
+  const domain = hv.instance_domain as string;
+  return incusRaw(["exec", hv.instance_name, "--project", `${prefix}${domain}`, "--", ...cmd]);
+}
+
+describe.skipIf(!hasDebian)(
+  "the README's main job: the example infra, applied with provisioning on anklume-debian12 without NAT (skipped only without an Incus daemon or the image; both required under CI)",
+  () => {
+    beforeAll(async () => {
+      dir = makeWorkdir("anklume-example");
+      base = await freeBase();
+      const ctx = join(dir, "context");
+      mkdirSync(ctx);
+      write(join(ctx, "absolute_level"), `${level}\n`);
+      write(join(ctx, "relative_level"), "0\n");
+      write(join(ctx, "vm_nested"), "false\n");
+      write(join(ctx, "yolo"), "false\n");
+      const example = readFileSync(join(import.meta.dir, "..", "infra.example.yml"), "utf8")
+        .replaceAll("10.100", base)
+        .replace("project_name: my-workstation", `project_name: example-${u}`);
+      write(join(dir, "infra.yml"), example);
+      const env = { ANKLUME_CONTEXT_DIR: ctx };
+      runs.sync = await make(dir, ["sync"], env);
+      const args = [
+        "apply",
+        `OS_IMAGE=${DEBIAN}`,
+        "NAT=false",
+        "SKIP_SNAPSHOT=1",
+        `CONTEXT_DIR=${ctx}`,
+      ];
+      runs.first = await make(dir, args, env);
+      runs.second = await make(dir, args, env);
+    }, 1_500_000);
+
+    afterAll(async () => {
+      if (dir) await cleanupInfra(`${prefix}example-${u}`);
+      if (dir) removeWorkdir(dir);
+    }, 600_000);
+
+    test("make sync accepts the example as shipped", () => {
+      expect(runs.sync?.code, runs.sync?.out).toBe(0);
+    });
+
+    test("the first apply succeeds end to end; the VM is skipped with its warning on a host without KVM", () => {
+      const out = runs.first?.out ?? "";
+      expect(runs.first?.code, out.slice(-4000)).toBe(0);
+      const hosts = recap(out);
+      for (const h of PROVISIONED) {
+        expect(hosts[h], h).toBeDefined();
+        expect(hosts[h]?.failed, h).toBe(0);
+        expect(hosts[h]?.changed, h).toBeGreaterThan(0);
+      }
+      expect(out).toContain("sandbox-vm");
+    });
+
+    test("base_system ran everywhere: its packages, time zone and locale", async () => {
+      for (const h of PROVISIONED) {
+        const tz = await exec(h, ["cat", "/etc/timezone"]);
+        expect(tz.stdout.trim(), h).toBe("Europe/Paris");
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+        const pkg = await exec(h, ["dpkg-query", "-W", "-f=${Status}", "sudo"]);
+        expect(pkg.stdout, h).toBe("install ok installed");
+      }
+      const loc = await exec("pro-dev", ["cat", "/etc/default/locale"]);
+      expect(loc.stdout).toContain("LANG=en_US.UTF-8");
+    });
+
+    test("admin_bootstrap ran on the anklume domain only: Ansible and git there, not elsewhere", async () => {
+      expect((await exec("anklume-instance", ["git", "--version"])).exitCode).toBe(0);
+      expect((await exec("anklume-instance", ["test", "-d", "/run/incus"])).exitCode).toBe(0);
+      expect((await exec("pro-dev", ["sh", "-c", "command -v git"])).exitCode).not.toBe(0);
+    });
+
+    test("a second apply reports changed=0 for every host", () => {
+      const out = runs.second?.out ?? "";
+      expect(runs.second?.code, out.slice(-4000)).toBe(0);
+      const hosts = recap(out);
+      expect(Object.keys(hosts).length).toBeGreaterThanOrEqual(PROVISIONED.length);
+      for (const [h, c] of Object.entries(hosts))
+        expect(c.changed, `${h}\n${out.slice(-4000)}`).toBe(0);
+    });
+  },
+);
