@@ -164,6 +164,21 @@ clean: ## Delete the build
   }, 60_000);
 });
 
+describe("optional markdownlint", () => {
+  test("lint-md is skipped with a message, not failed, when markdownlint is not installed", async () => {
+    const dir = tree({ "README.md": "# Demo\n" });
+    const env = { ...process.env, PATH: "/usr/bin:/bin", ANKLUME_VENV: "/nonexistent" };
+    const r = await $({
+      nothrow: true,
+      quiet: true,
+      env,
+    })`${process.execPath} ${LINT} md --root ${dir}`;
+    expect(r.stderr).toContain("markdownlint is not installed: skipped");
+    expect(r.stderr).toContain("SKIPPED: markdownlint not installed");
+    expect(r.exitCode).toBe(0);
+  });
+});
+
 describe("scripts/lint.ts command line", () => {
   test("--help exits 0 and names every validator", async () => {
     const r = await $({ nothrow: true, quiet: true })`bun ${LINT} --help`;
