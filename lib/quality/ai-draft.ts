@@ -25,11 +25,6 @@ const SYSTEM = [
   "Put the comment `// Matrix: <ID>` on the line above the test. Answer with one ```ts block only.",
 ].join(" ");
 
-/** The system message (OpenAI-compatible chat) and the head of an Ollama prompt. */
-export function systemPrompt(): string {
-  return SYSTEM;
-}
-
 /** The user prompt for one cell; `example` is an existing test of the same capability, or "". */
 export function buildPrompt(cell: UncoveredCell, description: string, example: string): string {
   const parts = [

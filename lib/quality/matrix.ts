@@ -30,9 +30,6 @@ export type Cell = v.InferOutput<typeof CellSchema>;
 export const DEPTHS = ["depth_1", "depth_2", "depth_3"] as const;
 export type Depth = (typeof DEPTHS)[number];
 
-/** A cell id: `XX-NNN` at depth 1, `XX-2-NNN` and `XX-3-NNN` deeper. */
-export const ID_PATTERN = /^[A-Z]{2}-([23]-)?\d{3}$/;
-
 /** The id a cell of `prefix` at `depth` must have the shape of. */
 function idShape(prefix: string, depth: Depth): RegExp {
   const mid = depth === "depth_1" ? "" : `${depth.slice(-1)}-`;
