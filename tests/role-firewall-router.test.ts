@@ -248,3 +248,70 @@ network_policies:
     }, 120_000);
   },
 );
+
+describe("scripts/nftables.ts router (no daemon needed)", () => {
+  test("prints the firewall's accept rules from a synced tree: the policy on the NICs, host policies left out", async () => {
+    const w = makeWorkdir("anklume-router-cli");
+    try {
+      write(
+        join(w, "infra.yml"),
+        `project_name: rcli
+global:
+  base_subnet: "10.239"
+domains:
+  anklume:
+    subnet_id: 0
+    machines:
+      fw: {ip: "10.239.0.1", roles: [firewall_router]}
+  pro:
+    subnet_id: 2
+    machines:
+      dev: {ip: "10.239.2.10"}
+  perso:
+    subnet_id: 3
+    machines:
+      web: {ip: "10.239.3.10"}
+network_policies:
+  - {description: "pro to web", from: pro, to: web, ports: [443]}
+  - {from: perso, to: pro, bidirectional: true}
+  - {from: host, to: pro, ports: [22]}
+`,
+      );
+      const sync = await make(w, ["sync"]);
+      expect(sync.code, sync.out).toBe(0);
+      const r = await $({
+        nothrow: true,
+        quiet: true,
+      })`bun ${join(REPO, "scripts/nftables.ts")} router --base-dir ${w} --host fw`;
+      expect(r.exitCode, r.stderr).toBe(0);
+      const rules = JSON.parse(r.stdout) as Record<string, unknown>[];
+      // eth0 anklume, then the other bridges sorted: eth1 perso, eth2 pro.
+      expect(rules).toEqual([
+        {
+          description: "pro to web",
+          iif: "eth2",
+          oif: "eth1",
+          daddr: "10.239.3.10",
+          protocol: "tcp",
+          ports: [443],
+        },
+        { description: "policy 2", iif: "eth1", oif: "eth2" },
+        { description: "policy 2", iif: "eth2", oif: "eth1" },
+      ]);
+      const usage = await $({
+        nothrow: true,
+        quiet: true,
+      })`bun ${join(REPO, "scripts/nftables.ts")} router --host fw`;
+      expect(usage.exitCode).toBe(2);
+      expect(usage.stderr).toContain("router needs --base-dir DIR and --host NAME");
+      const none = await $({
+        nothrow: true,
+        quiet: true,
+      })`bun ${join(REPO, "scripts/nftables.ts")} router --base-dir ${join(w, "nothing")} --host fw`;
+      expect(none.exitCode).toBe(1);
+      expect(none.stderr).toContain("run make sync");
+    } finally {
+      removeWorkdir(w);
+    }
+  }, 60_000);
+});
