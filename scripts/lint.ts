@@ -111,7 +111,10 @@ async function run(
     nothrow: true,
     stdio: ["ignore", "pipe", "pipe"],
   })`${cmd} ${args}`.timeout("600s");
-  return { code: p.exitCode ?? 1, out: `${p.stdout}${p.stderr}`.trimEnd() };
+  return {
+    code: p.exitCode ?? 1,
+    out: `${p.stdout}${p.stderr}`.trimEnd().replace(/^(\s*\n)+/, ""),
+  };
 }
 
 /** Print a tool's output, indented, to stderr. */
@@ -280,14 +283,25 @@ async function lintSyntax(root: string): Promise<LintResult> {
     say("    no playbook found (a top-level *.yml holding a list of plays)");
     return { validator: "syntax", status: "fail", detail: "no playbook found" };
   }
-  // Before `make sync` there is no inventory: the syntax does not depend on
-  // one, so Ansible's warnings about it are turned off.
-  const env = { ANSIBLE_INVENTORY_UNPARSED_WARNING: "False", ANSIBLE_LOCALHOST_WARNING: "False" };
+  // Before `make sync` there is no inventory; the syntax does not depend on
+  // one, so an empty one stands in (no warning about a missing source).
+  const env = { ANSIBLE_LOCALHOST_WARNING: "False" };
+  const hasInventory = existsSync(join(root, "inventory"));
+  const dir = hasInventory ? null : mkdtempSync(join(tmpdir(), "anklume-lint-inv-"));
+  const inv: string[] = [];
+  if (dir !== null) {
+    writeFileSync(join(dir, "empty.yml"), "all:\n  hosts: {}\n");
+    inv.push("-i", join(dir, "empty.yml"));
+  }
   const failed: string[] = [];
-  for (const p of playbooks) {
-    const r = await run(root, tool, ["--syntax-check", p], env);
-    show(r.out);
-    if (r.code !== 0) failed.push(p);
+  try {
+    for (const p of playbooks) {
+      const r = await run(root, tool, ["--syntax-check", ...inv, p], env);
+      show(r.out);
+      if (r.code !== 0) failed.push(p);
+    }
+  } finally {
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
   }
   return {
     validator: "syntax",
