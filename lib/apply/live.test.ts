@@ -1,15 +1,19 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
+import type { StepRunner } from "./execute.ts";
 import type { InstancesDesired } from "./instances.ts";
 import { ProjectsDesiredSchema } from "./kinds.ts";
 import {
   APPLY_KINDS,
+  executeKind,
   imageChooser,
+  objectOf,
   parseDesired,
   readKnobs,
   STAGES,
   skipUncreatableVms,
   volumePools,
 } from "./live.ts";
+import { emptyPlan, type Plan, type Step } from "./reconcile.ts";
 
 const inst = (over: Partial<InstancesDesired["instances"][number]>) => ({
   name: "m",
@@ -107,4 +111,65 @@ test("STAGES hold every kind once, in apply order, and each kind after the kinds
   };
   for (const [k, deps] of Object.entries(needs))
     for (const d of deps) expect(stageOf(d), `${k} needs ${d}`).toBeLessThan(stageOf(k));
+});
+
+describe("executeKind: the before steps of different objects side by side", () => {
+  const step = (desc: string, args: string[]): Step => ({ desc, args });
+  const bridges = ["n0", "n1", "n2"].flatMap((n) => [
+    step(`${n} create`, ["network", "create", n, "ipv4.address=10.0.0.1/24"]),
+    step(`${n} set`, ["network", "set", n, "ipv4.nat=false"]),
+  ]);
+
+  test("objectOf: the project a step acts in, else its own object", () => {
+    expect(objectOf(bridges[0] as Step)).toBe("network n0");
+    expect(objectOf(step("p", ["project", "create", "p1", "-c", "a=b"]))).toBe("project p1");
+    expect(
+      objectOf(
+        step("d", ["profile", "device", "add", "default", "eth0", "nic", "--project", "p1"]),
+      ),
+    ).toBe("project p1");
+    expect(
+      objectOf(
+        step("i", [
+          "image",
+          "copy",
+          "x",
+          "local:",
+          "--project",
+          "default",
+          "--target-project",
+          "p2",
+        ]),
+      ),
+    ).toBe("project p2");
+  });
+
+  test("each object's steps in order, objects overlapping; a failure stops its object and `after` only", async () => {
+    const running = new Set<string>();
+    let overlap = 0;
+    const ran: string[] = [];
+    const run: StepRunner = async (s) => {
+      running.add(s.desc);
+      overlap = Math.max(overlap, running.size);
+      await new Promise((r) => setTimeout(r, 5));
+      running.delete(s.desc);
+      ran.push(s.desc);
+      if (s.desc === "n1 create") throw new Error("boom");
+      return undefined;
+    };
+    const plan: Plan = { ...emptyPlan(), before: bridges, after: [step("orphan", ["x"])] };
+    const out = await executeKind(plan, run, 4);
+    expect(overlap).toBeGreaterThan(1);
+    expect(ran.indexOf("n0 create")).toBeLessThan(ran.indexOf("n0 set"));
+    expect(ran).toContain("n2 set");
+    expect(ran).not.toContain("n1 set");
+    expect(ran).not.toContain("orphan");
+    expect(out.failures).toEqual([{ step: "n1 create", error: "boom" }]);
+    const ok = await executeKind({ ...plan, before: bridges.slice(0, 2) }, async (s) => {
+      ran.push(`again ${s.desc}`);
+      return undefined;
+    });
+    expect(ok.failures).toEqual([]);
+    expect(ran.slice(-3)).toEqual(["again n0 create", "again n0 set", "again orphan"]);
+  });
 });
