@@ -39,6 +39,8 @@ const D = `pv${u}`;
 let dir = "";
 let infraId = "";
 const runs: { code: number; out: string }[] = [];
+let checkFirst = { code: -1, out: "" };
+let projectAfterCheck = true;
 
 describe.skipIf(!hasDebian)(
   "make apply with provisioning roles (skipped only without an Incus daemon or the anklume-debian12 image; both required under CI)",
@@ -84,6 +86,10 @@ domains:
         `CONTEXT_DIR=${dir}`,
         `ARGS=-e incus_nftables_output_path=${dir}/x.nft`,
       ];
+      // make check before anything exists: play 2 has nothing to connect to yet.
+      checkFirst = await make(dir, ["check", "NAT=false", `CONTEXT_DIR=${dir}`]);
+      const proj = parse(readFileSync(join(dir, "group_vars", `${D}.yml`), "utf8")).incus_project;
+      projectAfterCheck = (await incusRaw(["project", "show", proj])).exitCode === 0;
       runs.push(await make(dir, args));
       runs.push(await make(dir, args));
     }, 300_000);
@@ -138,6 +144,14 @@ domains:
     });
 
     // Matrix: PV-003
+    test("make check before the first apply succeeds: the machine would be created, so play 2 ends it without connecting", async () => {
+      expect(checkFirst.code, checkFirst.out).toBe(0);
+      expect(checkFirst.out).toContain("create container");
+      expect(checkFirst.out).not.toContain("Project not found");
+      // Check mode created nothing: the project appeared with the first real apply.
+      expect(projectAfterCheck).toBe(false);
+    });
+
     test("a second apply reports changed=0 for every host", () => {
       const out = runs[1]?.out ?? "";
       expect(runs[1]?.code, out).toBe(0);
