@@ -144,6 +144,7 @@ domains:
     });
 
     // Matrix: PV-003
+    // Matrix: AP-010
     test("make check before the first apply succeeds: the machine would be created, so play 2 ends it without connecting", async () => {
       expect(checkFirst.code, checkFirst.out).toBe(0);
       expect(checkFirst.out).toContain("create container");
