@@ -259,6 +259,14 @@ rollback-cleanup: ## Delete old pre-apply snapshots, keep the newest [KEEP=3]
 bench-snapshots: ## Benchmark pre-apply snapshots of 6 and 18 containers, concurrent vs one at a time
 	$(BUN) bench/snapshots.ts
 
+# ==== Lifecycle (see docs/lifecycle.md) ====
+# FORCE=true (any value but false/0/no) skips flush's production refusal and its question.
+LIFECYCLE_FORCE = $(if $(filter-out false 0 no,$(FORCE)),--force)
+
+.PHONY: flush
+flush: ## Destroy what anklume owns (its instances, profiles, projects, bridges, generated files) [FORCE=true DRY_RUN=1]
+	@$(BUN) scripts/flush.ts $(LIFECYCLE_FORCE) $(if $(DRY_RUN),--dry-run)
+
 # ==== Network guard ====
 
 .PHONY: guard-build guard-install guard-check bench-guard
