@@ -267,6 +267,32 @@ LIFECYCLE_FORCE = $(if $(filter-out false 0 no,$(FORCE)),--force)
 flush: ## Destroy what anklume owns (its instances, profiles, projects, bridges, generated files) [FORCE=true DRY_RUN=1]
 	@$(BUN) scripts/flush.ts $(LIFECYCLE_FORCE) $(if $(DRY_RUN),--dry-run)
 
+# v1's batch snapshots: one name over every instance, or one domain (D=).
+SNAP_BATCH := $(BUN) scripts/snapshot-batch.ts
+
+.PHONY: snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list
+snapshot: ## Snapshot every instance [NAME=<snapshot>] (default YYYYMMDDTHHMMSS)
+	@$(SNAP_BATCH) create $(if $(NAME),"$(NAME)")
+
+snapshot-domain: ## Snapshot every instance of one domain: D=<domain> [NAME=<snapshot>]
+	@test -n "$(D)" || { echo "make snapshot-domain needs D=<domain>, e.g. make snapshot-domain D=pro NAME=before-upgrade" >&2; exit 2; }
+	@$(SNAP_BATCH) create $(if $(NAME),"$(NAME)") --limit "$(D)"
+
+restore: ## Restore every instance to a snapshot: NAME=<snapshot>
+	@test -n "$(NAME)" || { echo "make restore needs NAME=<snapshot>, e.g. make restore NAME=before-upgrade (make snapshot-list shows them)" >&2; exit 2; }
+	@$(SNAP_BATCH) restore "$(NAME)"
+
+restore-domain: ## Restore every instance of one domain: D=<domain> NAME=<snapshot>
+	@test -n "$(D)" -a -n "$(NAME)" || { echo "make restore-domain needs D=<domain> and NAME=<snapshot>, e.g. make restore-domain D=pro NAME=before-upgrade" >&2; exit 2; }
+	@$(SNAP_BATCH) restore "$(NAME)" --limit "$(D)"
+
+snapshot-delete: ## Delete a snapshot from every instance: NAME=<snapshot> [D=<domain>]
+	@test -n "$(NAME)" || { echo "make snapshot-delete needs NAME=<snapshot>, e.g. make snapshot-delete NAME=before-upgrade" >&2; exit 2; }
+	@$(SNAP_BATCH) delete "$(NAME)" $(if $(D),--limit "$(D)")
+
+snapshot-list: ## List the snapshots of every instance of the inventory [D=<domain>]
+	@$(SNAP_BATCH) list $(if $(D),--limit "$(D)")
+
 # ==== Network guard ====
 
 .PHONY: guard-build guard-install guard-check bench-guard
