@@ -267,6 +267,10 @@ LIFECYCLE_FORCE = $(if $(filter-out false 0 no,$(FORCE)),--force)
 flush: ## Destroy what anklume owns (its instances, profiles, projects, bridges, generated files) [FORCE=true DRY_RUN=1]
 	@$(BUN) scripts/flush.ts $(LIFECYCLE_FORCE) $(if $(DRY_RUN),--dry-run)
 
+.PHONY: import-infra
+import-infra: ## Write infra.yml from the running Incus state (refuses to overwrite infra.yml) [O=<file> INFRA=<id> PROJECTS="p ..."]
+	@$(BUN) scripts/import-infra.ts $(if $(O),-o "$(O)") $(if $(INFRA),--infra-id "$(INFRA)") $(foreach p,$(PROJECTS),--project "$(p)")
+
 # v1's batch snapshots: one name over every instance, or one domain (D=).
 SNAP_BATCH := $(BUN) scripts/snapshot-batch.ts
 
