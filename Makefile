@@ -125,18 +125,21 @@ matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-d
 # safe_apply_wrap(target, command, limit): owned by the Snapshots section
 # (SNAPSHOT_APPLY is defined there). One recipe line per step, so the first
 # failure stops make:
-#  1. (v1's network-safety-check backup comes with a later issue; it must stay
-#     skippable with ANKLUME_SKIP_NETWORK_CHECK=1)
+#  1. unless ANKLUME_SKIP_NETWORK_CHECK is set (any non-empty value): record
+#     the host's routes and addresses (scripts/network-check.ts backup)
 #  2. unless SKIP_SNAPSHOT is set: pre-apply snapshot of every instance in
 #     scope (limit = a group, host or comma list; a failed snapshot only warns)
 #  3. the command
-#  4. (network-safety-check verify: later issue)
+#  4. unless ANKLUME_SKIP_NETWORK_CHECK is set: compare them; any change is
+#     printed with the commands that put it back, and make stops (exit 1)
 #  5. unless SKIP_SNAPSHOT is set: retention cleanup (KEEP=N, default 3);
 #     a cleanup failure is reported but does not fail the apply
 define safe_apply_wrap
+	$(if $(ANKLUME_SKIP_NETWORK_CHECK),@echo "Skipping the network safety net (ANKLUME_SKIP_NETWORK_CHECK is set)" >&2,@$(NETWORK_CHECK) backup)
 	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
 	@echo "==> Running: $(1)" >&2
 	$(2)
+	$(if $(ANKLUME_SKIP_NETWORK_CHECK),,@$(NETWORK_CHECK) verify)
 	$(if $(SKIP_SNAPSHOT),,-@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)"))
 	@echo "==> $(1) complete" >&2
 endef
@@ -148,6 +151,8 @@ endef
 #   CONTEXT_DIR=<dir>  read this machine's nesting context there (/etc/anklume)
 #   ARGS="..."         anything more for ansible-playbook (e.g. -v)
 ANSIBLE_PLAYBOOK ?= ansible-playbook
+# The network safety net of safe_apply_wrap (docs/lifecycle.md).
+NETWORK_CHECK := $(BUN) scripts/network-check.ts
 APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \
   $(if $(OS_IMAGE),-e "anklume_os_image_override=$(OS_IMAGE)") \
   $(if $(CONTEXT_DIR),-e "incus_instances_context_dir=$(CONTEXT_DIR)") $(ARGS)
