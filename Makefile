@@ -68,6 +68,10 @@ bench-differential: ## Compare the compiled shape check with valibot on many doc
 bench-yaml-differential: ## Compare the fast YAML path with the exact one on many documents [RUNS=100000 SEED=]
 	$(BUN) bench/yaml-differential.ts --runs $(or $(RUNS),100000) $(if $(SEED),--seed $(SEED))
 
+.PHONY: mutation
+mutation: ## Mutation score per pure module (Stryker, slow, not in CI) [MODULES=cidr,naming FC_RUNS=20 FORCE=1]
+	$(BUN) scripts/mutation.ts $(if $(MODULES),--modules $(MODULES)) $(if $(FC_RUNS),--runs $(FC_RUNS)) $(if $(FORCE),--force)
+
 # ==== Quality (see docs/quality.md) ====
 
 LINT := $(BUN) scripts/lint.ts

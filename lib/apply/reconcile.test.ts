@@ -17,6 +17,9 @@ import {
   toConfig,
 } from "./reconcile.ts";
 
+/** fast-check runs per property; `make mutation` lowers them through FC_NUM_RUNS. */
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS) || n;
+
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 
 /** Apply a config diff the way `incus config set k=v k2=` does. */
@@ -58,7 +61,7 @@ describe("diffConfig", () => {
         for (const k of Object.keys(before)) if (!(k in after)) expect(cur[k]).toBeUndefined();
         expect(diffConfig(after, cur).set).toEqual({});
       }),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: runs(300) },
     );
   });
 
@@ -93,7 +96,7 @@ describe("diffConfig", () => {
         expect(splitMarker(cur[MANAGED_KEYS])).toEqual(Object.keys(desired).sort());
         expect(diffConfig(desired, cur).set).toEqual({});
       }),
-      { seed: SEED, numRuns: 500 },
+      { seed: SEED, numRuns: runs(500) },
     );
   });
 
@@ -161,7 +164,7 @@ describe("diffDevices", () => {
         expect(next).toEqual(want);
         expect(diffDevices(want, next, Object.keys(want)).ops).toEqual([]);
       }),
-      { seed: SEED, numRuns: 300 },
+      { seed: SEED, numRuns: runs(300) },
     );
   });
 });

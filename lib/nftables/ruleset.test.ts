@@ -5,6 +5,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { buildRuleset, type NftSpec, NftSpecError, unsafeLines } from "./ruleset.ts";
 
+/** fast-check runs per property; `make mutation` lowers them through FC_NUM_RUNS. */
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS) || n;
+
 const worked: NftSpec = {
   domains: [
     { name: "pro", bridge: "001-net-pro" },
@@ -336,7 +339,7 @@ describe("property: every ruleset renderRuleset writes passes the checks and nft
           texts.push(r.text);
         },
       ),
-      { seed, numRuns: 60 },
+      { seed, numRuns: runs(60) },
     );
     // nft -c on a sample (each call forks nft; keep the unit suite fast).
     for (const t of texts.filter((_, i) => i % 6 === 0)) {
@@ -440,7 +443,7 @@ describe("property: the accept lines between bridges are exactly the policies", 
           texts.push(r.text);
         },
       ),
-      { seed, numRuns: 60 },
+      { seed, numRuns: runs(60) },
     );
     for (const t of texts) {
       const r = nftAccepts(t);
@@ -460,6 +463,6 @@ test("buildRuleset() gives the same text whatever order domains and machines com
         expect(buildRuleset({ ...worked, domains, machines }).text).toBe(want);
       },
     ),
-    { seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined, numRuns: 50 },
+    { seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined, numRuns: runs(50) },
   );
 });

@@ -4,6 +4,9 @@ import YAML from "yaml";
 import { dumpYaml } from "./emit.ts";
 import { MANAGED_BEGIN, MANAGED_END, managedBlock, mergeManaged } from "./managed.ts";
 
+/** fast-check runs per property; `make mutation` lowers them through FC_NUM_RUNS. */
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS) || n;
+
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 const NOTICE = "# Do not edit this section — it will be overwritten by `make sync`";
 
@@ -110,7 +113,7 @@ describe("mergeManaged properties", () => {
         const once = content(mergeManaged(existing, b));
         expect(content(mergeManaged(once, b))).toBe(once);
       }),
-      { numRuns: 3000, seed: SEED },
+      { numRuns: runs(3000), seed: SEED },
     );
   }, 60_000);
 
@@ -123,7 +126,7 @@ describe("mergeManaged properties", () => {
         const last = bodies[bodies.length - 1] as string;
         expect(text).toBe(`---\n${managedBlock(last)}\n\n# Your custom variables below:\n${user}`);
       }),
-      { numRuns: 3000, seed: SEED },
+      { numRuns: runs(3000), seed: SEED },
     );
   }, 60_000);
 
@@ -149,7 +152,7 @@ describe("mergeManaged properties", () => {
           }
         },
       ),
-      { numRuns: 2000, seed: SEED },
+      { numRuns: runs(2000), seed: SEED },
     );
   }, 60_000);
 });

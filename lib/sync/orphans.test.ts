@@ -7,6 +7,9 @@ import { dumpYaml } from "./emit.ts";
 import { mergeManaged } from "./managed.ts";
 import { findOrphans, isProtectedContent, protectionReason } from "./orphans.ts";
 
+/** fast-check runs per property; `make mutation` lowers them through FC_NUM_RUNS. */
+const runs = (n: number): number => Number(process.env.FC_NUM_RUNS) || n;
+
 const SEED = Number(process.env.FC_SEED ?? 20261125);
 
 let dir: string;
@@ -77,7 +80,7 @@ describe("isProtectedContent", () => {
           expect(isProtectedContent(generated(data))).toBe(flag !== true);
         },
       ),
-      { numRuns: 1000, seed: SEED },
+      { numRuns: runs(1000), seed: SEED },
     );
   }, 60_000);
 });
@@ -165,7 +168,7 @@ describe("findOrphans", () => {
           expect(paths).toEqual([...paths].sort());
         },
       ),
-      { numRuns: 300, seed: SEED },
+      { numRuns: runs(300), seed: SEED },
     );
   }, 60_000);
 });
