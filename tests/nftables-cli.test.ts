@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import { cleanup, runInProcess } from "./gen-helpers.ts";
 import { incusOrSkip, uniq } from "./helpers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -17,51 +18,49 @@ function run(args: string[], stdin?: string) {
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
-/** A small generated tree, as `make sync` writes it (managed block plus a user key). */
-function writeTree(base: string): void {
-  const w = (p: string, text: string) => {
-    mkdirSync(join(base, p, ".."), { recursive: true });
-    writeFileSync(join(base, p), text);
-  };
-  const block = (body: string) =>
-    `---\n# === MANAGED BY infra.yml ===\n# Do not edit this section — it will be overwritten by \`make sync\`\n${body}# === END MANAGED ===\n\n# Your custom variables below:\n`;
-  w(
-    "group_vars/all.yml",
-    block(
-      "project_name: t\nnetwork_policies:\n  - description: Pro reaches the AI services\n    from: pro\n    to: ai\n    ports: [11434, 3000]\n    protocol: tcp\n  - from: host\n    to: pro\n",
-    ),
-  );
-  w(
-    "group_vars/pro.yml",
-    block(
-      "domain_name: pro\nincus_project: 001-pro\nincus_network:\n  name: 001-net-pro\n  subnet: 10.100.1.0/24\n  gateway: 10.100.1.254\nsubnet_id: 1\n",
-    ),
-  );
-  w(
-    "group_vars/ai.yml",
-    block(
-      "domain_name: ai\nincus_project: 001-ai\nincus_network:\n  name: 001-net-ai\n  subnet: 10.100.2.0/24\n  gateway: 10.100.2.254\nsubnet_id: 2\n",
-    ),
-  );
-  w(
-    "host_vars/pro-dev.yml",
-    block("instance_name: 001-pro-dev\ninstance_domain: pro\ninstance_ip: 10.100.1.10\n"),
-  );
-  w("host_vars/ai-gpu.yml", block("instance_name: 001-ai-gpu\ninstance_domain: ai\n"));
-  w(
-    "inventory/pro.yml",
-    block(
-      "all:\n  children:\n    pro:\n      hosts:\n        pro-dev:\n          ansible_host: 10.100.1.10\n",
-    ),
-  );
-  w("inventory/ai.yml", block("all:\n  children:\n    ai:\n      hosts:\n        ai-gpu:\n"));
+/**
+ * A small tree written by the generator itself (test audit 1.12): two domains,
+ * a machine with a static IP and one without, a policy between domains and one
+ * from the host. If the generator's keys change, these tests see it.
+ */
+const INFRA = `project_name: t
+global:
+  base_subnet: "10.100"
+domains:
+  pro:
+    subnet_id: 1
+    machines:
+      pro-dev:
+        ip: "10.100.1.10"
+  ai:
+    subnet_id: 2
+    machines:
+      ai-gpu: {}
+network_policies:
+  - description: Pro reaches the AI services
+    from: pro
+    to: ai
+    ports: [11434, 3000]
+    protocol: tcp
+  - from: host
+    to: pro
+`;
+
+async function writeTree(base: string): Promise<void> {
+  mkdirSync(base, { recursive: true });
+  writeFileSync(join(base, "infra.yml"), INFRA);
+  const r = await runInProcess([join(base, "infra.yml"), "--base-dir", base]);
+  if (r.code !== 0) throw new Error(`make sync of the test tree failed:\n${r.stderr}`);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "nft-cli-"));
-  writeTree(join(dir, "tree"));
+  await writeTree(join(dir, "tree"));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  cleanup();
+});
 
 describe("scripts/nftables.ts CLI", () => {
   test("--help exits 0 and prints the top comment", () => {
@@ -224,19 +223,19 @@ describe.skipIf(!live)(
       await incusRun(["network", "create", real, "ipv4.address=none", "ipv6.address=none"]);
     }, 60_000);
     afterAll(async () => {
-      await incusRaw(["network", "delete", real]);
-      expect((await incusRaw(["network", "show", real])).exitCode).not.toBe(0);
+      const del = await incusRaw(["network", "delete", real]);
+      expect((await incusRaw(["network", "show", real])).exitCode, del.stderr).not.toBe(0);
     }, 60_000);
 
-    test("warns about the bridge Incus does not have, not about the one it has", () => {
+    test("warns about the bridge Incus does not have, not about the one it has", async () => {
       const tree = join(dir, "online");
-      writeTree(tree);
+      await writeTree(tree);
       for (const [f, from, to] of [
         ["group_vars/pro.yml", "001-net-pro", real],
         ["group_vars/ai.yml", "001-net-ai", ghost],
       ] as const) {
         const p = join(tree, f);
-        writeFileSync(p, readFileSync(p, "utf8").replace(from, to));
+        writeFileSync(p, readFileSync(p, "utf8").replaceAll(from, to));
       }
       const r = run(["--base-dir", tree, "--output", join(dir, "online.nft"), "--dry-run"]);
       const all = r.stdout + r.stderr;
