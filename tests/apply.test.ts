@@ -23,7 +23,7 @@ import {
   totalChanged,
   write,
 } from "./apply-helpers.ts";
-import { incusOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, scenario, uniq } from "./helpers.ts";
 
 const live = await incusOrSkip("apply");
 const u = uniq();
@@ -124,6 +124,8 @@ async function instance(project: string, n: string) {
 describe.skipIf(!live)(
   "make apply-infra on a real Incus daemon (skipped only without one; required under CI)",
   () => {
+    // The tests below are the steps of one scenario, run in order (tests/helpers.ts, test audit 5.6).
+    const test = scenario();
     let first = { code: 1, out: "" };
 
     beforeAll(async () => {

@@ -3,7 +3,7 @@
  * under CI=true a missing daemon fails the run; locally the tests skip with
  * a message saying how to start one.
  */
-import { afterAll } from "bun:test";
+import { afterAll, test } from "bun:test";
 import process from "node:process";
 import { $ } from "zx";
 import { incusAvailable } from "../lib/incus/client.ts";
@@ -85,4 +85,57 @@ export function fileEnv(vars: Record<string, string | undefined>): void {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   setEnv(vars);
   afterAll(() => setEnv(saved));
+}
+
+/** True when this run filters tests by name (`bun test -t ...`). */
+const FILTERED = process.argv.some(
+  (a) => a === "-t" || a.startsWith("--test-name-pattern") || a.startsWith("-t="),
+);
+
+/**
+ * The steps of a declared scenario (test audit 5.6): tests that run in order,
+ * each on the state the step before left. After a failed step, the later ones
+ * do not run their bodies: each fails at once naming the step that broke the
+ * chain, so one failure reads as one. A step whose earlier steps were filtered
+ * out (`-t`) first replays them, so any step also runs alone; under `-t` a
+ * step's timeout covers the steps it may replay.
+ */
+export function scenario(
+  defaultTimeout = 600_000,
+): (title: string, fn: () => Promise<void> | void, timeout?: number) => void {
+  const steps: { title: string; fn: () => Promise<void> | void }[] = [];
+  let done = 0;
+  let broken: string | undefined;
+  let cumulative = 0;
+  return (title, fn, timeout) => {
+    const index = steps.push({ title, fn }) - 1;
+    cumulative += timeout ?? defaultTimeout;
+    test(
+      title,
+      async () => {
+        if (broken !== undefined) {
+          throw new Error(`not run: the earlier step "${broken}" of this scenario failed`);
+        }
+        for (; done < index; done++) {
+          const step = steps[done] as (typeof steps)[number];
+          try {
+            await step.fn();
+          } catch (e) {
+            broken = step.title;
+            throw new Error(
+              `the earlier step "${step.title}", replayed because -t left it out, failed: ${(e as Error).message}`,
+            );
+          }
+        }
+        try {
+          await fn();
+        } catch (e) {
+          broken = title;
+          throw e;
+        }
+        done = index + 1;
+      },
+      FILTERED ? cumulative : (timeout ?? defaultTimeout),
+    );
+  };
 }

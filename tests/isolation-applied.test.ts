@@ -12,7 +12,7 @@
  * a `table inet anklume` that existed before is put back, and so is
  * net.ipv4.ip_forward.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -29,7 +29,7 @@ import {
   testImage,
   write,
 } from "./apply-helpers.ts";
-import { incusOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, scenario, uniq } from "./helpers.ts";
 
 setDefaultTimeout(300_000);
 const live = await incusOrSkip("tests/isolation-applied.test.ts");
@@ -135,6 +135,8 @@ afterAll(async () => {
 describe.if(live)(
   "isolation on an infra that make apply-infra built (skipped only without an Incus daemon; required under CI)",
   () => {
+    // The tests below are the steps of one scenario, run in order (tests/helpers.ts, test audit 5.6).
+    const test = scenario();
     test("make apply-infra NAT=false builds the bridges and NICs; each container takes its reserved address by DHCP", async () => {
       const apply = await make(dir, ["apply-infra", "NAT=false", "SKIP_SNAPSHOT=1"]);
       expect(apply.code, apply.out).toBe(0);

@@ -9,7 +9,7 @@
  * `table inet anklume` that existed before is put back, and so is
  * net.ipv4.ip_forward.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,7 +21,7 @@ import { incusJson, incusRaw, incusRun } from "../lib/incus/client.ts";
 import { specFromVars } from "../lib/nftables/spec.ts";
 import { readGeneratedVars } from "../lib/nftables/tree.ts";
 import { PACKAGE_CACHE_PORT } from "../lib/provision/package-cache.ts";
-import { incusOrSkip, testImage, uniq } from "./helpers.ts";
+import { incusOrSkip, scenario, testImage, uniq } from "./helpers.ts";
 
 const live = await incusOrSkip("tests/isolation.test.ts");
 const ROOT = resolve(import.meta.dir, "..");
@@ -154,6 +154,8 @@ function playbook(): string {
 describe.skipIf(!live)(
   "network isolation between domains, real Incus and nftables (skipped only without an Incus daemon; required under CI)",
   () => {
+    // The tests below are the steps of one scenario, run in order (tests/helpers.ts, test audit 5.6).
+    const test = scenario();
     beforeAll(async () => {
       work = mkdtempSync(join(tmpdir(), "anklume-isolation-"));
       savedForward = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();

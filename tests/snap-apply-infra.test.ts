@@ -25,7 +25,7 @@ import {
   write,
 } from "./apply-helpers.ts";
 import { fingerprint, sh, snapshotsOf } from "./fixtures/snap-fixture.ts";
-import { incusOrSkip, uniq } from "./helpers.ts";
+import { incusOrSkip, scenario, uniq } from "./helpers.ts";
 
 setDefaultTimeout(600_000);
 const live = await incusOrSkip("tests/snap-apply-infra.test.ts");
@@ -87,6 +87,8 @@ afterAll(async () => {
 }, 120_000);
 
 describe.if(live)("make sync + make apply-infra + make rollback, for real", () => {
+  // The tests below are the steps of one scenario, run in order (tests/helpers.ts, test audit 5.6).
+  const test = scenario();
   let before: string[] = [];
 
   test("the first apply creates both instances; with nothing to snapshot it records nothing", async () => {
