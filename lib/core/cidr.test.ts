@@ -40,3 +40,47 @@ describe("overlaps", () => {
     expect(parseCidr("10.0.0.0/33")).toBeNull();
   });
 });
+
+describe("parseCidr", () => {
+  test("rejects a missing or doubled prefix, a non-numeric prefix and a bad address", () => {
+    for (const bad of [
+      "10.0.0.0",
+      "10.0.0.0/",
+      "/8",
+      "10.0.0.0/8/1",
+      "10.0.0.0/x8",
+      "10.0.0.0/8x",
+      "10.0.0.0/123",
+      "10.0.0.0/-1",
+      "10.0.0.256/8",
+      "999.0.0.0/8",
+      "10.0.0.0/33",
+    ]) {
+      expect(parseCidr(bad)).toBeNull();
+    }
+  });
+  test("accepts /32 (one address) and /0 (every address)", () => {
+    expect(parseCidr("10.1.2.3/32")).toEqual({ base: parseIpv4("10.1.2.3") as number, prefix: 32 });
+    expect(parseCidr("10.1.2.3/0")).toEqual({ base: 0, prefix: 0 });
+  });
+});
+
+describe("contains", () => {
+  const c = (s: string) => parseCidr(s) ?? expect.unreachable(s);
+  const ip = (s: string) => parseIpv4(s) ?? expect.unreachable(s);
+  test("is false outside the network, true at both ends inside", () => {
+    expect(contains(c("192.0.2.0/24"), ip("192.0.3.0"))).toBe(false);
+    expect(contains(c("192.0.2.0/24"), ip("192.0.1.255"))).toBe(false);
+    expect(contains(c("192.0.2.0/24"), ip("192.0.2.0"))).toBe(true);
+    expect(contains(c("192.0.2.0/24"), ip("192.0.2.255"))).toBe(true);
+  });
+  test("/0 contains every address, /32 only its own", () => {
+    expect(contains(c("0.0.0.0/0"), ip("203.0.113.7"))).toBe(true);
+    expect(contains(c("10.0.0.1/32"), ip("10.0.0.1"))).toBe(true);
+    expect(contains(c("10.0.0.1/32"), ip("10.0.0.2"))).toBe(false);
+  });
+  test("/0 overlaps everything", () => {
+    expect(overlaps(c("0.0.0.0/0"), c("10.100.3.0/24"))).toBe(true);
+    expect(overlaps(c("10.100.3.0/24"), c("0.0.0.0/0"))).toBe(true);
+  });
+});
