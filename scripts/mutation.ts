@@ -22,6 +22,8 @@
 // Exit: 0 scores printed, 1 a Stryker run failed or a report is missing, 2 usage error.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
@@ -89,7 +91,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       mkdirSync(DIR, { recursive: true });
       const config = `${DIR}/${m.name}.config.json`;
-      writeFileSync(config, `${JSON.stringify(strykerConfig(m, DIR), null, 2)}\n`);
+      const tempDir = join(tmpdir(), `anklume-stryker-${process.pid}`);
+      writeFileSync(config, `${JSON.stringify(strykerConfig(m, DIR, tempDir), null, 2)}\n`);
       const hashFile = `${DIR}/${m.name}.tests.sha256`;
       const hash = testsHash(m);
       const stale = !existsSync(hashFile) || readFileSync(hashFile, "utf8").trim() !== hash;

@@ -42,8 +42,16 @@ export function selectModules(list: string | undefined): MutationModule[] {
   });
 }
 
-/** Stryker's configuration for one module, its reports under `dir`. */
-export function strykerConfig(m: MutationModule, dir: string): Record<string, unknown> {
+/**
+ * Stryker's configuration for one module, its reports under `dir`, its
+ * sandboxes in `tempDir` (outside the project: Biome and tsc would read a
+ * sandbox inside it as a second copy of the project).
+ */
+export function strykerConfig(
+  m: MutationModule,
+  dir: string,
+  tempDir: string,
+): Record<string, unknown> {
   return {
     mutate: [m.file],
     testRunner: "command",
@@ -55,7 +63,7 @@ export function strykerConfig(m: MutationModule, dir: string): Record<string, un
     reporters: ["json", "clear-text"],
     jsonReporter: { fileName: `${dir}/${m.name}.json` },
     clearTextReporter: { reportTests: false, reportMutants: true, reportScoreTable: true },
-    tempDirName: ".stryker-tmp",
+    tempDirName: tempDir,
     cleanTempDir: true,
     timeoutMS: 10000,
   };
