@@ -2,14 +2,20 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
   appendPlan,
+  CONTEXT_KEY,
   type Config,
   childContext,
+  contextMarker,
   type Devices,
   deviceArgs,
   dhcpRange,
   diffConfig,
   diffDevices,
   emptyPlan,
+  INFRA_KEY,
+  incusString,
+  kv,
+  MANAGED_DEVICES,
   MANAGED_KEYS,
   planSteps,
   splitImageRef,
@@ -207,4 +213,139 @@ test("planSteps lists a plan in execution order; appendPlan adds a plan part by 
   const both = appendPlan(p, more);
   expect(planSteps(both).map((s) => s.desc)).toEqual(["b", "x1", "x2", "y1", "a", "a2"]);
   expect([both.changes, both.warnings]).toEqual([["c"], ["w"]]);
+});
+
+describe("the small helpers, exactly (mutation survivors)", () => {
+  test("the marker keys are the user.anklume.* names Incus objects carry", () => {
+    expect([MANAGED_KEYS, MANAGED_DEVICES, INFRA_KEY, CONTEXT_KEY]).toEqual([
+      "user.anklume.managed_keys",
+      "user.anklume.managed_devices",
+      "user.anklume.infra",
+      "user.anklume.context",
+    ]);
+  });
+  test("incusString renders YAML scalars as Incus stores them; toConfig maps them", () => {
+    expect([null, undefined, true, false, 0, 12, "x", ""].map(incusString)).toEqual([
+      "",
+      "",
+      "true",
+      "false",
+      "0",
+      "12",
+      "x",
+      "",
+    ]);
+    expect(toConfig({ a: true, b: null, c: 2 })).toEqual({ a: "true", b: "", c: "2" });
+    expect(toConfig(null)).toEqual({});
+    expect(toConfig(undefined)).toEqual({});
+  });
+  test("splitMarker trims, drops empties and sorts; kv sorts by key", () => {
+    expect(splitMarker(" b, a,,c ,")).toEqual(["a", "b", "c"]);
+    expect(splitMarker(undefined)).toEqual([]);
+    expect(splitMarker("")).toEqual([]);
+    expect(kv({ b: "2", a: "1" })).toEqual(["a=1", "b=2"]);
+  });
+  test("emptyPlan is empty; appendPlan appends part by part; planSteps runs before, instances, after", () => {
+    expect(emptyPlan()).toEqual({
+      before: [],
+      perInstance: [],
+      after: [],
+      changes: [],
+      orphans: [],
+      warnings: [],
+    });
+    const st = (desc: string) => ({ desc });
+    const a = emptyPlan();
+    a.before.push(st("b1"));
+    a.changes.push("c1");
+    const b = emptyPlan();
+    b.before.push(st("b2"));
+    b.perInstance.push({ key: "p/i", steps: [st("i1"), st("i2")] });
+    b.after.push(st("a1"));
+    b.changes.push("c2");
+    b.orphans.push({ kind: "profile", name: "x", protected: false, action: "reported" });
+    b.warnings.push("w");
+    const out = appendPlan(a, b);
+    expect(out).toBe(a);
+    expect(out.changes).toEqual(["c1", "c2"]);
+    expect(out.orphans).toHaveLength(1);
+    expect(out.warnings).toEqual(["w"]);
+    expect(planSteps(out).map((x) => x.desc)).toEqual(["b1", "b2", "i1", "i2", "a1"]);
+  });
+  test("diffConfig's change lines say set, set (was), unset (was), and the marker", () => {
+    const d = diffConfig(
+      { a: "1", b: "2", c: "" },
+      { b: "3", c: "x", gone: "g", [MANAGED_KEYS]: "gone" },
+    );
+    expect(d.changes).toEqual([
+      "set a=1",
+      "set b=2 (was 3)",
+      "unset c (was x)",
+      "unset gone (was g)",
+    ]);
+    expect(d.set).toEqual({ a: "1", b: "2", c: "", gone: "", [MANAGED_KEYS]: "a,b,c" });
+    // The marker already right: not set again.
+    expect(diffConfig({ a: "1" }, { a: "1", [MANAGED_KEYS]: "a" }).set).toEqual({});
+  });
+  test("diffDevices' change lines and ops: add, replace, update, unset, remove", () => {
+    const d = diffDevices(
+      {
+        n: { type: "disk", path: "/n" },
+        r: { type: "nic", network: "br" },
+        u: { type: "disk", path: "/new", source: "/s" },
+      },
+      {
+        r: { type: "disk", path: "/r" },
+        u: { type: "disk", path: "/old", source: "/s", readonly: "true" },
+        old: { type: "disk", path: "/o" },
+        hand: { type: "disk", path: "/h" },
+      },
+      ["old", "gone"],
+    );
+    expect(d.changes).toEqual([
+      "add device n",
+      "replace device r (type disk -> nic)",
+      "update device u: path=/new",
+      "update device u: unset readonly",
+      "remove device old",
+    ]);
+    expect(d.ops).toEqual([
+      { op: "add", device: "n", keys: { type: "disk", path: "/n" } },
+      { op: "remove", device: "r" },
+      { op: "add", device: "r", keys: { type: "nic", network: "br" } },
+      { op: "set", device: "u", keys: { path: "/new" } },
+      { op: "unset", device: "u", keys: ["readonly"] },
+      { op: "remove", device: "old" },
+    ]);
+  });
+  test("deviceArgs: a device without a type is added as none", () => {
+    expect(
+      deviceArgs([{ op: "add", device: "x", keys: { path: "/p" } }], {
+        verb: "profile",
+        name: "pr",
+        project: "pj",
+      }),
+    ).toEqual([["profile", "device", "add", "pr", "x", "none", "path=/p", "--project", "pj"]]);
+  });
+  test("childContext and contextMarker", () => {
+    const parent = { absolute_level: 2, relative_level: 1, vm_nested: false, yolo: true };
+    expect(childContext(parent, false)).toEqual({
+      absolute_level: 3,
+      relative_level: 2,
+      vm_nested: false,
+      yolo: true,
+    });
+    expect(childContext(parent, true)).toEqual({
+      absolute_level: 3,
+      relative_level: 0,
+      vm_nested: true,
+      yolo: true,
+    });
+    expect(
+      contextMarker({ absolute_level: 3, relative_level: 0, vm_nested: true, yolo: false }),
+    ).toBe("3/0/true/false");
+    expect(splitImageRef("a:b:c")).toEqual({ remote: "a", alias: "b:c" });
+    expect(splitImageRef(":x")).toEqual({ remote: "", alias: "x" });
+    expect(dhcpRange("10.1.2.254")).toBe("10.1.2.100-10.1.2.249");
+  });
 });
