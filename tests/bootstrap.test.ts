@@ -547,6 +547,7 @@ describe.skipIf(!live)(
       expect(second.stderr).not.toMatch(/^done /m);
       const dry = run(["bun", "scripts/bootstrap-incus.ts", "--pool", `${pool}-x`, "--dry-run"]);
       expect(dry.stderr).toContain(`would create storage pool "${pool}-x"`);
+      expect(dry.code).toBe(0);
       const pools = await incusJson(
         ["storage", "list"],
         v.array(v.looseObject({ name: v.string() })),

@@ -372,10 +372,18 @@ describe("command line", () => {
     expect(r.stdout).toBe("No domains defined. Nothing to generate.\n");
   });
   test("a path without .yml finds the file; a .yml path finds the directory (v1 resolution)", () => {
+    // Test audit 1.7: the trees written, not only the exit codes.
     const dir = workspace({ "infra.yml": exampleInfra });
-    expect(runProcess(["infra"], dir).code).toBe(0);
+    const r1 = runProcess(["infra"], dir);
+    expect(r1.code, r1.stderr).toBe(0);
     const d2 = workspace({ "infra/base.yml": exampleInfra });
-    expect(runProcess(["infra.yml"], d2).code).toBe(0);
+    const r2 = runProcess(["infra.yml"], d2);
+    expect(r2.code, r2.stderr).toBe(0);
+    const ref = workspace({ "infra.yml": exampleInfra });
+    expect(runProcess(["infra.yml"], ref).code).toBe(0);
+    expect(Object.keys(tree(ref)).length).toBeGreaterThan(0);
+    expect(tree(dir)).toEqual(tree(ref));
+    expect(tree(d2)).toEqual(tree(ref));
   });
   test("--json prints a summary of written, unchanged, orphans and errors", () => {
     const dir = workspace({ "infra.yml": exampleInfra, "host_vars/old.yml": "x: 1\n" });

@@ -50,13 +50,20 @@ describe("scripts/nftables-deploy.ts", () => {
     expect(r.stdout).toStartWith("Usage: bun scripts/nftables-deploy.ts");
     const d = Bun.spawnSync([join(ROOT, "node_modules/.bin/deno"), "run", "-A", SCRIPT, "--help"]);
     expect(d.exitCode).toBe(0);
+    expect(d.stdout.toString()).toBe(r.stdout);
   });
 
-  test("usage errors exit 2", () => {
-    expect(run(["--bogus"]).code).toBe(2);
-    expect(run(["--file", good, "--source", "x"]).code).toBe(2);
-    expect(run(["positional"]).code).toBe(2);
-    expect(run(["--file", ""]).code).toBe(2);
+  test("usage errors exit 2 and name what is wrong (test audit 1.7)", () => {
+    for (const [args, says] of [
+      [["--bogus"], "error: Unknown option '--bogus'"],
+      [["--file", good, "--source", "x"], "error: use either --file or --source, not both"],
+      [["positional"], 'error: unexpected argument "positional"'],
+      [["--file", ""], "error: --file, --source and --dest need a non-empty value"],
+    ] as const) {
+      const r = run([...args]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(says);
+    }
   });
 
   test("a missing file exits 1 and says to run make nftables", () => {
