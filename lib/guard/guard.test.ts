@@ -13,6 +13,9 @@ import {
   renderDropIn,
 } from "./guard.ts";
 
+/** The fixed default seed replays CI's cases; FC_SEED=<n> explores others (test audit 6.5). */
+const SEED = Number(process.env.FC_SEED ?? 20261125);
+
 const cidr = (t: string): Cidr => {
   const c = parseCidr(t);
   if (!c) throw new Error(t);
@@ -63,7 +66,7 @@ describe("findBridgeConflicts", () => {
     expect(findBridgeConflicts([link("br0", "bridge", "192.168.1.5/24")], "br0", host)).toEqual([]);
   });
 
-  test("agrees with an interval comparison on random networks (fast-check, seed 5)", () => {
+  test("agrees with an interval comparison on random networks (fast-check)", () => {
     const net = fc
       .tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 8, max: 32 }))
       .map(([ip, p]) =>
@@ -77,7 +80,7 @@ describe("findBridgeConflicts", () => {
         const found = findBridgeConflicts([link("b", "bridge", `${addr}/${b.prefix}`)], "up", [h]);
         return found.length === (intersect ? 1 : 0);
       }),
-      { seed: 5, numRuns: 2000 },
+      { seed: SEED, numRuns: 2000 },
     );
   });
 });
