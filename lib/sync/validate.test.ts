@@ -45,18 +45,27 @@ test("the host check compares real ranges and skips anklume's own bridges", () =
   const nets = (ifname: string, cidr: string) => [
     { ifname, cidr: parseCidr(cidr) as NonNullable<ReturnType<typeof parseCidr>> },
   ];
-  expect(
-    validateInfra(data, { ...env, hostNetworks: nets("wlan0", "10.100.0.0/16") }),
-  ).toHaveLength(1);
+  // Test audit 1.13: the message names the domain, both CIDRs and the interface.
+  expect(validateInfra(data, { ...env, hostNetworks: nets("wlan0", "10.100.0.0/16") })).toEqual([
+    {
+      severity: "error",
+      path: ["domains", "a", "subnet_id"],
+      message:
+        'SUBNET CONFLICT: domain "a" uses 10.100.3.0/24, which overlaps host interface "wlan0" (10.100.0.0/16). Incus would create a bridge on the same subnet and cut the host off its network',
+      fix: 'change global.base_subnet to "10.200" or use another subnet_id for this domain (ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips this check)',
+      atKey: false,
+    },
+  ]);
   expect(
     validateInfra(data, { ...env, hostNetworks: nets("wlan0", "10.100.4.0/24") }),
   ).toHaveLength(0);
   expect(
     validateInfra(data, { ...env, hostNetworks: nets("001-net-a", "10.100.3.0/24") }),
   ).toHaveLength(0);
-  expect(validateInfra(data, { ...env, hostNetworks: nets("br-lan", "10.0.0.0/8") })).toHaveLength(
-    1,
-  );
+  const wide = validateInfra(data, { ...env, hostNetworks: nets("br-lan", "10.0.0.0/8") });
+  expect(wide.map((i) => i.message)).toEqual([
+    'SUBNET CONFLICT: domain "a" uses 10.100.3.0/24, which overlaps host interface "br-lan" (10.0.0.0/8). Incus would create a bridge on the same subnet and cut the host off its network',
+  ]);
 });
 
 const infra = (domains: unknown, global: unknown = { base_subnet: "10.100" }) => ({
