@@ -11,13 +11,37 @@ import { hostNetworks, hostResources } from "./host.ts";
 const dir = mkdtempSync(join(tmpdir(), "anklume-host-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test("hostNetworks reads this namespace's connected routes from the real /proc", () => {
-  const nets = hostNetworks();
-  expect(nets).not.toBeNull();
-  for (const n of nets ?? []) {
-    expect(n.ifname).not.toBe("lo");
-    expect(n.cidr.prefix).toBeGreaterThan(0);
+test("hostNetworks reads this namespace's connected routes from the real /proc: those ip route lists", () => {
+  // Test audit 1.13: compared with iproute2's own view. Other tests may add or
+  // remove a bridge between the two reads: the comparison is retried.
+  const ours = () => (hostNetworks() ?? []).map((n) => `${n.ifname} ${formatCidr(n.cidr)}`).sort();
+  const iproute = () =>
+    (
+      JSON.parse(
+        Bun.spawnSync([
+          "ip",
+          "-j",
+          "-4",
+          "route",
+          "show",
+          "table",
+          "main",
+          "scope",
+          "link",
+        ]).stdout.toString(),
+      ) as { dst: string; dev: string }[]
+    )
+      .filter((r) => r.dst !== "default" && r.dev !== "lo")
+      .map((r) => `${r.dev} ${r.dst.includes("/") ? r.dst : `${r.dst}/32`}`)
+      .sort();
+  let a = ours();
+  let b = iproute();
+  for (let i = 0; i < 5 && JSON.stringify(a) !== JSON.stringify(b); i++) {
+    a = ours();
+    b = iproute();
   }
+  expect(a.length).toBeGreaterThan(0);
+  expect(a).toEqual(b);
 });
 
 test("hostNetworks decodes little-endian routes and skips gateways and the default route", () => {
