@@ -445,6 +445,10 @@ describe.skipIf(!live)(
       expect(await instance(proj(C), name(`${u}-c1`))).toBeDefined();
       const projects = await incusJson(["project", "list"], v.array(AnySchema));
       expect(projects.some((p: { name: string }) => p.name === proj(C))).toBe(true);
+      // Test audit 1.9: the bridge is an orphan too, kept while the instance uses it.
+      expect(r.out).toMatch(new RegExp(`kind: network\\s+name: ${bridge[C]}\\s+`));
+      const nets = await incusJson(["network", "list"], v.array(AnySchema));
+      expect(nets.some((n: { name: string }) => n.name === bridge[C])).toBe(true);
     }, 120_000);
 
     // Matrix: AP-2-003
