@@ -977,3 +977,52 @@ describe("issue 9: bad input found by the campaign", () => {
     expect(r.stderr).not.toContain("did you mean");
   });
 });
+
+describe("v1 infra files keep working (issue 11)", () => {
+  const V1 = `${HEAD}domains:
+  pro:
+    subnet_id: 1
+    file_portal:
+      allowed_paths: ["/shared/pro"]
+      read_only: false
+    machines:
+      pro-dev:
+        ip: "10.100.1.10"
+        export_apps: [code, firefox]
+`;
+
+  test("file_portal and export_apps are accepted with one info line each naming file, line and path; nothing of them is written", async () => {
+    const dir = workspace({ "infra.yml": V1 });
+    const file = join(dir, "infra.yml");
+    const r = await runInProcess([file, "--base-dir", dir]);
+    expect(r.code).toBe(0);
+    const infos = r.stderr.split("\n").filter((l) => l.startsWith("INFO:"));
+    expect(infos).toEqual([
+      `INFO: ${file}:${lineOf(V1, "file_portal")}:5: domains.pro.file_portal: "file_portal" is read by v1's file portal (per-domain paths for cross-domain file transfer), not by anklume: accepted, and anklume does nothing with it`,
+      `INFO: ${file}:${lineOf(V1, "export_apps")}:9: domains.pro.machines.pro-dev.export_apps: "export_apps" is read by v1's app export (host desktop entries for container applications), not by anklume: accepted, and anklume does nothing with it`,
+    ]);
+    expect(r.stderr).not.toContain("WARNING");
+    const files = tree(dir);
+    expect(Object.keys(files)).toContain("host_vars/pro-dev.yml");
+    for (const [name, text] of Object.entries(files)) {
+      if (name === "infra.yml") continue;
+      expect(text).not.toContain("export_apps");
+      expect(text).not.toContain("file_portal");
+      expect(text).not.toContain("allowed_paths");
+    }
+    // A second sync (the stamp answers it) says the same.
+    const again = await runInProcess([file, "--base-dir", dir]);
+    expect(again.code).toBe(0);
+    expect(again.stderr.split("\n").filter((l) => l.startsWith("INFO:"))).toEqual(infos);
+  });
+
+  test("a true typo of a v1 key still fails, naming the nearest key", async () => {
+    const yaml = V1.replace("export_apps:", "export_app:");
+    const dir = workspace({ "infra.yml": yaml });
+    const r = await runInProcess([join(dir, "infra.yml"), "--base-dir", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('domains.pro.machines.pro-dev.export_app: unknown key "export_app"');
+    expect(r.stderr).toContain('did you mean "export_apps"?');
+    expect(tree(dir)).toEqual({});
+  });
+});

@@ -9,7 +9,8 @@ export type YamlPath = readonly (string | number)[];
 
 /** One problem found in the input. */
 export interface Issue {
-  severity: "error" | "warning";
+  /** info: a note that changes nothing (e.g. a key of another v1 tool, accepted and ignored). */
+  severity: "error" | "warning" | "info";
   /** Path in the merged infra (e.g. ["domains", "pro", "subnet_id"]). */
   path: YamlPath;
   /** What is wrong, naming the offending value. */
@@ -36,6 +37,11 @@ export function err(path: YamlPath, message: string, fix?: string, atKey = false
 /** Shorthand to build a warning. */
 export function warn(path: YamlPath, message: string, fix?: string): Issue {
   return { severity: "warning", path, message, fix };
+}
+
+/** Shorthand to build an info note (pointing at the key). */
+export function info(path: YamlPath, message: string): Issue {
+  return { severity: "info", path, message, atKey: true };
 }
 
 /** Echoed user text is cut to this many characters (a 1 MB name is not printed whole). */

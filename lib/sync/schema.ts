@@ -173,6 +173,8 @@ export const MachineSchema = strict({
   storage_volumes: opt(mapping(strict({ pool: optString, size: optString, path: optString }))),
   services: opt(v.array(ServiceSchema)),
   roles: opt(v.array(v.string())),
+  // Read by another v1 tool, not by anklume: accepted, noted once (foreign.ts).
+  export_apps: v.optional(v.unknown()),
 });
 
 export const ProfileSchema = strict({
@@ -188,6 +190,8 @@ export const DomainSchema = strict({
   trust_level: opt(v.picklist(TRUST_LEVELS)),
   profiles: opt(mapping(v.nullable(ProfileSchema))),
   machines: opt(mapping(MachineSchema)),
+  // Read by another v1 tool, not by anklume: accepted, noted once (foreign.ts).
+  file_portal: v.optional(v.unknown()),
 });
 
 export const PolicySchema = strict({

@@ -127,6 +127,8 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
 
   // 3. Shape (a well-shaped file never loads valibot: lib/sync/shape-check.ts).
   const issues: Issue[] = [...loaded.warnings, ...(await m.shape.checkShape(data))];
+  // Keys of other v1 tools (file_portal…): accepted, one info line each (foreign.ts).
+  issues.push(...m.foreign.foreignKeyNotes(data));
   onStep("schema");
 
   // 4. Enrich (only a well-shaped infra).
@@ -168,6 +170,7 @@ export async function sync(input: string, opts: SyncOptions = {}): Promise<SyncR
   if (reported.length > 0) await loaded.locate(reported);
   result.errors = reported.filter(isError);
   result.warnings = reported.filter((i) => i.severity === "warning");
+  for (const i of reported) if (i.severity === "info") result.info.push(m.issues.formatIssue(i));
   if (result.errors.length > 0 || !infra) {
     result.failed = "validation";
     return result;
@@ -327,20 +330,33 @@ async function writeTree(
 
 /** The modules of the full pipeline, loaded side by side (a sync the stamp answers never needs them). */
 async function loadSteps() {
-  const [emit, enrich, fswrite, host, issues, managed, naming, render, resources, shape, validate] =
-    await Promise.all([
-      import("./emit.ts"),
-      import("./enrich.ts"),
-      import("../core/fswrite.ts"),
-      import("./host.ts"),
-      import("../core/issues.ts"),
-      import("./managed.ts"),
-      import("../core/naming.ts"),
-      import("./render.ts"),
-      import("./resources.ts"),
-      import("./shape-check.ts"),
-      import("./validate.ts"),
-    ]);
+  const [
+    emit,
+    enrich,
+    fswrite,
+    host,
+    issues,
+    managed,
+    naming,
+    render,
+    resources,
+    shape,
+    validate,
+    foreign,
+  ] = await Promise.all([
+    import("./emit.ts"),
+    import("./enrich.ts"),
+    import("../core/fswrite.ts"),
+    import("./host.ts"),
+    import("../core/issues.ts"),
+    import("./managed.ts"),
+    import("../core/naming.ts"),
+    import("./render.ts"),
+    import("./resources.ts"),
+    import("./shape-check.ts"),
+    import("./validate.ts"),
+    import("./foreign.ts"),
+  ]);
   return {
     emit,
     enrich,
@@ -353,6 +369,7 @@ async function loadSteps() {
     resources,
     shape,
     validate,
+    foreign,
   };
 }
 type Steps = Awaited<ReturnType<typeof loadSteps>>;
