@@ -105,6 +105,17 @@ describe.skipIf(!live)(
         expect(run.code, run.out).toBe(0);
         expect(changed(run), run.out).toBe(0);
       }, 120_000);
+      test("check mode on the converged machine reports changed=0 (make check sees the real state)", async () => {
+        const run = await runRole({
+          dir,
+          hosts: [C],
+          role: "base_system",
+          vars: BASE_VARS,
+          check: true,
+        });
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBe(0);
+      }, 120_000);
 
       // Matrix: PV-005
       test("drift is corrected and reported: a removed package, a changed time zone", async () => {
@@ -186,6 +197,17 @@ describe.skipIf(!live)(
       test("a second run reports changed=0", async () => {
         const run = await runRole({ dir, hosts: [C], role: "admin_bootstrap", vars: ADMIN_VARS });
         console.log(`admin_bootstrap no-op: ${run.seconds.toFixed(1)} s`);
+        expect(run.code, run.out).toBe(0);
+        expect(changed(run), run.out).toBe(0);
+      }, 120_000);
+      test("check mode on the converged machine reports changed=0 (make check sees the real state)", async () => {
+        const run = await runRole({
+          dir,
+          hosts: [C],
+          role: "admin_bootstrap",
+          vars: ADMIN_VARS,
+          check: true,
+        });
         expect(run.code, run.out).toBe(0);
         expect(changed(run), run.out).toBe(0);
       }, 120_000);

@@ -139,6 +139,17 @@ describe.skipIf(!live)(
       expect(run.code, run.out).toBe(0);
       expect(changed(run), run.out).toBe(0);
     }, 180_000);
+    test("check mode on the converged machine reports changed=0 (make check sees the real state)", async () => {
+      const run = await runRole({
+        dir,
+        hosts: [R],
+        role: "dev_test_runner",
+        vars: VARS,
+        check: true,
+      });
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBe(0);
+    }, 120_000);
 
     test("drift is corrected: a deleted image and a deleted alias come back", async () => {
       expect(
