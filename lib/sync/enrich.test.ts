@@ -50,6 +50,7 @@ test("a machine with dev_test_runner gets the host's image export read-only, unl
           runner: { roles: ["base_system", "dev_test_runner"] },
           own: {
             roles: ["dev_test_runner"],
+            config: { "security.nesting": "false" },
             devices: { "host-images": { type: "disk", source: "/x", path: "/y" } },
           },
           plain: { roles: ["base_system"] },
@@ -70,5 +71,9 @@ test("a machine with dev_test_runner gets the host's image export read-only, unl
   });
   expect(out.own?.devices?.["host-images"]?.source).toBe("/x");
   expect(out.plain?.devices).toBeUndefined();
+  // Nesting on, unless the machine says otherwise.
+  expect(out.runner?.config).toEqual({ "security.nesting": "true" });
+  expect(out.plain?.config).toBeUndefined();
+  expect(out.own?.config).toEqual({ "security.nesting": "false" });
   expect(infra).toEqual(before);
 });

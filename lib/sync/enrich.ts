@@ -2,8 +2,8 @@
  * Enrichment: what the generator adds to a valid infra before writing it
  * (generator-contract §6): the sys-firewall VM under `firewall_mode: vm`, and
  * the AI access policy under `ai_access_policy: exclusive`, and the host's
- * image export as a read-only disk on machines that run Incus
- * (`dev_test_runner`). Works on a copy.
+ * image export as a read-only disk (and `security.nesting`) on machines that
+ * run Incus (`dev_test_runner`). Works on a copy.
  */
 import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
 import { HOST_IMAGES_DEVICE, hostImagesDevice, runsNestedIncus } from "../provision/images.ts";
@@ -77,7 +77,12 @@ export function enrich(input: Infra): Enriched {
   // read-only; a device of the same name the user wrote wins.
   for (const d of Object.values(domains)) {
     for (const m of Object.values(d?.machines ?? {})) {
-      if (!m || !runsNestedIncus(m) || Object.hasOwn(m.devices ?? {}, HOST_IMAGES_DEVICE)) continue;
+      if (!m || !runsNestedIncus(m)) continue;
+      // Incus inside a container needs nesting; a value the user wrote wins.
+      if (!Object.hasOwn(m.config ?? {}, "security.nesting")) {
+        m.config = { ...(m.config ?? {}), "security.nesting": "true" };
+      }
+      if (Object.hasOwn(m.devices ?? {}, HOST_IMAGES_DEVICE)) continue;
       m.devices = { ...(m.devices ?? {}), [HOST_IMAGES_DEVICE]: hostImagesDevice() };
     }
   }
