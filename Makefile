@@ -280,6 +280,13 @@ flush: ## Destroy what anklume owns (its instances, profiles, projects, bridges,
 import-infra: ## Write infra.yml from the running Incus state (refuses to overwrite infra.yml) [O=<file> INFRA=<id> PROJECTS="p ..."]
 	@$(BUN) scripts/import-infra.ts $(if $(O),-o "$(O)") $(if $(INFRA),--infra-id "$(INFRA)") $(foreach p,$(PROJECTS),--project "$(p)")
 
+.PHONY: upgrade update-check
+upgrade: ## Update the framework from its upstream: your changes to framework files saved as .bak, your files untouched, then sync [UPSTREAM=<remote/branch> DRY_RUN=1]
+	@$(BUN) scripts/upgrade.ts $(if $(UPSTREAM),--upstream "$(UPSTREAM)") $(if $(DRY_RUN),--dry-run)
+
+update-check: ## Say in one line when the upstream has updates (fetches at most hourly, 5 s timeout)
+	@$(BUN) scripts/update-check.ts .
+
 # v1's batch snapshots: one name over every instance, or one domain (D=).
 SNAP_BATCH := $(BUN) scripts/snapshot-batch.ts
 
