@@ -1,6 +1,8 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import {
+  type CurrentProfile,
   firewallInterfaces,
+  type ProfilesDesired,
   planDomainOrphans,
   planFirewall,
   planImages,
@@ -294,4 +296,218 @@ test("a project or bridge marked by another infra is not taken over (a warning s
   expect(v1.before.map((s) => s.args)).toEqual([
     ["project", "set", "001-a", "user.anklume.infra=001-mine"],
   ]);
+});
+
+describe("planProfiles, the whole plan (mutation survivors)", () => {
+  const want: ProfilesDesired = {
+    infra: "001-x",
+    pool: "fast",
+    nic_filtering: false,
+    keep: ["fw"],
+    domains: [
+      {
+        project: "001-a",
+        bridge: "001-net-a",
+        profiles: {
+          fresh: {
+            description: "New one",
+            config: { "limits.cpu": 2 },
+            devices: { gpu: { type: "gpu" } },
+          },
+          old: {
+            description: "Changed",
+            config: { "limits.memory": "1GiB" },
+            devices: { d: { type: "disk", path: "/d", source: "/s" } },
+          },
+          plain: null,
+        },
+      },
+    ],
+  };
+  const current: CurrentProfile[] = [
+    {
+      name: "default",
+      project: "001-a",
+      description: "",
+      config: {},
+      devices: {
+        eth0: { type: "nic", network: "001-net-a", name: "eth0", "security.mac_filtering": "true" },
+      },
+      used_by: [],
+    },
+    {
+      name: "old",
+      project: "001-a",
+      description: "Was",
+      config: {
+        "limits.memory": "2GiB",
+        "limits.cpu": "4",
+        "user.anklume.managed_keys": "limits.cpu,limits.memory,user.anklume.infra",
+        "user.anklume.infra": "001-x",
+        "user.anklume.managed_devices": "d,gone",
+      },
+      devices: {
+        d: { type: "disk", path: "/old", source: "/s" },
+        gone: { type: "disk", path: "/g" },
+      },
+      used_by: [],
+    },
+    {
+      name: "unused",
+      project: "001-a",
+      description: "",
+      config: { "user.anklume.infra": "001-x" },
+      devices: {},
+      used_by: [],
+    },
+    {
+      name: "used",
+      project: "001-a",
+      description: "",
+      config: { "user.anklume.infra": "001-x" },
+      devices: {},
+      used_by: ["/1.0/instances/i?project=001-a"],
+    },
+    {
+      name: "fw",
+      project: "001-a",
+      description: "",
+      config: { "user.anklume.infra": "001-x" },
+      devices: {},
+      used_by: [],
+    },
+    { name: "hand", project: "001-a", description: "", config: {}, devices: {}, used_by: [] },
+    {
+      name: "otherinfra",
+      project: "001-a",
+      description: "",
+      config: { "user.anklume.infra": "002-y" },
+      devices: {},
+      used_by: [],
+    },
+    {
+      name: "elsewhere",
+      project: "001-b",
+      description: "",
+      config: { "user.anklume.infra": "001-x" },
+      devices: {},
+      used_by: [],
+    },
+  ];
+
+  test("default profile drift, a new, a drifted and a bare custom profile, and each kind of orphan", () => {
+    const plan = planProfiles(want, current, true);
+    const step = (args: string[]) => `${args.join(" ")}`;
+    expect(plan.before.map((s) => `${s.desc} | ${step(s.args ?? [])}`)).toEqual([
+      "001-a/default: unset eth0 | profile device unset default eth0 security.mac_filtering --project 001-a",
+      "001-a/default: add root | profile device add default root disk path=/ pool=fast --project 001-a",
+      "001-a/fresh: create | profile create fresh --project 001-a --description New one",
+      "001-a/fresh: set config | profile set fresh limits.cpu=2 user.anklume.infra=001-x user.anklume.managed_devices=gpu user.anklume.managed_keys=limits.cpu,user.anklume.infra --project 001-a",
+      "001-a/fresh: add gpu | profile device add fresh gpu gpu --project 001-a",
+      "001-a/old: set config | profile set old limits.cpu= limits.memory=1GiB user.anklume.managed_devices=d user.anklume.managed_keys=limits.memory,user.anklume.infra --project 001-a",
+      "001-a/old: set d | profile device set old d path=/d --project 001-a",
+      "001-a/old: remove gone | profile device remove old gone --project 001-a",
+      "001-a/old: description | profile set old description Changed --property --project 001-a",
+      "001-a/plain: create | profile create plain --project 001-a",
+      "001-a/plain: set config | profile set plain user.anklume.infra=001-x user.anklume.managed_keys=user.anklume.infra --project 001-a",
+    ]);
+    expect(plan.changes).toEqual([
+      "001-a/default: update device eth0: unset security.mac_filtering",
+      "001-a/default: add device root",
+      "001-a/fresh: create profile",
+      "001-a/old: set limits.memory=1GiB (was 2GiB)",
+      "001-a/old: unset limits.cpu (was 4)",
+      "001-a/old: update device d: path=/d",
+      "001-a/old: remove device gone",
+      '001-a/old: description -> "Changed"',
+      "001-a/plain: create profile",
+      "001-a/unused: delete orphan profile (auto_cleanup)",
+    ]);
+    // fw is kept by name, hand and otherinfra are not this infra's, elsewhere is another project.
+    expect(plan.orphans).toEqual([
+      { kind: "profile", name: "unused", project: "001-a", protected: false, action: "deleted" },
+      {
+        kind: "profile",
+        name: "used",
+        project: "001-a",
+        protected: false,
+        action: "kept (in use)",
+      },
+    ]);
+    expect(plan.after).toEqual([
+      {
+        desc: "001-a/unused: delete orphan profile",
+        args: ["profile", "delete", "unused", "--project", "001-a"],
+      },
+    ]);
+    expect(plan.perInstance).toEqual([]);
+    expect(plan.warnings).toEqual([]);
+  });
+  test("without auto_cleanup the orphans are reported, none deleted", () => {
+    const plan = planProfiles(want, current, false);
+    expect(plan.orphans.map((o) => `${o.name} ${o.action}`)).toEqual([
+      "unused reported",
+      "used reported",
+    ]);
+    expect(plan.after).toEqual([]);
+    expect(plan.changes.filter((c) => c.includes("orphan"))).toEqual([]);
+  });
+  test("a converged profile plans nothing", () => {
+    const conv: ProfilesDesired = {
+      infra: "i",
+      pool: "default",
+      nic_filtering: true,
+      keep: [],
+      domains: [
+        {
+          project: "p",
+          bridge: "br",
+          profiles: {
+            c: {
+              description: "D",
+              config: { k: "v" },
+              devices: { d: { type: "disk", path: "/d" } },
+            },
+          },
+        },
+      ],
+    };
+    const cur: CurrentProfile[] = [
+      {
+        name: "default",
+        project: "p",
+        description: "",
+        config: {},
+        devices: {
+          eth0: {
+            type: "nic",
+            network: "br",
+            name: "eth0",
+            "security.mac_filtering": "true",
+            "security.ipv4_filtering": "true",
+            "security.ipv6_filtering": "true",
+          },
+          root: { type: "disk", pool: "default", path: "/" },
+        },
+        used_by: [],
+      },
+      {
+        name: "c",
+        project: "p",
+        description: "D",
+        config: {
+          k: "v",
+          "user.anklume.infra": "i",
+          "user.anklume.managed_keys": "k,user.anklume.infra",
+          "user.anklume.managed_devices": "d",
+        },
+        devices: { d: { type: "disk", path: "/d" } },
+        used_by: [],
+      },
+    ];
+    const plan = planProfiles(conv, cur, true);
+    expect(plan.before).toEqual([]);
+    expect(plan.changes).toEqual([]);
+    expect(plan.orphans).toEqual([]);
+  });
 });
