@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import {
   type CurrentProfile,
+  type DomainOrphansDesired,
   firewallInterfaces,
+  type OrphanInputs,
   type ProfilesDesired,
   planDomainOrphans,
   planFirewall,
@@ -9,6 +11,7 @@ import {
   planNetworks,
   planProfiles,
   planProjects,
+  usedByProject,
 } from "./kinds.ts";
 import { planSteps } from "./reconcile.ts";
 
@@ -509,5 +512,104 @@ describe("planProfiles, the whole plan (mutation survivors)", () => {
     expect(plan.before).toEqual([]);
     expect(plan.changes).toEqual([]);
     expect(plan.orphans).toEqual([]);
+  });
+});
+
+describe("planDomainOrphans, the whole plan (mutation survivors)", () => {
+  const mark = { "user.anklume.infra": "i" };
+  const cur: OrphanInputs = {
+    projects: [
+      { name: "001-z", config: mark },
+      { name: "001-b", config: mark },
+      { name: "001-a", config: mark },
+      { name: "other", config: { "user.anklume.infra": "j" } },
+    ],
+    networks: [
+      { name: "001-net-z", config: mark, used_by: ["/1.0/profiles/default?project=001-z"] },
+      { name: "001-net-b", config: mark, used_by: ["/1.0/profiles/default?project=001-b"] },
+      { name: "001-net-a", config: mark, used_by: [] },
+      { name: "001-net-d", config: mark, used_by: ["/1.0/instances/v"] },
+      { name: "hand", config: {}, used_by: [] },
+    ],
+    instances: [
+      { name: "b1", project: "001-b", config: {} },
+      { name: "b2", project: "001-b", config: { "security.protection.delete": "false" } },
+      { name: "z1", project: "001-z", config: { "security.protection.delete": "true" } },
+      { name: "z2", project: "001-z", config: {} },
+      { name: "a1", project: "001-a", config: {} },
+    ],
+    images: [
+      { fingerprint: "fb", project: "001-b" },
+      { fingerprint: "fz", project: "001-z" },
+    ],
+    profiles: [
+      { name: "default", project: "001-b" },
+      { name: "custom", project: "001-b" },
+      { name: "cz", project: "001-z" },
+    ],
+  };
+  const want = { infra: "i", projects: ["001-a"], networks: ["001-net-a"] };
+
+  test("with auto_cleanup: unprotected instances, images, profiles and the project go; a protected instance keeps its project and bridge", () => {
+    const p = planDomainOrphans({ ...want, auto_cleanup: true }, cur);
+    expect(p.orphans).toEqual([
+      { kind: "instance", name: "b1", project: "001-b", protected: false, action: "deleted" },
+      { kind: "instance", name: "b2", project: "001-b", protected: false, action: "deleted" },
+      { kind: "project", name: "001-b", protected: false, action: "deleted" },
+      {
+        kind: "instance",
+        name: "z1",
+        project: "001-z",
+        protected: true,
+        action: "kept (protected)",
+      },
+      { kind: "instance", name: "z2", project: "001-z", protected: false, action: "deleted" },
+      { kind: "project", name: "001-z", protected: true, action: "kept (protected)" },
+      { kind: "network", name: "001-net-b", protected: false, action: "deleted" },
+      { kind: "network", name: "001-net-d", protected: false, action: "kept (in use)" },
+      { kind: "network", name: "001-net-z", protected: false, action: "kept (in use)" },
+    ]);
+    expect(p.after.map((s) => `${s.desc} | ${s.args?.join(" ")}`)).toEqual([
+      "001-b/b1: delete orphan instance | delete b1 --project 001-b --force",
+      "001-b/b2: delete orphan instance | delete b2 --project 001-b --force",
+      "001-b: delete image | image delete fb --project 001-b",
+      "001-b: delete profile custom | profile delete custom --project 001-b",
+      "project 001-b: delete orphan | project delete 001-b",
+      "001-z/z2: delete orphan instance | delete z2 --project 001-z --force",
+      "bridge 001-net-b: delete orphan | network delete 001-net-b",
+    ]);
+    expect(p.changes).toEqual([
+      "001-b/b1: delete orphan instance (auto_cleanup)",
+      "001-b/b2: delete orphan instance (auto_cleanup)",
+      "project 001-b: delete orphan project (auto_cleanup)",
+      "001-z/z2: delete orphan instance (auto_cleanup)",
+      "bridge 001-net-b: delete orphan bridge (auto_cleanup)",
+    ]);
+    expect(p.before).toEqual([]);
+  });
+
+  test("without auto_cleanup (absent or false): everything is reported, nothing deleted", () => {
+    for (const w of [want, { ...want, auto_cleanup: false }]) {
+      const p = planDomainOrphans(w as DomainOrphansDesired, cur);
+      expect(p.orphans.map((o) => `${o.kind} ${o.name} ${o.protected} ${o.action}`)).toEqual([
+        "instance b1 false reported",
+        "instance b2 false reported",
+        "project 001-b false reported",
+        "instance z1 true reported",
+        "instance z2 false reported",
+        "project 001-z true reported",
+        "network 001-net-b false reported",
+        "network 001-net-d false reported",
+        "network 001-net-z false reported",
+      ]);
+      expect(p.after).toEqual([]);
+      expect(p.changes).toEqual([]);
+    }
+  });
+
+  test("usedByProject reads the project of a used_by URL, default when absent", () => {
+    expect(usedByProject("/1.0/instances/x?project=001-a")).toBe("001-a");
+    expect(usedByProject("/1.0/instances/x?foo=1&project=p%20q&bar=2")).toBe("p q");
+    expect(usedByProject("/1.0/instances/x")).toBe("default");
   });
 });
