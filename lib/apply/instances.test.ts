@@ -1,7 +1,7 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { IncusInstance as Instance } from "../incus/objects.ts";
 import { type InstancesDesired, planInstances } from "./instances.ts";
-import { planSteps } from "./reconcile.ts";
+import { CONTEXT_SCRIPT, planSteps } from "./reconcile.ts";
 
 const want = (over: Partial<InstancesDesired["instances"][number]> = {}): InstancesDesired => ({
   instances: [
@@ -255,4 +255,101 @@ test("a converged instance has no step list; a drifted one has its own", () => {
       ],
     },
   ]);
+});
+
+describe("an existing instance, the whole plan (mutation survivors)", () => {
+  const w = want({
+    type: "vm",
+    profiles: ["default", "big"],
+    config: { "limits.cpu": 2, "boot.host_shutdown_timeout": null },
+    devices: { data: { type: "disk", source: "/srv", path: "/data" } },
+    ip: "10.1.2.9",
+    boot_autostart: true,
+    boot_priority: 10,
+    snapshots_schedule: "@daily",
+    snapshots_expiry: "2w",
+  });
+  const cur = {
+    name: "001-v",
+    project: "001-p",
+    status: "Running",
+    type: "container",
+    profiles: ["default"],
+    config: {
+      "limits.cpu": "1",
+      "security.protection.delete": "true",
+      "user.anklume.managed_keys": "limits.cpu,security.protection.delete",
+      "user.anklume.managed_devices": "data",
+      "user.anklume.context": "1/1/false/false",
+    },
+    devices: { data: { type: "disk", source: "/old", path: "/data" } },
+    expanded_config: {},
+    expanded_devices: { eth0: { type: "nic", network: "br", name: "eth0" } },
+    snapshots: null,
+  } as unknown as Instance;
+  const lines = (p: ReturnType<typeof planInstances>) =>
+    planSteps(p).map((s) => `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}`);
+  const config =
+    "001-p/001-v: set config | config set 001-v boot.autostart=true boot.autostart.priority=10 limits.cpu=2 snapshots.expiry=2w snapshots.schedule=@daily user.anklume.managed_devices=data,eth0 user.anklume.managed_keys=boot.autostart,boot.autostart.priority,boot.host_shutdown_timeout,limits.cpu,security.protection.delete,snapshots.expiry,snapshots.schedule --project 001-p";
+  const drift = [
+    "001-p/001-v: set limits.cpu=2 (was 1)",
+    "001-p/001-v: set boot.autostart=true",
+    "001-p/001-v: set boot.autostart.priority=10",
+    "001-p/001-v: set snapshots.schedule=@daily",
+    "001-p/001-v: set snapshots.expiry=2w",
+    "001-p/001-v: profiles default -> default,big",
+    "001-p/001-v: update device data: source=/srv",
+    "001-p/001-v: add device eth0",
+  ];
+
+  test("running: config with the derived keys, profiles, a device update, the eth0 override, a restart, the new context; a type change is only warned about", () => {
+    const p = planInstances(w, [cur], ctx, (d) => d.image, new Map());
+    expect(lines(p)).toEqual([
+      config,
+      "001-p/001-v: assign profiles | profile assign 001-v default,big --project 001-p",
+      "001-p/001-v: device set data | config device set 001-v data source=/srv --project 001-p",
+      "001-p/001-v: device override eth0 | config device override 001-v eth0 ipv4.address=10.1.2.9 --project 001-p",
+      "001-p/001-v: restart (devices changed) | restart 001-v --project 001-p",
+      `001-p/001-v: write /etc/anklume nesting context | exec 001-v --project 001-p -- sh -c ${CONTEXT_SCRIPT} sh 1 0 true false`,
+      "001-p/001-v: record nesting context | config set 001-v user.anklume.context=1/0/true/false --project 001-p",
+    ]);
+    expect(p.changes).toEqual([
+      ...drift,
+      "001-p/001-v: restart (devices changed)",
+      "001-p/001-v: nesting context 1/0/true/false",
+    ]);
+    expect(p.warnings).toEqual([
+      "001-p/001-v: is a container but infra.yml says type vm; delete and re-apply to change the type",
+    ]);
+  });
+
+  test("stopped, without restart_on_device_change or context: started, then the VM agent is waited for", () => {
+    const p = planInstances(
+      { ...w, restart_on_device_change: false, context: false },
+      [{ ...cur, status: "Stopped" } as Instance],
+      ctx,
+      (d) => d.image,
+      new Map(),
+    );
+    expect(lines(p)).toEqual([
+      config,
+      "001-p/001-v: assign profiles | profile assign 001-v default,big --project 001-p",
+      "001-p/001-v: device set data | config device set 001-v data source=/srv --project 001-p",
+      "001-p/001-v: device override eth0 | config device override 001-v eth0 ipv4.address=10.1.2.9 --project 001-p",
+      "001-p/001-v: start (was Stopped) | start 001-v --project 001-p",
+      "001-p/001-v: wait for the VM agent | wait",
+    ]);
+    expect(p.changes).toEqual([...drift, "001-p/001-v: start (was Stopped)"]);
+  });
+
+  test("running, devices changed, restart_on_device_change off: no restart", () => {
+    const p = planInstances(
+      { ...w, restart_on_device_change: false },
+      [cur],
+      ctx,
+      (d) => d.image,
+      new Map(),
+    );
+    expect(lines(p).filter((l) => l.includes("restart"))).toEqual([]);
+  });
 });
