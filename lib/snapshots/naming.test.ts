@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import {
@@ -15,6 +15,7 @@ import {
   readState,
   recordSnapshot,
   snapshotNameProblem,
+  stateDir,
   timestamp,
   userSnapshotName,
   writeHistory,
@@ -131,5 +132,75 @@ describe("state files", () => {
       "pre-apply-1",
       "pre-apply-2",
     ]);
+  });
+});
+
+describe("edges (mutation survivors)", () => {
+  test("isTimestamp rejects impossible dates and times, each field on its own, and extra text", () => {
+    expect(isTimestamp("20261129-235959")).toBe(true);
+    for (const bad of [
+      "20261329-120000",
+      "20260230-120000",
+      "20261100-120000",
+      "20261129-240000",
+      "20261129-126000",
+      "20261129-120060",
+      "20261129-120000x",
+      "x20261129-120000",
+      "2026112-1200000",
+    ]) {
+      expect(isTimestamp(bad)).toBe(false);
+    }
+  });
+  test("preApplyTimestamp wants the prefix and a real timestamp after it", () => {
+    expect(preApplyTimestamp("pre-apply-20261129-120000")).toBe("20261129-120000");
+    expect(preApplyTimestamp("snap-20261129-120000")).toBeNull();
+    expect(preApplyTimestamp("pre-apply-20261399-120000")).toBeNull();
+  });
+  test("snapshotNameProblem: each rule with its message", () => {
+    expect(snapshotNameProblem("")).toBe("a snapshot name cannot be empty");
+    expect(snapshotNameProblem("a/b")).toBe(
+      'snapshot name "a/b" contains "/"; use letters, digits, - _ .',
+    );
+    expect(snapshotNameProblem(".")).toBe('snapshot name "." is reserved');
+    expect(snapshotNameProblem("..")).toBe('snapshot name ".." is reserved');
+    expect(snapshotNameProblem("a b")).toBe(
+      'snapshot name "a b" contains whitespace; use - or _ instead',
+    );
+    expect(snapshotNameProblem("...")).toBeNull();
+    expect(snapshotNameProblem("ok.1")).toBeNull();
+  });
+  test("planCleanup keeps everything when the history is exactly keep long; parseKeep wants digits only", () => {
+    expect(planCleanup(["a", "b"], 2)).toEqual({ remove: [], keep: ["a", "b"] });
+    expect(planCleanup(["a", "b", "c"], 2)).toEqual({ remove: ["a"], keep: ["b", "c"] });
+    expect(() => planCleanup([], -1)).toThrow("keep must be an integer >= 0, got -1");
+    expect(() => planCleanup([], 1.5)).toThrow("keep must be an integer >= 0, got 1.5");
+    expect(parseKeep("12")).toBe(12);
+    expect(parseKeep("0")).toBe(0);
+    for (const bad of ["", "-1", "1.5", "1x", "x1", " 1"]) expect(parseKeep(bad)).toBeNull();
+  });
+  test("stateDir: the argument, else ANKLUME_SNAPSHOT_STATE_DIR, else ~/.anklume/pre-apply-snapshots", () => {
+    const saved = process.env.ANKLUME_SNAPSHOT_STATE_DIR;
+    try {
+      process.env.ANKLUME_SNAPSHOT_STATE_DIR = "/from/env";
+      expect(stateDir("/given")).toBe("/given");
+      expect(stateDir()).toBe("/from/env");
+      delete process.env.ANKLUME_SNAPSHOT_STATE_DIR;
+      expect(stateDir()).toBe(join(homedir(), ".anklume", "pre-apply-snapshots"));
+      expect(stateDir("")).toBe(join(homedir(), ".anklume", "pre-apply-snapshots"));
+    } finally {
+      if (saved === undefined) delete process.env.ANKLUME_SNAPSHOT_STATE_DIR;
+      else process.env.ANKLUME_SNAPSHOT_STATE_DIR = saved;
+    }
+  });
+  test("an empty history file and blank state files read as empty", () => {
+    const dir = mkdtempSync(join(tmpdir(), "anklume-naming-"));
+    try {
+      writeHistory(dir, []);
+      expect(readFileSync(join(dir, "history"), "utf8")).toBe("");
+      expect(readState(dir)).toEqual({ latest: null, scope: null, history: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
