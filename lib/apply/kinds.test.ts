@@ -613,3 +613,89 @@ describe("planDomainOrphans, the whole plan (mutation survivors)", () => {
     expect(usedByProject("/1.0/instances/x")).toBe("default");
   });
 });
+
+describe("planProjects, the whole plan (mutation survivors)", () => {
+  const feat = {
+    "features.images": "true",
+    "features.profiles": "true",
+    "features.storage.volumes": "true",
+  };
+  test("create with the features and marker, mark an unmarked one, leave another infra's, fix descriptions, warn on features", () => {
+    const p = planProjects(
+      {
+        infra: "i",
+        features: { "features.networks": true },
+        projects: [
+          { name: "new", description: "" },
+          { name: "unmarked", description: "U" },
+          { name: "theirs", description: "" },
+          { name: "mine", description: "" },
+          { name: "feat", description: "" },
+        ],
+      },
+      [
+        { name: "unmarked", description: "U", config: { ...feat, "features.networks": "true" } },
+        {
+          name: "theirs",
+          description: "T",
+          config: { ...feat, "features.networks": "true", "user.anklume.infra": "other" },
+        },
+        {
+          name: "mine",
+          description: "",
+          config: { ...feat, "features.networks": "true", "user.anklume.infra": "i" },
+        },
+        { name: "feat", description: "", config: { "user.anklume.infra": "i" } },
+      ],
+    );
+    expect(p.before.map((s) => `${s.desc} | ${s.args?.join(" ")}`)).toEqual([
+      "project new: create | project create new -c features.images=true -c features.networks=true -c features.profiles=true -c features.storage.volumes=true -c user.anklume.infra=i",
+      "project unmarked: mark | project set unmarked user.anklume.infra=i",
+      "project theirs: description | project set theirs description  --property",
+    ]);
+    expect(p.changes).toEqual([
+      "project new: create",
+      "project unmarked: set user.anklume.infra=i",
+      'project theirs: description "T" -> ""',
+    ]);
+    expect(p.warnings).toEqual([
+      'project theirs: belongs to infra "other", not "i"; left unmarked (rename a domain or the project_name to avoid sharing it)',
+      "project feat: features.images is unset, anklume wants true; Incus only changes features on an empty project",
+      "project feat: features.profiles is unset, anklume wants true; Incus only changes features on an empty project",
+      "project feat: features.storage.volumes is unset, anklume wants true; Incus only changes features on an empty project",
+      "project feat: features.networks is unset, anklume wants true; Incus only changes features on an empty project",
+    ]);
+    expect(p.after).toEqual([]);
+    expect(p.orphans).toEqual([]);
+  });
+  test("the default features are v1's: images, profiles and volumes per project, networks shared", () => {
+    const p = planProjects(
+      { infra: "i", features: {}, projects: [{ name: "n", description: "D" }] },
+      [],
+    );
+    expect(p.before[0]?.args).toEqual([
+      "project",
+      "create",
+      "n",
+      "-c",
+      "features.images=true",
+      "-c",
+      "features.networks=false",
+      "-c",
+      "features.profiles=true",
+      "-c",
+      "features.storage.volumes=true",
+      "-c",
+      "user.anklume.infra=i",
+      "--description",
+      "D",
+    ]);
+    // A current project with networks unset matches the default "false".
+    const same = planProjects(
+      { infra: "i", features: {}, projects: [{ name: "n", description: "D" }] },
+      [{ name: "n", description: "D", config: { ...feat, "user.anklume.infra": "i" } }],
+    );
+    expect(same.before).toEqual([]);
+    expect(same.warnings).toEqual([]);
+  });
+});
