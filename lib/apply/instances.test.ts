@@ -353,3 +353,48 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
     expect(lines(p).filter((l) => l.includes("restart"))).toEqual([]);
   });
 });
+
+describe("a new instance, the whole plan (mutation survivors)", () => {
+  const lines = (p: ReturnType<typeof planInstances>) =>
+    planSteps(p).map((s) => `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}`);
+  test("a container with a volume, a device and a static IP: init with the override, the devices, start, context", () => {
+    const p = planInstances(
+      {
+        ...want({
+          profiles: ["default", "big"],
+          config: { "limits.cpu": 1 },
+          devices: { gpu: { type: "gpu" } },
+          storage_volumes: { vol: { pool: "fast", size: "1GiB", path: "/v" } },
+          ip: "10.1.2.5",
+          ephemeral: true,
+        }),
+        context: true,
+      },
+      [],
+      { absolute_level: 1, relative_level: 2, vm_nested: true, yolo: true },
+      () => "local-img",
+      new Map(),
+    );
+    expect(lines(p)).toEqual([
+      "001-p/001-v: create storage volume fast/vol | storage volume create fast vol size=1GiB --project 001-p",
+      "001-p/001-v: create container from local-img | init local-img 001-v --project 001-p --profile default --profile big -c limits.cpu=1 -c security.protection.delete=false -c user.anklume.managed_keys=limits.cpu,security.protection.delete -c user.anklume.managed_devices=eth0,gpu,vol --device eth0,ipv4.address=10.1.2.5",
+      "001-p/001-v: add device gpu | config device add 001-v gpu gpu --project 001-p",
+      "001-p/001-v: add device vol | config device add 001-v vol disk path=/v pool=fast source=vol --project 001-p",
+      "001-p/001-v: start | start 001-v --project 001-p",
+      `001-p/001-v: write /etc/anklume nesting context | exec 001-v --project 001-p -- sh -c ${CONTEXT_SCRIPT} sh 2 3 true true`,
+      "001-p/001-v: record nesting context | config set 001-v user.anklume.context=2/3/true/true --project 001-p",
+    ]);
+    expect(p.changes).toEqual([
+      "001-p/001-v: create storage volume fast/vol",
+      "001-p/001-v: create container (image local-img, profiles default,big)",
+      "001-p/001-v: nesting context 2/3/true/true",
+    ]);
+    expect(p.warnings).toEqual([]);
+  });
+  test("without context: one launch and nothing else", () => {
+    const p = planInstances({ ...want(), context: false }, [], ctx, (d) => d.image, new Map());
+    expect(lines(p)).toEqual([
+      "001-p/001-v: create and start container from img | launch img 001-v --project 001-p --profile default -c security.protection.delete=true -c user.anklume.managed_keys=security.protection.delete",
+    ]);
+  });
+});
