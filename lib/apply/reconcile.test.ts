@@ -349,3 +349,23 @@ describe("the small helpers, exactly (mutation survivors)", () => {
     expect(dhcpRange("10.1.2.254")).toBe("10.1.2.100-10.1.2.249");
   });
 });
+
+describe("orders and absent keys (mutation survivors)", () => {
+  test("diffConfig's marker is sorted whatever the order of the desired keys; a ledger key already gone is not unset", () => {
+    const d = diffConfig({ b: "1", a: "1" }, { [MANAGED_KEYS]: "a,b,gone" });
+    expect(d.set).toEqual({ a: "1", b: "1", [MANAGED_KEYS]: "a,b" });
+    expect(d.changes).toEqual(["set b=1", "set a=1"]);
+  });
+  test("diffDevices lists several set keys and several unset keys, sorted, in one line each", () => {
+    const d = diffDevices(
+      { n: { type: "disk", path: "/p", source: "/s" } },
+      { n: { type: "disk", path: "/o", source: "/t", z: "1", a: "2" } },
+      [],
+    );
+    expect(d.ops).toEqual([
+      { op: "set", device: "n", keys: { path: "/p", source: "/s" } },
+      { op: "unset", device: "n", keys: ["a", "z"] },
+    ]);
+    expect(d.changes).toEqual(["update device n: path=/p source=/s", "update device n: unset a z"]);
+  });
+});
