@@ -2,16 +2,16 @@
  * Keys of infra.yml that other v1 tools read and anklume does not act on.
  * v1's generator accepted any key; v1's file portal and app export read a few of
  * their own from the same file. anklume's schema is strict (a typo is an error
- * naming the closest key), so these few are declared in lib/sync/schema.ts as
- * "anything", and each occurrence gets one info line saying where it is and
+ * naming the closest key), so these few are declared in lib/sync/schema.ts (as
+ * "anything", or with their documented type), and each occurrence gets one info line saying where it is and
  * that anklume does nothing with it. Nothing is written for them.
  */
 import { type Issue, info, isMapping } from "../core/issues.ts";
 
 /** Where a key lives and what reads it. */
 export interface ForeignKey {
-  /** `domain` (domains.<d>.<key>) or `machine` (domains.<d>.machines.<m>.<key>). */
-  level: "domain" | "machine";
+  /** `global` (global.<key>), `domain` (domains.<d>.<key>) or `machine` (domains.<d>.machines.<m>.<key>). */
+  level: "global" | "domain" | "machine";
   key: string;
   /** Which v1 tool reads it, for the message. */
   readBy: string;
@@ -19,6 +19,12 @@ export interface ForeignKey {
 
 /** The keys of other v1 tools (docs/lifecycle.md, "v1 infra files keep working"). */
 export const FOREIGN_KEYS: readonly ForeignKey[] = [
+  {
+    // Typed in the schema (a boolean, infra-format.md); v1's generator ignored it too.
+    level: "global",
+    key: "ai_vram_flush",
+    readBy: "v1's AI access switch (flush GPU memory when access moves to another domain)",
+  },
   {
     level: "domain",
     key: "file_portal",
@@ -37,7 +43,15 @@ const note = (k: ForeignKey) =>
 /** One info issue per foreign key present in the raw (merged) infra, in file order. */
 export function foreignKeyNotes(data: unknown): Issue[] {
   const out: Issue[] = [];
-  if (!isMapping(data) || !isMapping(data.domains)) return out;
+  if (!isMapping(data)) return out;
+  if (isMapping(data.global)) {
+    for (const k of FOREIGN_KEYS) {
+      if (k.level === "global" && Object.hasOwn(data.global, k.key)) {
+        out.push(info(["global", k.key], note(k)));
+      }
+    }
+  }
+  if (!isMapping(data.domains)) return out;
   const domainKeys = FOREIGN_KEYS.filter((k) => k.level === "domain");
   const machineKeys = FOREIGN_KEYS.filter((k) => k.level === "machine");
   for (const [d, dom] of Object.entries(data.domains)) {
