@@ -161,8 +161,8 @@ const cases: Case[] = [
     // Matrix: GV-005
     rule: "10c: machine name length with prefix (decision 2)",
     yaml: `${HEAD}domains:\n  pro:\n    subnet_id: 1\n    machines:\n      ${"a".repeat(61)}: {}\n`,
-    path: "machines",
-    msg: "too long",
+    path: `domains.pro.machines.${"a".repeat(61)}`,
+    msg: 'is too long: Incus names are at most 63 characters with the "001-" prefix',
     at: "aaaa",
   },
   {
@@ -260,8 +260,8 @@ const cases: Case[] = [
   {
     rule: "16: services are mappings",
     yaml: `${HEAD}${PRO}        services: [clip]\n`,
-    path: "services[0]",
-    msg: "expected",
+    path: "domains.pro.machines.pro-dev.services[0]",
+    msg: 'expected a mapping with name and tool, got the string "clip"',
     at: "services",
   },
   {
@@ -282,14 +282,14 @@ const cases: Case[] = [
   {
     rule: "17: boot_autostart is a boolean",
     yaml: `${HEAD}${PRO}        boot_autostart: 1\n`,
-    path: "boot_autostart",
+    path: "domains.pro.machines.pro-dev.boot_autostart",
     msg: "expected true or false",
     at: "boot_autostart",
   },
   {
     rule: "18: boot_priority 0-100",
     yaml: `${HEAD}${PRO}        boot_priority: 101\n`,
-    path: "boot_priority",
+    path: "domains.pro.machines.pro-dev.boot_priority",
     msg: "out of range",
     at: "boot_priority",
   },
@@ -297,7 +297,7 @@ const cases: Case[] = [
     // Matrix: GV-010
     rule: "18b: boot_priority is never a boolean (decision 2)",
     yaml: `${HEAD}${PRO}        boot_priority: false\n`,
-    path: "boot_priority",
+    path: "domains.pro.machines.pro-dev.boot_priority",
     msg: "boolean false",
     at: "boot_priority",
   },
@@ -318,22 +318,22 @@ const cases: Case[] = [
   {
     rule: "21: weight is a positive integer",
     yaml: `${HEAD}${PRO}        weight: 0\n`,
-    path: "weight",
-    msg: "out of range",
+    path: "domains.pro.machines.pro-dev.weight",
+    msg: "the number 0 is out of range: weight must be a positive integer",
     at: "weight",
   },
   {
     // Matrix: GV-010
     rule: "21b: weight is never a boolean",
     yaml: `${HEAD}${PRO}        weight: true\n`,
-    path: "weight",
+    path: "domains.pro.machines.pro-dev.weight",
     msg: "boolean true",
     at: "weight",
   },
   {
     rule: "22: service consumers are machines",
     yaml: `${HEAD}${PRO}        services:\n          - {name: a, tool: gpg_sign, consumers: [pro-dve]}\n`,
-    path: "consumers[0]",
+    path: "domains.pro.machines.pro-dev.services[0].consumers[0]",
     msg: 'consumer "pro-dve" is not a known machine',
     at: "consumers",
   },
@@ -368,15 +368,15 @@ const cases: Case[] = [
   {
     rule: "24c: ports 1-65535",
     yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: pro, ports: [22, 70000]}\n`,
-    path: "network_policies[0].ports",
-    msg: "all",
+    path: "network_policies[0].ports[1]",
+    msg: "the number 70000 is out of range: ports[1] must be a port number from 1 to 65535",
     at: "70000",
   },
   {
     rule: "24c: a quoted port is rejected",
     yaml: `${HEAD}${PRO}network_policies:\n  - {from: host, to: pro, ports: ["443"]}\n`,
     path: "network_policies[0].ports",
-    msg: "all",
+    msg: "expected the word all or a list of port numbers from 1 to 65535, e.g. [22, 443], got a list",
     at: '"443"',
   },
   {
