@@ -170,3 +170,30 @@ describe.skipIf(!live)(
     }, 60_000);
   },
 );
+
+// Test audit 7.1: the image-download message, on a real failing incus call.
+describe.skipIf(!live)("incusRunner's messages for real failing incus calls", () => {
+  test("an image copy from a remote that cannot be reached says to use a local image", async () => {
+    const run = incusRunner();
+    const step: Step = {
+      desc: "p: copy image",
+      args: ["image", "copy", "nosuchremote:debian/13", "local:", "--target-project", "default"],
+    };
+    await expect(run(step)).rejects.toThrow('Cannot download image "nosuchremote:debian/13": ');
+    await expect(run(step)).rejects.toThrow(
+      "No image server is reachable? Use a local image: make apply-infra OS_IMAGE=anklume-busybox (or set os_image in infra.yml)",
+    );
+  });
+  test("a failing local image copy keeps incus's own error", async () => {
+    const run = incusRunner();
+    const err = await run({
+      desc: "p: copy image",
+      args: ["image", "copy", "no-such-alias-here", "local:", "--target-project", "default"],
+    }).then(
+      () => "",
+      (e: Error) => e.message,
+    );
+    expect(err).not.toBe("");
+    expect(err).not.toContain("No image server is reachable");
+  });
+});
