@@ -263,6 +263,28 @@ describe("make upgrade with commits of the user's own", () => {
   });
 });
 
+describe("make upgrade: local files upstream adds or rewrites", () => {
+  test("an untracked file where upstream adds one is moved to .bak; a deleted framework file comes back", () => {
+    const clone = join(tmp, "adds");
+    git(tmp, "clone", "-q", BARE, clone);
+    writeFileSync(join(clone, "docs", "new-page.md"), "my draft\n");
+    rmSync(join(clone, "infra.example.yml"));
+    const sha = pushUpstream("upstream: a new page and the example", {
+      "docs/new-page.md": () => "upstream page\n",
+      "infra.example.yml": (t) => `${t}# upstream\n`,
+    });
+    const r = upgrade(clone, "--no-sync");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${sha} upstream: a new page and the example`);
+    expect(r.stderr).toContain("docs/new-page.md -> docs/new-page.md.bak");
+    expect(r.stderr).toContain("infra.example.yml: you had deleted it; upstream's version is back");
+    expect(readFileSync(join(clone, "docs/new-page.md.bak"), "utf8")).toBe("my draft\n");
+    expect(readFileSync(join(clone, "docs/new-page.md"), "utf8")).toBe("upstream page\n");
+    expect(readFileSync(join(clone, "infra.example.yml"), "utf8")).toEndWith("# upstream\n");
+    expect(git(clone, "status", "--porcelain")).toBe("?? docs/new-page.md.bak");
+  });
+});
+
 describe("make upgrade refuses clearly, changing nothing", () => {
   test("not a git checkout: exit 1", () => {
     const r = upgrade(tmp);
