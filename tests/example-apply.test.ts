@@ -108,7 +108,8 @@ describe.skipIf(!hasDebian)(
         expect(hosts[h]?.failed, h).toBe(0);
         expect(hosts[h]?.changed, h).toBeGreaterThan(0);
       }
-      const skipped = /sandbox-vm:\s+VM\s+not\s+created:\s+this\s+Incus\s+host\s+cannot\s+run\s+virtual\s+machines/;
+      const skipped =
+        /sandbox-vm:\s+VM\s+not\s+created:\s+this\s+Incus\s+host\s+cannot\s+run\s+virtual\s+machines/;
       if (driverRunsVms(await serverDriver())) expect(out).not.toMatch(skipped);
       else expect(out).toMatch(skipped);
     });
