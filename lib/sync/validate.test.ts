@@ -198,3 +198,62 @@ test("global.package_cache takes auto, true, false or an http(s) proxy URL, and 
     expect(issues[0]?.fix).toContain("package_cache:");
   }
 });
+
+test("a duplicate subnet_id names the first owner and the lowest free id, or says all are taken", () => {
+  const issues = validateInfra(
+    {
+      project_name: "p",
+      domains: { a: { subnet_id: 0 }, b: { subnet_id: 1 }, c: { subnet_id: 0 } },
+    },
+    env,
+  );
+  expect(issues).toEqual([
+    {
+      severity: "error",
+      path: ["domains", "c", "subnet_id"],
+      message: 'subnet_id 0 is already used by domain "a"',
+      fix: "give each domain its own subnet_id (0-254); 2 is free",
+      atKey: false,
+    },
+  ]);
+  const all: Record<string, unknown> = {};
+  for (let i = 0; i <= 254; i++) all[`d${i}`] = { subnet_id: i };
+  all.dup = { subnet_id: 7 };
+  expect(validateInfra({ project_name: "p", domains: all }, env).map((i) => i.fix)).toEqual([
+    "give each domain its own subnet_id (0-254); all 255 are taken",
+  ]);
+});
+
+test("GPU access: gpu: true or a listed domain profile with a gpu device; other profiles and devices do not count", () => {
+  const gpu = { devices: { g: { type: "gpu" } } };
+  const two = validateInfra(
+    {
+      project_name: "p",
+      domains: {
+        a: {
+          subnet_id: 1,
+          profiles: { gpu },
+          machines: { m1: { gpu: true }, m2: { profiles: ["default", "gpu"] } },
+        },
+      },
+    },
+    env,
+  );
+  expect(two.map((i) => [i.path.join("."), i.message])).toEqual([
+    ["domains.a.machines.m2", "GPU policy is 'exclusive' but 2 instances have GPU access: m1, m2"],
+  ]);
+  const one = validateInfra(
+    {
+      project_name: "p",
+      domains: {
+        a: {
+          subnet_id: 1,
+          profiles: { gpu, nic: { devices: { n: { type: "nic" } } } },
+          machines: { m1: { gpu: true }, m2: { profiles: ["nic"] }, m3: { gpu: false } },
+        },
+      },
+    },
+    env,
+  );
+  expect(one).toEqual([]);
+});
