@@ -257,3 +257,40 @@ test("GPU access: gpu: true or a listed domain profile with a gpu device; other 
   );
   expect(one).toEqual([]);
 });
+
+test("host_reserve: percentages 1-99 and whole, positive numbers, memory sizes; each wrong value with its fix", () => {
+  const r = (cpu: unknown, memory: unknown) =>
+    validateInfra(
+      {
+        project_name: "p",
+        global: { resource_policy: { host_reserve: { cpu, memory } } },
+        domains: { a: { subnet_id: 1 } },
+      },
+      env,
+    ).map((i) => `${i.path.join(".")}: ${i.message} | ${i.fix}`);
+  const at = "global.resource_policy.host_reserve";
+  expect(r("1%", "99%")).toEqual([]);
+  expect(r(2, 0.5)).toEqual([]);
+  expect(r(null, undefined)).toEqual([]);
+  expect(r(1, "4GiB")).toEqual([]);
+  expect(r("0%", "100%")).toEqual([
+    `${at}.cpu: percentage must be 1-99, got 0 | write e.g. "20%"`,
+    `${at}.memory: percentage must be 1-99, got 100 | write e.g. "20%"`,
+  ]);
+  expect(r("1.5%", "x%")).toEqual([
+    `${at}.cpu: "1.5%" is not a whole percentage | write e.g. "20%"`,
+    `${at}.memory: "x%" is not a whole percentage | write e.g. "20%"`,
+  ]);
+  expect(r(0, -1)).toEqual([
+    `${at}.cpu: must be positive, got 0 | write a positive number or a percentage`,
+    `${at}.memory: must be positive, got -1 | write a positive number or a percentage`,
+  ]);
+  expect(r("2", "0GiB")).toEqual([
+    `${at}.cpu: must be 'N%' or a positive number, got "2" | write a core count (2) or a percentage ("20%")`,
+    `${at}.memory: "0GiB" is not a memory size | write e.g. "4GiB", "512MiB" or "20%"`,
+  ]);
+  expect(r(true, false)).toEqual([
+    `${at}.cpu: must be 'N%' or a positive number, got true | write a core count (2) or a percentage ("20%")`,
+    `${at}.memory: must be 'N%' or a positive number, got false | write e.g. "4GiB" or "20%"`,
+  ]);
+});
