@@ -294,3 +294,25 @@ test("host_reserve: percentages 1-99 and whole, positive numbers, memory sizes; 
     `${at}.memory: must be 'N%' or a positive number, got false | write e.g. "4GiB" or "20%"`,
   ]);
 });
+
+test("a static IP's host part: .0, .254 and .255 are errors naming why; .100 and .249 warn (DHCP range); .1, .99, .250, .253 pass", () => {
+  const r = (h: number) =>
+    validateInfra(
+      {
+        project_name: "p",
+        global: { base_subnet: "10.100" },
+        domains: { a: { subnet_id: 1, machines: { m: { ip: `10.100.1.${h}` } } } },
+      },
+      env,
+    ).map((i) => `${i.severity}: ${i.message} | ${i.fix}`);
+  const use = "use an address from 10.100.1.1 to 10.100.1.253";
+  expect(r(0)).toEqual([`error: "10.100.1.0" is the network address | ${use}`]);
+  expect(r(254)).toEqual([`error: "10.100.1.254" is the domain's gateway | ${use}`]);
+  expect(r(255)).toEqual([`error: "10.100.1.255" is the broadcast address | ${use}`]);
+  for (const h of [100, 249]) {
+    expect(r(h)).toEqual([
+      `warning: "10.100.1.${h}" is inside the bridge's DHCP range (.100-.249): a DHCP client could be given the same address | prefer an address from .1 to .99 or .250 to .253`,
+    ]);
+  }
+  for (const h of [1, 99, 250, 253]) expect(r(h)).toEqual([]);
+});
