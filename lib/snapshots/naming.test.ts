@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -109,6 +109,9 @@ describe("state files", () => {
     const dir = mkdtempSync(join(tmpdir(), "snap-state-"));
     try {
       expect(readState(dir)).toEqual({ latest: null, scope: null, history: [] });
+      writeFileSync(join(dir, "latest"), "\n");
+      writeFileSync(join(dir, "latest-scope"), "  \n");
+      expect(readState(dir)).toEqual({ latest: null, scope: null, history: [] });
       recordSnapshot(dir, "20260219-143022", "all");
       recordSnapshot(dir, "20260219-150000", "lab");
       expect(readFileSync(join(dir, "latest"), "utf8")).toBe("20260219-150000\n");
@@ -156,6 +159,8 @@ describe("edges (mutation survivors)", () => {
     expect(preApplyTimestamp("pre-apply-20261129-120000")).toBe("20261129-120000");
     expect(preApplyTimestamp("snap-20261129-120000")).toBeNull();
     expect(preApplyTimestamp("pre-apply-20261399-120000")).toBeNull();
+    // Another prefix of the same length is not pre-apply-.
+    expect(preApplyTimestamp("snapshots-20261129-120000")).toBeNull();
   });
   test("snapshotNameProblem: each rule with its message", () => {
     expect(snapshotNameProblem("")).toBe("a snapshot name cannot be empty");
@@ -198,6 +203,9 @@ describe("edges (mutation survivors)", () => {
     try {
       writeHistory(dir, []);
       expect(readFileSync(join(dir, "history"), "utf8")).toBe("");
+      expect(readState(dir)).toEqual({ latest: null, scope: null, history: [] });
+      writeFileSync(join(dir, "latest"), "\n");
+      writeFileSync(join(dir, "latest-scope"), "  \n");
       expect(readState(dir)).toEqual({ latest: null, scope: null, history: [] });
     } finally {
       rmSync(dir, { recursive: true, force: true });
