@@ -57,6 +57,9 @@ Options:
   --no-gpu            (prod) skip GPU detection and AI tool setup. Dev mode
                       sets up no GPU, so with --dev it is accepted and changes
                       nothing.
+  --no-package-cache  do not set up, check or restart the package cache
+                      (apt-cacher-ng); instances then need their own way to
+                      a mirror, or global.package_cache: false / a URL.
   --no-debian-image   do not build the anklume-debian12 image (the slow one:
                       debootstrap, about a minute; busybox takes under a second).
   --rebuild-images    rebuild and re-import the images even when present,
@@ -132,6 +135,7 @@ YOLO=false
 IMPORT=false
 ASSUME_YES=false
 DEBIAN_IMAGE=true
+PACKAGE_CACHE=true
 REBUILD_IMAGES=false
 PROD_ONLY=()
 
@@ -159,6 +163,7 @@ while (($# > 0)); do
     --import) IMPORT=true ;;
     --skip-apply | --no-gpu) PROD_ONLY+=("$1") ;;
     --no-debian-image) DEBIAN_IMAGE=false ;;
+    --no-package-cache) PACKAGE_CACHE=false ;;
     --rebuild-images) REBUILD_IMAGES=true ;;
     -y | --yes) ASSUME_YES=true ;;
     *) usage_error "unknown option \"$1\"" ;;
@@ -540,6 +545,10 @@ acng_answers() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ACNG_PORT" 2>/de
 
 step_package_cache() {
   step "package cache: apt-cacher-ng on port $ACNG_PORT (instances reach it on their bridge's gateway)"
+  if [[ $PACKAGE_CACHE == false ]]; then
+    ok "package cache skipped (--no-package-cache)"
+    return
+  fi
   pkg_installed apt-cacher-ng || die "apt-cacher-ng is not installed (apt-get install apt-cacher-ng)"
   local uri keyring want restart=false
   read -r uri keyring < <(debian_source)

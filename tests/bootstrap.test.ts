@@ -438,9 +438,11 @@ mount --bind "$T/lib" /var/lib/incus && mount --bind "$T/log" /var/log/incus &&
   mount --bind "$T/cache" /var/cache/incus && mount --bind "$T/run" /run/incus || exit 90
 ip link set lo up
 export ANKLUME_CONTEXT_DIR="$T/ctx" ANKLUME_IMAGE_CACHE="$T/images" NO_COLOR=1
-bash bootstrap.sh --dev --yes --no-debian-image </dev/null >"$T/first.out" 2>&1
+# --no-package-cache: in a private network namespace the host's cache does not
+# answer on 127.0.0.1, and restarting it from here would stop the host's one.
+bash bootstrap.sh --dev --yes --no-debian-image --no-package-cache </dev/null >"$T/first.out" 2>&1
 echo $? >"$T/first.rc"
-bash bootstrap.sh --dev --yes --no-debian-image </dev/null >"$T/second.out" 2>&1
+bash bootstrap.sh --dev --yes --no-debian-image --no-package-cache </dev/null >"$T/second.out" 2>&1
 echo $? >"$T/second.rc"
 incus query /1.0 >"$T/server.json" 2>/dev/null
 incus storage list --format json >"$T/pools.json" 2>/dev/null

@@ -145,7 +145,7 @@ network_policies:
 function playbook(): string {
   const real = join(ROOT, "site.yml");
   const text = readFileSync(real, "utf8");
-  if (!text.includes("role: incus_nftables")) {
+  if (!/(role|name): incus_nftables\b/.test(text)) {
     throw new Error(`${real} has no play applying role incus_nftables (play 3)`);
   }
   return text;

@@ -97,45 +97,48 @@ const ServerSchema = v.looseObject({
   environment: v.looseObject({ driver: v.optional(v.string(), "") }),
 });
 
+/** A list the daemon answers with `null` when it is empty (seen for storage pools): read as []. */
+const listOf = <S extends v.GenericSchema>(item: S) => orEmpty(v.array(item), []);
+
 /** `?recursion=1`, scoped to one project or to every project. */
 const scope = (project?: string) =>
   project ? `recursion=1&project=${encodeURIComponent(project)}` : "recursion=1&all-projects=true";
 
 /** Projects (`incus project list`). */
 export function listProjects(): Promise<IncusProject[]> {
-  return incusGet("/1.0/projects?recursion=1", v.array(IncusProjectSchema));
+  return incusGet("/1.0/projects?recursion=1", listOf(IncusProjectSchema));
 }
 
 /** Networks of one project, or of every project when none is given. */
 export function listNetworks(project?: string): Promise<IncusNetwork[]> {
-  return incusGet(`/1.0/networks?${scope(project)}`, v.array(IncusNetworkSchema));
+  return incusGet(`/1.0/networks?${scope(project)}`, listOf(IncusNetworkSchema));
 }
 
 /** Profiles of one project, or of every project when none is given. */
 export function listProfiles(project?: string): Promise<IncusProfile[]> {
-  return incusGet(`/1.0/profiles?${scope(project)}`, v.array(IncusProfileSchema));
+  return incusGet(`/1.0/profiles?${scope(project)}`, listOf(IncusProfileSchema));
 }
 
 /** Images of one project, or of every project when none is given. */
 export function listImages(project?: string): Promise<IncusImage[]> {
-  return incusGet(`/1.0/images?${scope(project)}`, v.array(IncusImageSchema));
+  return incusGet(`/1.0/images?${scope(project)}`, listOf(IncusImageSchema));
 }
 
 /** Image aliases of one project. */
 export function listAliases(project = "default"): Promise<IncusAlias[]> {
-  return incusGet(`/1.0/images/aliases?${scope(project)}`, v.array(IncusAliasSchema));
+  return incusGet(`/1.0/images/aliases?${scope(project)}`, listOf(IncusAliasSchema));
 }
 
 /** Storage pools. */
 export function listPools(): Promise<IncusPool[]> {
-  return incusGet("/1.0/storage-pools?recursion=1", v.array(IncusPoolSchema));
+  return incusGet("/1.0/storage-pools?recursion=1", listOf(IncusPoolSchema));
 }
 
 /** Storage volumes of one pool, in every project. */
 export function listVolumes(pool: string): Promise<IncusVolume[]> {
   return incusGet(
     `/1.0/storage-pools/${encodeURIComponent(pool)}/volumes?${scope()}`,
-    v.array(IncusVolumeSchema),
+    listOf(IncusVolumeSchema),
   );
 }
 
@@ -149,7 +152,7 @@ export function listInstances(opts: { snapshots?: boolean } = {}): Promise<Incus
   const depth = opts.snapshots ? 2 : 1;
   return incusGet(
     `/1.0/instances?recursion=${depth}&all-projects=true`,
-    v.array(IncusInstanceSchema),
+    listOf(IncusInstanceSchema),
   );
 }
 
