@@ -70,8 +70,18 @@ async function waitFor(name: string, cond: string): Promise<void> {
  */
 async function connects(server: string, client: string, ip: string, port: number) {
   const word = `hello-${port}-${uniq()}`;
-  const listener = sh(server, `timeout 6 nc -l -p ${port}`);
-  await Bun.sleep(700);
+  const listener = sh(server, `timeout 8 nc -l -p ${port}`);
+  // Ready when the kernel lists the port in LISTEN state (0A) in /proc/net/tcp{,6}:
+  // a fixed sleep lost the race on a loaded machine (the client came first).
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  for (let i = 0; i < 50; i++) {
+    const r = await sh(
+      server,
+      `cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':${hex} [0-9A-F]*:0000 0A'`,
+    );
+    if (r.exitCode === 0) break;
+    await Bun.sleep(100);
+  }
   const c = await sh(client, `echo ${word} | timeout 4 nc -w 3 ${ip} ${port}`);
   const s = await listener;
   return s.stdout.includes(word) && c.exitCode === 0;
