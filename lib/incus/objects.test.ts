@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as v from "valibot";
+import { freeSubnets } from "../../tests/apply-helpers.ts";
 import { incusOrSkip, testImage, uniq } from "../../tests/helpers.ts";
 import { incusRaw, incusRun } from "./client.ts";
 import {
@@ -22,15 +23,19 @@ const project = `aot-${u}`;
 const bridge = `aot${u}`;
 const inst = `aot-${u}-c`;
 const vol = `aot-${u}-v`;
+let gw = "";
 
 describe.skipIf(!live)("the model of Incus state, on the real daemon", () => {
   beforeAll(async () => {
     await incusRun(["project", "create", project, "-c", "features.images=false", "-c", "user.t=1"]);
+    // A /24 no bridge uses (a fixed one collided with a concurrent run's bridge).
+    const [sid] = await freeSubnets("10.251", 1);
+    gw = `10.251.${sid}.254`;
     await incusRun([
       "network",
       "create",
       bridge,
-      "ipv4.address=10.251.77.254/24",
+      `ipv4.address=${gw}/24`,
       "ipv4.nat=false",
       "ipv6.address=none",
     ]);
@@ -63,7 +68,7 @@ describe.skipIf(!live)("the model of Incus state, on the real daemon", () => {
     expect(p?.config["user.t"]).toBe("1");
     const n = (await listNetworks()).find((x) => x.name === bridge);
     expect(n).toMatchObject({ managed: true, type: "bridge" });
-    expect(n?.config["ipv4.address"]).toBe("10.251.77.254/24");
+    expect(n?.config["ipv4.address"]).toBe(`${gw}/24`);
     expect((await listNetworks("default")).some((x) => x.name === bridge)).toBe(true);
     const profiles = await listProfiles(project);
     expect(profiles.map((x) => x.name).sort()).toEqual(["default", "extra"]);
