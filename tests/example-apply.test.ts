@@ -10,21 +10,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import { parse } from "yaml";
 import { incusRaw } from "../lib/incus/client.ts";
 import { driverRunsVms, listNetworks, serverDriver } from "../lib/incus/objects.ts";
 import { cleanupInfra, make, makeWorkdir, recap, removeWorkdir, write } from "./apply-helpers.ts";
-import { incusOrSkip, isCI, uniq } from "./helpers.ts";
+import { uniq } from "./helpers.ts";
+import { DEBIAN, rolesOrSkip } from "./role-helpers.ts";
 
-const live = await incusOrSkip("example-apply");
-const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
-const hasDebian =
-  live &&
-  (await incusRaw(["image", "alias", "list", "--format", "json"])).stdout.includes(`"${DEBIAN}"`);
-if (live && !hasDebian && isCI()) {
-  throw new Error(`example-apply: image ${DEBIAN} is missing and CI=true requires it`);
-}
+// Incus, the Debian image, Ansible and the package cache; each required under CI.
+const hasDebian = await rolesOrSkip("example-apply");
 
 const u = uniq();
 const level = 100 + Math.floor(Math.random() * 900);

@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
 import { incusRaw, incusRun } from "../lib/incus/client.ts";
+import { PACKAGE_CACHE_PORT } from "../lib/provision/package-cache.ts";
 import { freeSubnets } from "./apply-helpers.ts";
 import { incusOrSkip, isCI } from "./helpers.ts";
 
@@ -59,7 +60,7 @@ export async function rolesOrSkip(suite: string, images: string[] = [DEBIAN]): P
   if ((await $({ nothrow: true, quiet: true })`test -x ${VENV_BIN}/ansible-playbook`).exitCode) {
     return missing(suite, `${VENV_BIN}/ansible-playbook is missing (bootstrap.sh installs it)`);
   }
-  if (!(await listening(3142))) {
+  if (!(await listening(PACKAGE_CACHE_PORT))) {
     return missing(
       suite,
       "no package cache answers on port 3142 (apt-cacher-ng; bootstrap.sh --dev starts it)",
