@@ -197,6 +197,33 @@ apply-images: ## Reconcile the images only: copy them into the projects that use
 	$(call require_inventory)
 	$(PLAYBOOK) --tags images $(APPLY_VARS)
 
+# v1's AI tag sets (operations-contract §5.3). site.yml tags each role it
+# applies with its name and v1's extra tags (provisioning_role_tags): llm =
+# ollama_server + open_webui, stt = stt_server, lobechat, opencode,
+# code_sandbox, openclaw. Each goes through safe_apply_wrap, as v1's did.
+.PHONY: apply-llm apply-stt apply-ai apply-code-sandbox apply-openclaw
+# In a variable: a comma written inside $(call ...) would split its arguments.
+AI_TAGS := llm,stt,lobechat,opencode
+apply-llm: ## Provision the LLM roles only: ollama_server, open_webui (--tags llm) [NAT= OS_IMAGE=]
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-llm,$(PLAYBOOK) --tags llm $(APPLY_VARS))
+
+apply-stt: ## Provision speech-to-text only: stt_server (--tags stt)
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-stt,$(PLAYBOOK) --tags stt $(APPLY_VARS))
+
+apply-ai: ## Provision the AI roles: LLM, STT, LobeChat, OpenCode (--tags llm,stt,lobechat,opencode)
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-ai,$(PLAYBOOK) --tags $(AI_TAGS) $(APPLY_VARS))
+
+apply-code-sandbox: ## Provision the coding sandboxes only: code_sandbox (--tags code_sandbox)
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-code-sandbox,$(PLAYBOOK) --tags code_sandbox $(APPLY_VARS))
+
+apply-openclaw: ## Provision the OpenClaw agents only: openclaw_server (--tags openclaw)
+	$(call require_inventory)
+	$(call safe_apply_wrap,apply-openclaw,$(PLAYBOOK) --tags openclaw $(APPLY_VARS))
+
 # Where export-images writes; machines with dev_test_runner see it read-only at
 # /mnt/host-images (lib/provision/images.ts).
 IMAGES_DIR ?= /var/lib/anklume/images

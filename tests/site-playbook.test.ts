@@ -46,3 +46,53 @@ test("--tags nftables checks the role's arguments first: a knob of the wrong typ
   expect(r.stdout).toContain("incus_nftables_apply");
   expect(r.stdout).toContain("not a valid boolean");
 }, 60_000);
+
+/** v1's AI targets and their tag sets (operations-contract §5.3). */
+const AI_TARGETS: [string, string][] = [
+  ["apply-llm", "llm"],
+  ["apply-stt", "stt"],
+  ["apply-ai", "llm,stt,lobechat,opencode"],
+  ["apply-code-sandbox", "code_sandbox"],
+  ["apply-openclaw", "openclaw"],
+];
+const makeIn = (args: string[]) =>
+  $({
+    cwd: work,
+    env,
+    nothrow: true,
+    quiet: true,
+  })`make --no-print-directory -f ${join(ROOT, "Makefile")} ${args}`;
+
+test.each(AI_TARGETS)(
+  "make %s runs site.yml --tags %s inside safe_apply_wrap, and is in make help",
+  async (target, tags) => {
+    const r = await makeIn(["-n", target]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = r.stdout.split("\n");
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const play = at(new RegExp(`ansible-playbook site\\.yml --tags ${tags}( |$)`));
+    expect(play, r.stdout).toBeGreaterThan(-1);
+    // safe_apply_wrap's steps around it, in order: network backup, snapshot, the play, verify, cleanup.
+    expect(at(/network-check\.ts backup/)).toBeGreaterThan(-1);
+    expect(at(/network-check\.ts backup/)).toBeLessThan(at(/snapshot-apply\.ts create/));
+    expect(at(/snapshot-apply\.ts create/)).toBeLessThan(play);
+    expect(at(/network-check\.ts verify/)).toBeGreaterThan(play);
+    expect(at(/snapshot-apply\.ts cleanup/)).toBeGreaterThan(play);
+    const help = await makeIn(["help"]);
+    expect(help.stdout).toMatch(new RegExp(`^  ${target} +\\S.*--tags ${tags}\\)`, "m"));
+  },
+);
+
+test("make apply-ai runs the real playbook with its tags: play 2's role task is selected, play 1's reconcile and play 3 are not", async () => {
+  const r = await makeIn([
+    "apply-ai",
+    "ARGS=--list-tasks",
+    "SKIP_SNAPSHOT=1",
+    "ANKLUME_SKIP_NETWORK_CHECK=1",
+  ]);
+  expect(r.exitCode, r.stderr).toBe(0);
+  expect(r.stderr).toContain("==> Running: apply-ai");
+  expect(r.stdout).toContain("Provisioning | Apply the machine's roles");
+  expect(r.stdout).not.toContain("Incus reconcile | Reconcile projects");
+  expect(r.stdout).not.toContain("incus_nftables :");
+}, 60_000);
