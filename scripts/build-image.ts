@@ -19,6 +19,9 @@
 //                      ignoring the cached Debian tarballs
 //   --cache-dir DIR    where built tarballs are kept
 //                      (default $ANKLUME_IMAGE_CACHE or /var/cache/anklume/images)
+//   --alias NAME       import under this alias instead of the image's own
+//                      (one image only; e.g. to try a rebuild beside the
+//                      image the domains use)
 //   --mirror URI       Debian mirror for debootstrap (default: the first Debian
 //                      entry of /etc/apt/sources.list.d/*.sources or
 //                      /etc/apt/sources.list, else http://deb.debian.org/debian)
@@ -47,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli(argv, {
     rebuild: { type: "boolean", default: false },
     "cache-dir": { type: "string" },
+    alias: { type: "string" },
     mirror: { type: "string" },
     "dry-run": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -61,12 +65,20 @@ export async function main(argv: string[]): Promise<number> {
     else if (p in IMAGES) wanted.add(p as ImageName);
     else throw new UsageError(`unknown image "${p}": expected busybox, debian12 or all`);
   }
+  if (values.alias !== undefined) {
+    if (wanted.size !== 1) throw new UsageError("--alias takes one image: busybox or debian12");
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(values.alias)) {
+      throw new UsageError(
+        `--alias "${values.alias}": use letters, digits, ".", "_" and "-" (starting with a letter or digit)`,
+      );
+    }
+  }
   const cacheDir = values["cache-dir"] ?? process.env.ANKLUME_IMAGE_CACHE ?? DEFAULT_CACHE;
   const mirror = values.mirror ?? process.env.ANKLUME_DEBIAN_MIRROR ?? hostMirror();
 
   for (const name of wanted) {
     const started = Date.now();
-    const plan = await planImage(name, { cacheDir, rebuild: values.rebuild });
+    const plan = await planImage(name, { cacheDir, rebuild: values.rebuild }, values.alias);
     if (plan.present) {
       say(`${paint("green", "ok")}   image ${plan.alias} present (${plan.current?.slice(0, 12)})`);
       continue;

@@ -28,7 +28,7 @@ import { parse as parseYaml } from "yaml";
 import { type Cidr, formatIpv4, overlaps } from "../lib/core/cidr.ts";
 import { busyboxFiles, DHCP_ETH0, RCS, UDHCPC_SCRIPT } from "../lib/images/busybox.ts";
 import { hostMirror, mirrorFromSources } from "../lib/images/debian.ts";
-import { splitFingerprint } from "../lib/images/import.ts";
+import { aliasTarget, splitFingerprint } from "../lib/images/import.ts";
 import { incusArch, metadataYaml } from "../lib/images/metadata.ts";
 import { incusJson, incusRaw as rawIncus, incusRun as runIncus } from "../lib/incus/client.ts";
 import { hostNetworks } from "../lib/sync/host.ts";
@@ -44,6 +44,7 @@ const incusRaw = (args: string[], opts: { timeout?: string } = {}) =>
 
 const REPO = join(import.meta.dir, "..");
 const BOOTSTRAP = join(REPO, "bootstrap.sh");
+const BUILD_IMAGE = join(REPO, "scripts", "build-image.ts");
 
 function run(cmd: string[], env: Record<string, string> = {}) {
   const p = Bun.spawnSync(cmd, {
@@ -134,6 +135,14 @@ describe("bootstrap.sh CLI", () => {
       'error: unknown image "alpine": expected busybox, debian12 or all\n',
     );
     expect(image.code).toBe(2);
+    for (const [args, message] of [
+      [["all", "--alias", "x"], "error: --alias takes one image: busybox or debian12\n"],
+      [["busybox", "--alias", "x/y"], 'error: --alias "x/y": use letters, digits'],
+    ] as const) {
+      const r = run(["bun", "scripts/build-image.ts", ...args, "--dry-run"]);
+      expect(r.stderr).toStartWith(message);
+      expect(r.code).toBe(2);
+    }
   }, 60_000);
 });
 
@@ -675,32 +684,78 @@ describe.skipIf(!live)(
       expect(ping.exitCode).toBe(0);
     }, 60_000);
 
+    /** A Debian image boots systemd, gets a DHCP address from networkd and runs python3 with apt. */
+    async function debianBoots(image: string, name: string): Promise<void> {
+      await launch(image, name);
+      const a = await waitIpv4(name, 30_000);
+      console.error(`${image} DHCP: ${a.address} after ${a.ms} ms`);
+      expect(a.address?.startsWith(prefix)).toBe(true);
+      const state = await incusRaw(
+        ["exec", name, "--", "systemctl", "is-system-running", "--wait"],
+        {
+          timeout: "90s",
+        },
+      );
+      expect(["running", "degraded"]).toContain(state.stdout.trim());
+      const py = await incusRun([
+        "exec",
+        name,
+        "--",
+        "python3",
+        "-c",
+        "import apt, sys; print(sys.version_info[0])",
+      ]);
+      expect(py.stdout.trim()).toBe("3");
+    }
+
     test.skipIf(!hasDebian)(
       "anklume-debian12: boots systemd, networkd gets DHCP, python3 runs",
-      async () => {
-        const name = `anktb-db-${id}`;
-        await launch("anklume-debian12", name);
-        const a = await waitIpv4(name, 30_000);
-        console.error(`debian12 DHCP: ${a.address} after ${a.ms} ms`);
-        expect(a.address?.startsWith(prefix)).toBe(true);
-        const state = await incusRaw(
-          ["exec", name, "--", "systemctl", "is-system-running", "--wait"],
-          {
-            timeout: "90s",
-          },
-        );
-        expect(["running", "degraded"]).toContain(state.stdout.trim());
-        const py = await incusRun([
-          "exec",
-          name,
-          "--",
-          "python3",
-          "-c",
-          "import apt, sys; print(sys.version_info[0])",
-        ]);
-        expect(py.stdout.trim()).toBe("3");
-      },
+      () => debianBoots("anklume-debian12", `anktb-db-${id}`),
       240_000,
     );
+
+    // Matrix: LC-2-002
+    test("build-image debian12 --rebuild --alias: a real debootstrap from the host mirror, cached, imported under the test's alias, and it boots; a second run finds it present", async () => {
+      const alias = `anktb-deb-${id}`;
+      const cacheDir = mkdtempSync(join(tmpdir(), "anktb-images-"));
+      try {
+        const build = ["bun", BUILD_IMAGE, "debian12", "--rebuild", "--alias", alias];
+        const r = run([...build, "--cache-dir", cacheDir]);
+        // Progress goes to stderr, as every script's.
+        expect(r.code).toBe(0);
+        expect(r.stdout).toBe("");
+        expect(r.stderr).toContain(`image ${alias}: build and import`);
+        expect(r.stderr).toContain("debootstrap bookworm from ");
+        expect(r.stderr).toMatch(new RegExp(`done image ${alias} -> [0-9a-f]{12} in`));
+        // The tarballs stay in the cache (a later import needs no
+        // download); the build directory is gone.
+        expect(readdirSync(cacheDir).sort()).toEqual([
+          "debian12-meta.tar.gz",
+          "debian12-rootfs.tar.gz",
+        ]);
+        expect((await aliases()).includes(alias)).toBe(true);
+        await debianBoots(alias, `anktb-dr-${id}`);
+        const again = run([
+          "bun",
+          BUILD_IMAGE,
+          "debian12",
+          "--alias",
+          alias,
+          "--cache-dir",
+          cacheDir,
+        ]);
+        expect(again.code).toBe(0);
+        expect(again.stderr).toContain(`ok   image ${alias} present`);
+      } finally {
+        const fp = await aliasTarget(alias);
+        await incusRaw(["image", "alias", "delete", alias, "--project", "default"]);
+        // The image goes only when no other alias (anklume-debian12 could
+        // share identical tarballs) still points at it.
+        const all = await incusJson(["image", "alias", "list", "--project", "default"], AliasList);
+        if (fp && !all.some((a) => a.target === fp))
+          await incusRaw(["image", "delete", fp, "--project", "default"]);
+        rmSync(cacheDir, { recursive: true, force: true });
+      }
+    }, 1_200_000);
   },
 );
