@@ -11,7 +11,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: bash bootstrap.sh --dev [options]
-       bash bootstrap.sh --prod [options]        (not implemented yet)
+       bash bootstrap.sh --prod [options]
 
 Bring this machine from nothing to a working anklume host, idempotently.
 Run as root. One mode is required.
@@ -38,25 +38,48 @@ Modes:
                       mirror, marker /etc/anklume/package-cache); write
                       the nesting context /etc/anklume/{absolute_level,
                       relative_level,vm_nested,yolo} only where absent.
-  --prod              production host: detect the filesystem, preseed Incus
-                      with the best storage backend, create the anklume admin
-                      instance and run the first apply.
-                      NOT IMPLEMENTED YET: exits 1.
+  --prod              production host: the same packages, Bun, Ansible and
+                      daemon as --dev (without the validators), then
+                      (scripts/bootstrap-prod.ts) the storage backend chosen
+                      from the filesystem that holds Incus's storage (btrfs,
+                      zfs, lvm, else dir) written as a preseed
+                      ($ANKLUME_CONTEXT_DIR/incus-preseed.yml) and applied
+                      when the pool or the default profile's root disk is
+                      missing; the images; the admin instance anklume-instance
+                      (project default) with the host's Incus socket (proxy
+                      device incus-socket, /var/lib/incus/unix.socket inside),
+                      this checkout (anklume-repo, /root/anklume) and the
+                      nesting context (anklume-context, /etc/anklume,
+                      read-only); kernel settings for bridged firewalling
+                      (br_netfilter, net.bridge.bridge-nf-call-iptables=1,
+                      net.ipv4.ip_forward=1, persisted in /etc/modules-load.d
+                      and /etc/sysctl.d); the package cache; then, when
+                      infra.yml (or infra/) exists, the first make sync &&
+                      make apply. An existing pool, root disk or instance is
+                      kept as it is.
 
 Options:
-  --snapshot TYPE     snapshot the host filesystem before changing anything;
-                      TYPE is btrfs, zfs or snapper. NOT IMPLEMENTED YET: exits 1.
+  --snapshot TYPE     snapshot the filesystem holding / ($ANKLUME_SNAPSHOT_PATH)
+                      before changing anything, named
+                      anklume-pre-bootstrap-<UTC timestamp>. TYPE is btrfs (a
+                      read-only snapshot of the mounted subvolume in
+                      <mount>/.anklume-snapshots/), zfs (<dataset>@<name>) or
+                      snapper (snapper -c $ANKLUME_SNAPPER_CONFIG create,
+                      config root by default). Refused (exit 1, nothing
+                      changed) when that filesystem or tool is not there.
   --YOLO              write yolo=true in /etc/anklume/yolo (lifts the safety
                       refusals meant for production hosts); without it an
                       existing yolo file is left as it is.
-  --import            after bootstrap, generate infra.yml from the existing
-                      Incus state (make import-infra). NOT IMPLEMENTED YET: exits 1.
+  --import            after bootstrap, write infra.yml from the existing
+                      Incus state (make import-infra; its PROJECTS= and
+                      INFRA= are read from the environment), before the first
+                      apply, which then adopts what is there. Kept, and said,
+                      when infra.yml or infra/ already exists.
   --skip-apply        (prod) skip the first make sync && make apply. Dev mode
                       never applies, so with --dev it is accepted and changes
                       nothing.
-  --no-gpu            (prod) skip GPU detection and AI tool setup. Dev mode
-                      sets up no GPU, so with --dev it is accepted and changes
-                      nothing.
+  --no-gpu            accepted for v1's command lines: anklume's bootstrap
+                      sets up no GPU or AI tools in either mode.
   --no-package-cache  do not set up, check or restart the package cache
                       (apt-cacher-ng); instances then need their own way to
                       a mirror, or global.package_cache: false / a URL.
@@ -71,6 +94,19 @@ Options:
 Environment:
   ANKLUME_VENV          Ansible virtualenv (default /opt/anklume/venv)
   ANKLUME_CONTEXT_DIR   nesting context directory (default /etc/anklume)
+  ANKLUME_STORAGE_POOL  (prod) storage pool name (default default)
+  ANKLUME_STORAGE_SOURCE (prod) where that pool's data goes when it is created;
+                        its filesystem picks the driver (default: Incus's
+                        directory). With the two above, --prod can be pointed
+                        at a pool of its own on a daemon that has others
+                        (tests, hosts with an existing daemon).
+  ANKLUME_INSTANCE      (prod) admin instance name (default anklume-instance)
+  ANKLUME_ADMIN_IMAGE   (prod) its image (default anklume-debian12)
+  ANKLUME_SYSCTL_DIR, ANKLUME_MODULES_LOAD_DIR
+                        (prod) where the kernel settings are persisted
+                        (default /etc/sysctl.d, /etc/modules-load.d)
+  ANKLUME_SNAPSHOT_PATH --snapshot: a path on the filesystem to snapshot (default /)
+  ANKLUME_SNAPPER_CONFIG --snapshot snapper: the snapper config (default root)
   ANKLUME_IMAGE_CACHE   image tarball cache (default /var/cache/anklume/images)
   ANKLUME_DEBIAN_MIRROR debootstrap mirror (default: the host's Debian mirror)
 
@@ -114,9 +150,6 @@ usage_error() {
   echo "Usage: bash bootstrap.sh --dev [options]   (--help for all options)" >&2
   exit 2
 }
-not_implemented() {
-  die "bootstrap.sh $1 is not implemented yet; for now use: bash bootstrap.sh --dev"
-}
 
 # Ask once, before the first change, when a person is at the terminal.
 confirm() {
@@ -137,6 +170,7 @@ ASSUME_YES=false
 DEBIAN_IMAGE=true
 PACKAGE_CACHE=true
 REBUILD_IMAGES=false
+SKIP_APPLY=false
 PROD_ONLY=()
 
 for arg in "$@"; do
@@ -161,7 +195,11 @@ while (($# > 0)); do
     --snapshot=*) SNAPSHOT=${1#*=} ;;
     --YOLO) YOLO=true ;;
     --import) IMPORT=true ;;
-    --skip-apply | --no-gpu) PROD_ONLY+=("$1") ;;
+    --skip-apply)
+      SKIP_APPLY=true
+      PROD_ONLY+=("$1")
+      ;;
+    --no-gpu) PROD_ONLY+=("$1") ;;
     --no-debian-image) DEBIAN_IMAGE=false ;;
     --no-package-cache) PACKAGE_CACHE=false ;;
     --rebuild-images) REBUILD_IMAGES=true ;;
@@ -170,14 +208,11 @@ while (($# > 0)); do
   esac
   shift
 done
-[[ -n $MODE ]] || usage_error "a mode is required: --dev (or --prod, not implemented yet)"
+[[ -n $MODE ]] || usage_error "a mode is required: --dev or --prod"
 case $SNAPSHOT in
   "" | btrfs | zfs | snapper) ;;
   *) usage_error "--snapshot \"$SNAPSHOT\" is not a snapshot type: use btrfs, zfs or snapper" ;;
 esac
-[[ $MODE == prod ]] && not_implemented --prod
-[[ -n $SNAPSHOT ]] && not_implemented "--snapshot $SNAPSHOT"
-[[ $IMPORT == true ]] && not_implemented --import
 
 # ------------------------------------------------------------------ steps
 
@@ -278,7 +313,7 @@ ensure_backports() {
 step_packages() {
   step "Debian packages"
   local wanted=(incus nftables iproute2 busybox-static debootstrap shellcheck python3 python3-venv
-    ca-certificates make git file systemd apt-cacher-ng)
+    ca-certificates make git file systemd apt-cacher-ng btrfs-progs)
   command -v bun >/dev/null 2>&1 || command -v npm >/dev/null 2>&1 || wanted+=(npm)
   local missing=() p
   for p in "${wanted[@]}"; do pkg_installed "$p" || missing+=("$p"); done
@@ -602,6 +637,153 @@ step_user_group() {
   fi
 }
 
+# --snapshot: a snapshot of the filesystem holding $ANKLUME_SNAPSHOT_PATH (/),
+# taken before any other step changes anything. A missing filesystem or tool
+# is refused before anything was written.
+SNAPSHOT_PATH=${ANKLUME_SNAPSHOT_PATH:-/}
+SNAPPER_CONFIG=${ANKLUME_SNAPPER_CONFIG:-root}
+step_fs_snapshot() {
+  local name target fstype source
+  name="anklume-pre-bootstrap-$(date -u +%Y%m%d-%H%M%S)"
+  step "$SNAPSHOT snapshot of the filesystem holding $SNAPSHOT_PATH, before any change"
+  target=$(findmnt -n -o TARGET -T "$SNAPSHOT_PATH" 2>/dev/null) ||
+    die "Cannot snapshot $SNAPSHOT_PATH: findmnt finds no filesystem there (does the path exist?); nothing was changed"
+  fstype=$(findmnt -n -o FSTYPE -T "$SNAPSHOT_PATH")
+  source=$(findmnt -n -o SOURCE -T "$SNAPSHOT_PATH")
+  local fix="choose the --snapshot type of that filesystem, or run without --snapshot; nothing was changed"
+  case $SNAPSHOT in
+    btrfs)
+      [[ $fstype == btrfs ]] ||
+        die "Cannot take a btrfs snapshot of $SNAPSHOT_PATH: it is on $fstype ($source mounted at $target), not btrfs; $fix"
+      command -v btrfs >/dev/null 2>&1 ||
+        die "Cannot take a btrfs snapshot: the btrfs command is missing; install it (apt-get install btrfs-progs) and rerun; nothing was changed"
+      local dir="${target%/}/.anklume-snapshots"
+      mkdir -p "$dir"
+      btrfs subvolume snapshot -r "$target" "$dir/$name" >&2 ||
+        die "btrfs subvolume snapshot -r $target $dir/$name failed (see above)"
+      done_ "read-only btrfs snapshot of $target: $dir/$name (delete it with: btrfs subvolume delete $dir/$name)"
+      ;;
+    zfs)
+      [[ $fstype == zfs ]] ||
+        die "Cannot take a zfs snapshot of $SNAPSHOT_PATH: it is on $fstype ($source mounted at $target), not zfs; $fix"
+      command -v zfs >/dev/null 2>&1 ||
+        die "Cannot take a zfs snapshot: the zfs command is missing; install it (apt-get install zfsutils-linux) and rerun; nothing was changed"
+      zfs snapshot "$source@$name" >&2 || die "zfs snapshot $source@$name failed (see above)"
+      done_ "zfs snapshot $source@$name (roll back with: zfs rollback $source@$name)"
+      ;;
+    snapper)
+      command -v snapper >/dev/null 2>&1 ||
+        die "Cannot take a snapper snapshot: snapper is missing; install it and create a config (snapper -c $SNAPPER_CONFIG create-config $target), then rerun; nothing was changed"
+      snapper -c "$SNAPPER_CONFIG" get-config >/dev/null 2>&1 ||
+        die "Cannot take a snapper snapshot: snapper has no config \"$SNAPPER_CONFIG\"; create it (snapper -c $SNAPPER_CONFIG create-config $target) or name yours with ANKLUME_SNAPPER_CONFIG; nothing was changed"
+      local number
+      number=$(snapper -c "$SNAPPER_CONFIG" create --description "$name" --print-number) ||
+        die "snapper -c $SNAPPER_CONFIG create failed (see above)"
+      done_ "snapper snapshot $number ($name) of config $SNAPPER_CONFIG"
+      ;;
+  esac
+}
+
+# --prod: the storage pool (preseed), the default profile's root disk and the
+# admin instance, in TypeScript (scripts/bootstrap-prod.ts).
+step_prod_incus() {
+  step "Incus for production: storage backend, preseed, admin instance ${ANKLUME_INSTANCE:-anklume-instance}"
+  run_counted scripts/bootstrap-prod.ts --repo "$REPO_DIR"
+}
+
+SYSCTL_DIR=${ANKLUME_SYSCTL_DIR:-/etc/sysctl.d}
+MODULES_LOAD_DIR=${ANKLUME_MODULES_LOAD_DIR:-/etc/modules-load.d}
+
+# Write a small config file only when its content differs.
+write_config() {
+  local path=$1 content=$2
+  if [[ -f $path && $(cat "$path") == "$content" ]]; then
+    ok "$path"
+    return
+  fi
+  confirm "write $path"
+  mkdir -p "$(dirname "$path")"
+  printf '%s\n' "$content" >"$path.tmp.$$" && mv -f "$path.tmp.$$" "$path"
+  done_ "$path written"
+}
+
+# A kernel setting now (persisted by the files above for the next boot).
+sysctl_want() {
+  local key=$1 want=$2 path have
+  path=/proc/sys/${key//.//}
+  have=$(cat "$path" 2>/dev/null || echo "?")
+  if [[ $have == "$want" ]]; then
+    ok "$key = $want"
+    return
+  fi
+  confirm "set $key = $want"
+  sysctl -q -w "$key=$want" >&2 || die "Cannot set $key = $want (sysctl -w failed; is the module loaded?)"
+  done_ "$key = $want (was $have)"
+}
+
+# Bridged traffic through the host's firewall (v1: br_netfilter and
+# bridge-nf-call-iptables), and forwarding between the domains' bridges.
+step_kernel() {
+  step "kernel: bridged traffic through the firewall, forwarding"
+  if [[ -d /proc/sys/net/bridge ]]; then
+    ok "br_netfilter is loaded (or built in)"
+  else
+    confirm "load the br_netfilter module"
+    modprobe br_netfilter >&2 || die "Cannot load br_netfilter (modprobe br_netfilter failed); install the kernel's modules package, then rerun"
+    done_ "br_netfilter loaded"
+  fi
+  write_config "$MODULES_LOAD_DIR/br_netfilter.conf" "# anklume (bootstrap.sh --prod): bridged traffic through the firewall
+br_netfilter"
+  write_config "$SYSCTL_DIR/99-anklume-bridge.conf" "# anklume (bootstrap.sh --prod): bridged traffic through the firewall
+net.bridge.bridge-nf-call-iptables = 1"
+  write_config "$SYSCTL_DIR/99-anklume.conf" "# anklume (bootstrap.sh --prod): routing between the domains' bridges
+net.ipv4.ip_forward = 1"
+  sysctl_want net.bridge.bridge-nf-call-iptables 1
+  sysctl_want net.ipv4.ip_forward 1
+}
+
+has_infra() { [[ -f $REPO_DIR/infra.yml || -d $REPO_DIR/infra ]]; }
+
+# --import: infra.yml from the running Incus state, before the first apply.
+step_import() {
+  step "import the running Incus state (make import-infra)"
+  if has_infra; then
+    ok "infra.yml (or infra/) exists: kept, nothing imported (to compare: make import-infra O=infra.imported.yml)"
+    return
+  fi
+  confirm "write infra.yml from the running Incus state"
+  (cd "$REPO_DIR" && PATH="$(dirname "$(command -v "$BUN")"):$PATH" make --no-print-directory import-infra) >&2 ||
+    die "make import-infra failed (see above); nothing more was changed"
+  done_ "infra.yml written from the running Incus state"
+}
+
+# The first make sync && make apply, from this checkout on the host.
+step_first_apply() {
+  step "first apply: make sync && make apply"
+  if [[ $SKIP_APPLY == true ]]; then
+    ok "skipped (--skip-apply)"
+    return
+  fi
+  if ! has_infra; then
+    ok "no infra.yml yet: nothing to apply (cp infra.example.yml infra.yml, edit it, then make sync && make apply)"
+    return
+  fi
+  local log rc changed
+  log=$(mktemp)
+  set +e
+  (cd "$REPO_DIR" && PATH="$ANKLUME_VENV/bin:$(dirname "$(command -v "$BUN")"):$PATH" make --no-print-directory sync apply) 2>&1 | tee "$log" >&2
+  rc=${PIPESTATUS[0]}
+  set -e
+  changed=$(sed -n 's/.* changed=\([0-9]*\).*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')
+  rm -f "$log"
+  ((rc == 0)) || die "The first apply failed (exit $rc, see above); fix infra.yml and run: make sync && make apply"
+  if ((changed > 0)); then
+    done_ "make sync && make apply: changed=$changed"
+  else
+    ok "make sync && make apply: changed=0"
+  fi
+}
+
 summary() {
   local secs=$((SECONDS - STARTED)) level
   level=$(cat "$ANKLUME_CONTEXT_DIR/absolute_level" 2>/dev/null || echo "?")
@@ -612,22 +794,37 @@ summary() {
   else
     ok "bootstrap done: ${CHANGES} change(s) in ${secs} s"
   fi
-  echo "Next: cp infra.example.yml infra.yml (if you have none), then make sync && make apply" >&2
+  if [[ $MODE == prod ]]; then
+    echo "Next: incus exec ${ANKLUME_INSTANCE:-anklume-instance} -- bash, then cd /root/anklume (or stay on the host): edit infra.yml, make sync && make apply" >&2
+  else
+    echo "Next: cp infra.example.yml infra.yml (if you have none), then make sync && make apply" >&2
+  fi
 }
 
 check_root
-step "bootstrap --dev in $REPO_DIR"
-((${#PROD_ONLY[@]} == 0)) || ok "${PROD_ONLY[*]}: dev mode neither applies nor sets up a GPU, nothing to skip"
+step "bootstrap --$MODE in $REPO_DIR"
+if [[ $MODE == dev ]] && ((${#PROD_ONLY[@]} > 0)); then
+  ok "${PROD_ONLY[*]}: dev mode neither applies nor sets up a GPU, nothing to skip"
+fi
 detect_os
+[[ -z $SNAPSHOT ]] || step_fs_snapshot
 step_nesting
 step_packages
 step_bun
 step_node_deps
 step_ansible
-step_linters
+[[ $MODE == prod ]] || step_linters
 step_daemon
-step_incus_init
-step_images
+if [[ $MODE == dev ]]; then
+  step_incus_init
+  step_images
+else
+  step_images
+  step_prod_incus
+  step_kernel
+fi
 step_package_cache
 step_user_group
+[[ $IMPORT == false ]] || step_import
+[[ $MODE == dev ]] || step_first_apply
 summary
