@@ -249,13 +249,19 @@ bench-provision: ## Benchmark provisioning 3 Debian containers with base_system,
 # /etc/nftables.d/anklume-isolation.nft); NFT_SOURCE: instance to pull it from.
 NFT_SCRIPTS := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))/scripts
 
-.PHONY: nftables nftables-deploy
+.PHONY: nftables nftables-deploy ai-switch
 nftables: ## Write the inter-bridge isolation ruleset (site.yml --tags nftables) [NFT_FILE=path]
 	$(BLOCKING_IO) && $(ANSIBLE_PLAYBOOK) site.yml --tags nftables $(if $(NFT_FILE),-e "incus_nftables_output_path=$(NFT_FILE)")
 
 nftables-deploy: ## Check (nft -c) and load the isolation ruleset on the host [DRY_RUN=1 NFT_FILE= NFT_DEST= NFT_SOURCE=]
 	@$(BUN) $(NFT_SCRIPTS)/nftables-deploy.ts $(if $(DRY_RUN),--dry-run) $(if $(NFT_FILE),--file "$(NFT_FILE)") \
 	  $(if $(NFT_DEST),--dest "$(NFT_DEST)") $(if $(NFT_SOURCE),--source "$(NFT_SOURCE)")
+
+# D=<domain> (v1: DOMAIN=), NO_FLUSH=1 skips the VRAM flush; see docs/ai.md.
+ai-switch: ## Move the exclusive AI access to another domain at runtime: D=<domain> [NO_FLUSH=1 DRY_RUN=1 NFT_FILE= NFT_DEST=]
+	@test -n "$(or $(D),$(DOMAIN))" || { echo "make ai-switch needs D=<domain>, e.g. make ai-switch D=perso (the client domain that gets the AI access)" >&2; exit 2; }
+	@$(BUN) $(NFT_SCRIPTS)/ai-switch.ts --domain "$(or $(D),$(DOMAIN))" --infra "$(INFRA_SRC)" $(if $(NO_FLUSH),--no-flush) \
+	  $(if $(DRY_RUN),--dry-run) $(if $(NFT_FILE),--output "$(NFT_FILE)") $(if $(NFT_DEST),--dest "$(NFT_DEST)")
 
 # ==== Snapshots and rollback ====
 # scripts/snap.ts (SPEC-operations 8) and scripts/snapshot-apply.ts (8b); see docs/snapshots.md.

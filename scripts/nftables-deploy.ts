@@ -28,60 +28,22 @@
 //
 // Exit: 0 success, 1 failure (missing file, refused or invalid ruleset,
 // nft error), 2 usage error.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { $ } from "zx";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
-import { readTextFile, writeIfChanged } from "../lib/core/fswrite.ts";
-import { incusRaw } from "../lib/incus/client.ts";
-import { listInstances } from "../lib/incus/objects.ts";
-import { DEFAULT_DEST, DEFAULT_OUTPUT, unsafeLines } from "../lib/nftables/ruleset.ts";
+import { readTextFile } from "../lib/core/fswrite.ts";
+import {
+  checkRuleset,
+  DeployError,
+  loadRuleset,
+  locateRuleset,
+  reportDeployError,
+} from "../lib/nftables/deploy.ts";
+import { DEFAULT_DEST } from "../lib/nftables/ruleset.ts";
 
 const USAGE = topComment(import.meta.url);
-
-const ADMIN_INSTANCE = "anklume-instance";
-
-class DeployError extends Error {}
-
-/** Pull the ruleset out of an instance into `into`; the instance's project is looked up. */
-async function pullFromInstance(source: string, explicit: boolean, into: string): Promise<string> {
-  const all = await listInstances().catch((e: Error) => {
-    throw new DeployError(
-      `Cannot list Incus instances: ${e.message}; is the Incus daemon running?`,
-    );
-  });
-  const wanted = (name: string) =>
-    name === source || (!explicit && new RegExp(`^\\d{3}-${source}$`).test(name));
-  const found = all.filter((i) => wanted(i.name)).sort((a, b) => a.name.localeCompare(b.name));
-  const inst = found.find((i) => i.name === source) ?? found[0];
-  if (inst === undefined) {
-    throw new DeployError(
-      `Cannot find instance "${source}" in any project to pull ${DEFAULT_OUTPUT} from; run make nftables there, or pass --file PATH`,
-    );
-  }
-  const r = await incusRaw([
-    "file",
-    "pull",
-    "--project",
-    inst.project,
-    `${inst.name}${DEFAULT_OUTPUT}`,
-    into,
-  ]);
-  if (r.exitCode !== 0) {
-    throw new DeployError(
-      `Cannot pull ${DEFAULT_OUTPUT} from instance "${inst.name}" (project ${inst.project}): ${r.stderr.trim()}; run make nftables first`,
-    );
-  }
-  return `${inst.name}:${DEFAULT_OUTPUT}`;
-}
-
-/** The live `table inet anklume` as nft lists it, or "" when it is not loaded. */
-async function liveTable(): Promise<string> {
-  const r = await $({ quiet: true, nothrow: true })`nft list table inet anklume`;
-  return r.exitCode === 0 ? r.stdout : "";
-}
 
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli(argv, {
@@ -106,55 +68,11 @@ export async function main(argv: string[]): Promise<number> {
   const dest = values.dest ?? DEFAULT_DEST;
   const work = mkdtempSync(join(tmpdir(), "anklume-nft-"));
   try {
-    // 1. Where the ruleset comes from.
-    let path: string;
-    let from: string;
-    if (values.file !== undefined) {
-      path = values.file;
-      from = path;
-      if (!existsSync(path)) {
-        throw new DeployError(
-          `Cannot read ruleset "${path}": no such file; run make nftables first`,
-        );
-      }
-    } else if (values.source === undefined && existsSync(DEFAULT_OUTPUT)) {
-      path = DEFAULT_OUTPUT;
-      from = path;
-    } else {
-      path = join(work, "anklume-isolation.nft");
-      from = await pullFromInstance(
-        values.source ?? ADMIN_INSTANCE,
-        values.source !== undefined,
-        path,
-      );
-    }
+    // 1. Where the ruleset comes from; 2. content checks and nft -c (lib/nftables/deploy.ts).
+    const { path, from } = await locateRuleset({ file: values.file, source: values.source }, work);
     const text = readTextFile(path, "the ruleset");
     say(`Ruleset: ${from}`);
-
-    // 2. Content checks: this file may only touch table inet anklume.
-    const bad = unsafeLines(text);
-    if (bad.length > 0) {
-      say(
-        `${paint("red", "error:")} Refusing to load ${from}: it may only touch table inet anklume, but:`,
-      );
-      for (const b of bad) say(`  ${b}`);
-      say("Regenerate it with make nftables (never edit it by hand).");
-      return 1;
-    }
-    if (!/^\s*table\s+inet\s+anklume\s*\{/m.test(text)) {
-      say(
-        `${paint("red", "error:")} Refusing to load ${from}: it defines no table inet anklume; regenerate it with make nftables`,
-      );
-      return 1;
-    }
-
-    // 3. Syntax and semantics, without loading.
-    const check = await $({ quiet: true, nothrow: true })`nft -c -f ${path}`.timeout("60s");
-    if (check.exitCode !== 0) {
-      say(`${paint("red", "error:")} nft -c rejected ${from}:`);
-      say(check.stderr.trim());
-      return 1;
-    }
+    await checkRuleset(text, path, from);
     if (values["dry-run"]) {
       process.stdout.write(
         values.json
@@ -165,22 +83,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
 
-    // 4. Install and load.
-    const before = await liveTable();
-    let copied: boolean;
-    try {
-      // v1's modes (operations-contract §6.8): the file 0644, its parent 0755.
-      copied = writeIfChanged(dest, text, { mode: 0o644, dirMode: 0o755 }) !== "unchanged";
-    } catch (e) {
-      throw new DeployError(`${(e as Error).message}; or run as root, or pass --dest PATH`);
-    }
-    const load = await $({ quiet: true, nothrow: true })`nft -f ${dest}`.timeout("60s");
-    if (load.exitCode !== 0) {
-      say(`${paint("red", "error:")} nft -f ${dest} failed: ${load.stderr.trim()}`);
-      return 1;
-    }
-    const after = await liveTable();
-    const changed = copied || before !== after;
+    // 3. Install and load.
+    const { changed } = await loadRuleset(text, dest);
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ source: from, dest, changed, loaded: true })}\n`);
     }
@@ -193,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (!(e instanceof DeployError)) throw e;
-    say(`${paint("red", "error:")} ${e.message}`);
+    reportDeployError(e);
     return 1;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -46,16 +46,17 @@ import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/co
 import { writeIfChanged } from "../lib/core/fswrite.ts";
 import { incusAvailable } from "../lib/incus/client.ts";
 import { listNetworks } from "../lib/incus/objects.ts";
+import { reportSpecError } from "../lib/nftables/deploy.ts";
 import { parseInterfaces, type RouterInterface, routerRules } from "../lib/nftables/router.ts";
 import {
   buildRuleset,
   DEFAULT_OUTPUT,
-  type NftSpec,
   NftSpecError,
+  type Ruleset,
   resolveSpec,
 } from "../lib/nftables/ruleset.ts";
 import { specFromJson, specFromVars } from "../lib/nftables/spec.ts";
-import { readGeneratedVars } from "../lib/nftables/tree.ts";
+import { readGeneratedVars, rulesetFromTree } from "../lib/nftables/tree.ts";
 
 const USAGE = topComment(import.meta.url);
 
@@ -77,13 +78,6 @@ function parseOverride(text: string): unknown {
     throw new UsageError(`--ai-override is not JSON: ${(e as Error).message}`);
   }
   return value;
-}
-
-/** Print every problem of an invalid spec; the exit code is 1. */
-function reportSpecError(e: NftSpecError): number {
-  say(`${paint("red", "error:")} Cannot render the isolation ruleset:`);
-  for (const p of e.problems) say(`  - ${p}`);
-  return 1;
 }
 
 /** `router`: the firewall instance's accept rules as JSON on stdout. */
@@ -158,32 +152,27 @@ export async function main(argv: string[]): Promise<number> {
   const aiOverride =
     values["ai-override"] !== undefined ? parseOverride(values["ai-override"]) : undefined;
 
-  let spec: NftSpec;
+  let ruleset: Ruleset;
   const warnings: string[] = [];
-  if (values.spec !== undefined) {
-    const source = values.spec === "-" ? "stdin" : `"${values.spec}"`;
-    const text = values.spec === "-" ? readFileSync(0, "utf8") : readFileSync(values.spec, "utf8");
-    spec = specFromJson(text, source);
-    if (aiOverride !== undefined) spec.aiOverride = aiOverride;
-  } else {
-    try {
-      const r = specFromVars(readGeneratedVars(values["base-dir"] ?? "."), { aiOverride });
-      spec = r.spec;
-      warnings.push(...r.warnings);
-    } catch (e) {
-      if (!(e instanceof NftSpecError)) throw e;
-      return reportSpecError(e);
-    }
-  }
-
-  let ruleset: ReturnType<typeof buildRuleset>;
   try {
-    ruleset = buildRuleset(spec);
+    if (values.spec !== undefined) {
+      const source = values.spec === "-" ? "stdin" : `"${values.spec}"`;
+      const text =
+        values.spec === "-" ? readFileSync(0, "utf8") : readFileSync(values.spec, "utf8");
+      const spec = specFromJson(text, source);
+      if (aiOverride !== undefined) spec.aiOverride = aiOverride;
+      ruleset = buildRuleset(spec);
+      warnings.push(...ruleset.warnings);
+    } else {
+      // The tree, and the AI access record `make ai-switch` left beside it (lib/nftables/tree.ts).
+      const r = rulesetFromTree(values["base-dir"] ?? ".", { aiOverride });
+      ruleset = r.ruleset;
+      warnings.push(...r.warnings);
+    }
   } catch (e) {
     if (!(e instanceof NftSpecError)) throw e;
     return reportSpecError(e);
   }
-  warnings.push(...ruleset.warnings);
   for (const w of warnings) say(`${paint("yellow", "warning:")} ${w}`);
   for (const s of ruleset.skipped) say(`note: ${s}`);
   if (!values.offline) {

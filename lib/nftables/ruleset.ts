@@ -255,7 +255,7 @@ function overrideEnd(
   return null;
 }
 
-/** Apply `incus_nftables_ai_override`: replace every policy towards its bridge by one bidirectional rule. */
+/** Apply `incus_nftables_ai_override`: replace every policy towards its bridge by one rule (bidirectional unless it says `bidirectional: false`). */
 function applyOverride(
   policies: ResolvedPolicy[],
   raw: unknown,
@@ -273,6 +273,11 @@ function applyOverride(
   const to = overrideEnd(raw, "to", r, problems);
   const ports = parsePorts(raw.ports, label, problems);
   const protocol = parseProtocol(raw.protocol, label, problems);
+  // v1's override is bidirectional; `make ai-switch` passes the moved policy's direction.
+  const bidirectional =
+    raw.bidirectional === undefined || raw.bidirectional === null
+      ? true
+      : parseBool(raw.bidirectional, label, problems);
   if (from === null || to === null) return policies;
   const kept = policies.filter((p) => p.to.bridge !== to.bridge);
   kept.push({
@@ -281,7 +286,7 @@ function applyOverride(
     to,
     ports,
     protocol,
-    bidirectional: true,
+    bidirectional,
   });
   return kept;
 }
