@@ -107,6 +107,7 @@ describe("holderOverride", () => {
     expect(holderOverride(spec(), { holder: "pro" })).toEqual({ holder: "pro", warnings: [] });
   });
 
+  // Matrix: AA-3-001
   test("a record that no longer fits the tree is ignored with a warning naming the file", () => {
     const gone = holderOverride(spec(), { holder: "old" }, "/t/.anklume-ai-access.json");
     expect(gone.holder).toBe("pro");

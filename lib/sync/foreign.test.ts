@@ -29,11 +29,9 @@ describe("foreignKeyNotes()", () => {
     expect(notes[1]?.message).toContain("v1's app export");
   });
 
-  test("notes global.ai_vram_flush, which the schema still types as a boolean", () => {
+  test("does not note global.ai_vram_flush (make ai-switch reads it); the schema types it as a boolean", () => {
     const data = { ...infra({}), global: { base_subnet: "10.100", ai_vram_flush: true } };
-    const notes = foreignKeyNotes(data);
-    expect(notes.map((n) => n.path)).toEqual([["global", "ai_vram_flush"]]);
-    expect(notes[0]?.message).toContain("v1's AI access switch");
+    expect(foreignKeyNotes(data)).toEqual([]);
     expect(shapeIssues(data)).toEqual([]);
     const bad = shapeIssues({ ...data, global: { ai_vram_flush: "yes" } });
     expect(bad[0]?.message).toContain("expected true or false");

@@ -19,12 +19,7 @@ export interface ForeignKey {
 
 /** The keys of other v1 tools (docs/lifecycle.md, "v1 infra files keep working"). */
 export const FOREIGN_KEYS: readonly ForeignKey[] = [
-  {
-    // Typed in the schema (a boolean, infra-format.md); v1's generator ignored it too.
-    level: "global",
-    key: "ai_vram_flush",
-    readBy: "v1's AI access switch (flush GPU memory when access moves to another domain)",
-  },
+  // global.ai_vram_flush is no longer one of them: `make ai-switch` reads it (docs/ai.md).
   {
     level: "domain",
     key: "file_portal",
