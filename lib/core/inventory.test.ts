@@ -1,13 +1,20 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { readInventory, selectHosts } from "./inventory.ts";
+import { INVENTORY_CACHE_ENTRIES, readInventory, selectHosts } from "./inventory.ts";
 
 const dirs: string[] = [];
+// The parsed-tree cache of these tests lives in a directory of their own
+// (bun runs every test file in one process: put the variable back after).
+const savedCacheDir = process.env.ANKLUME_CACHE_DIR;
+const CACHE = mkdtempSync(join(tmpdir(), "inv-cache-"));
+process.env.ANKLUME_CACHE_DIR = CACHE;
 afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  if (savedCacheDir === undefined) delete process.env.ANKLUME_CACHE_DIR;
+  else process.env.ANKLUME_CACHE_DIR = savedCacheDir;
+  for (const d of [...dirs, CACHE]) rmSync(d, { recursive: true, force: true });
 });
 
 const managed = (body: string, user = "") =>
@@ -96,6 +103,54 @@ describe("readInventory", () => {
   test("reports a YAML error with the file and the fix", () => {
     const dir = tree({ "inventory/bad.yml": "all: [\n" });
     expect(() => readInventory(dir)).toThrow(/bad\.yml.*make sync/);
+  });
+
+  test("the parsed tree is cached: an unchanged tree is read from the cache, a changed file is parsed again", () => {
+    const dir = tree(generated);
+    process.env.ANKLUME_CACHE_DIR = join(CACHE, "one");
+    const project = () => readInventory(dir)?.hosts.find((h) => h.host === "lab-a")?.project;
+    try {
+      expect(project()).toBe("custom-lab");
+      const entries = readdirSync(join(CACHE, "one", "inventory"));
+      expect(entries).toHaveLength(1);
+      // A hit returns what the cache holds (proved by changing it behind the reader's back).
+      const file = join(CACHE, "one", "inventory", entries[0] as string);
+      writeFileSync(file, readFileSync(file, "utf8").replace("custom-lab", "from-the-cache"));
+      expect(project()).toBe("from-the-cache");
+      // Any change to a file of the tree is a miss, and the cache is rewritten.
+      writeFileSync(
+        join(dir, "host_vars/lab-a.yml"),
+        managed("instance_name: 001-lab-a\n", "incus_project: edited-lab\n"),
+      );
+      expect(project()).toBe("edited-lab");
+      expect(readFileSync(file, "utf8")).toContain("edited-lab");
+      // An unreadable cache is a miss, never an error or a different answer.
+      writeFileSync(file, "{not json");
+      expect(project()).toBe("edited-lab");
+      // A file the reader asks for and the cache lacks is parsed.
+      writeFileSync(
+        file,
+        JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), values: [] }),
+      );
+      expect(project()).toBe("edited-lab");
+    } finally {
+      process.env.ANKLUME_CACHE_DIR = CACHE;
+    }
+  });
+
+  test("ANKLUME_NO_CACHE=1 writes no cache; the cache keeps at most INVENTORY_CACHE_ENTRIES trees", () => {
+    const saved = process.env.ANKLUME_NO_CACHE;
+    const before = readdirSync(join(CACHE, "inventory")).length;
+    process.env.ANKLUME_NO_CACHE = "1";
+    try {
+      expect(readInventory(tree(generated))?.hosts).toHaveLength(3);
+      expect(readdirSync(join(CACHE, "inventory"))).toHaveLength(before);
+    } finally {
+      if (saved === undefined) delete process.env.ANKLUME_NO_CACHE;
+      else process.env.ANKLUME_NO_CACHE = saved;
+    }
+    for (let i = 0; i < INVENTORY_CACHE_ENTRIES + 3; i++) readInventory(tree(generated));
+    expect(readdirSync(join(CACHE, "inventory"))).toHaveLength(INVENTORY_CACHE_ENTRIES);
   });
 });
 

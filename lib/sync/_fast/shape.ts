@@ -7,7 +7,7 @@
  * and building the schema.
  *
  * The shape is derived from lib/sync/schema.ts on first use and cached in
- * `<cache>/shape/<key>.json` (the sync stamp's directory, lib/sync/_fast/cache.ts),
+ * `<cache>/shape/<key>.json` (the sync stamp's directory, lib/core/cache.ts),
  * the key being a hash of schema.ts, of the deriver (schema-check.ts) and of
  * valibot's package.json: editing the schema needs no manual step, the next sync
  * derives again. Under ANKLUME_NO_CACHE=1 it is derived in every process.
@@ -27,7 +27,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { cacheDir, cacheEnabled, textHash } from "./cache.ts";
+import { cacheDir, cacheEnabled, textHash } from "../../core/cache.ts";
 import { compileCheck, type SchemaShape } from "./schema-check.ts";
 
 /** The two schemas the shape check needs (resource_policy is checked apart: it may be `true`). */

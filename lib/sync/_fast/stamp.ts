@@ -27,7 +27,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Issue } from "../../core/issues.ts";
 import { CONTEXT_FILES, type ContextFiles } from "../../core/nesting.ts";
-import { cacheDir, cacheEnabled } from "./cache.ts";
+import { cacheDir, cacheEnabled } from "../../core/cache.ts";
 
 const VERSION = 1;
 

@@ -1,6 +1,7 @@
 /**
- * Private to lib/sync: where the speed tricks keep their files. Everything
- * here is only an optimisation: a missing, unreadable or stale cache costs
+ * Where the speed tricks keep their files (the sync stamp and compiled shape
+ * of lib/sync/_fast, the parsed generated tree of lib/core/inventory.ts).
+ * Everything here is only an optimisation: a missing, unreadable or stale cache costs
  * time, never a different result.
  */
 import { homedir } from "node:os";
