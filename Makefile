@@ -133,7 +133,11 @@ matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-d
 #     the host's routes and addresses (scripts/network-check.ts backup)
 #  2. unless SKIP_SNAPSHOT is set: pre-apply snapshot of every instance in
 #     scope (limit = a group, host or comma list; a failed snapshot only warns)
-#  3. the command
+#  3. the command; beside it, unless ANKLUME_NO_SPECULATION is set, the
+#     speculative no-op of play 1 (lib/apply/speculate.ts, docs/apply.md):
+#     the last reconcile run again, in check mode, in the background, in a
+#     directory named after make's pid that the command's environment names
+#     (ANKLUME_SPECULATION); removed after the command
 #  4. unless ANKLUME_SKIP_NETWORK_CHECK is set: compare them; any change is
 #     printed with the commands that put it back, and make stops (exit 1)
 #  5. unless SKIP_SNAPSHOT is set: retention cleanup (KEEP=N, default 3);
@@ -142,7 +146,9 @@ define safe_apply_wrap
 	$(if $(ANKLUME_SKIP_NETWORK_CHECK),@echo "Skipping the network safety net (ANKLUME_SKIP_NETWORK_CHECK is set)" >&2,@$(NETWORK_CHECK) backup)
 	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
 	@echo "==> Running: $(1)" >&2
+	$(if $(ANKLUME_NO_SPECULATION),,$(eval export ANKLUME_SPECULATION := $(SPECULATION_DIR))@mkdir -p "$(SPECULATION_DIR)" && { $(BUN) scripts/reconcile.ts speculate --base-dir "$(CURDIR)" --out "$(SPECULATION_DIR)" >/dev/null 2>&1 & })
 	$(2)
+	$(if $(ANKLUME_NO_SPECULATION),,@rm -rf "$(SPECULATION_DIR)")
 	$(if $(ANKLUME_SKIP_NETWORK_CHECK),,@$(NETWORK_CHECK) verify)
 	$(if $(SKIP_SNAPSHOT),,-@$(SNAPSHOT_APPLY) cleanup $(if $(KEEP),--keep "$(KEEP)"))
 	@echo "==> $(1) complete" >&2
@@ -155,6 +161,9 @@ endef
 #   CONTEXT_DIR=<dir>  read this machine's nesting context there (/etc/anklume)
 #   ARGS="..."         anything more for ansible-playbook (e.g. -v)
 ANSIBLE_PLAYBOOK ?= ansible-playbook
+# The speculative no-op's directory: one per make run ($PPID of a $(shell)
+# is make itself).
+SPECULATION_DIR = $(or $(TMPDIR),/tmp)/anklume-speculation.$(shell echo $$PPID)
 # The network safety net of safe_apply_wrap (docs/lifecycle.md).
 NETWORK_CHECK := $(BUN) scripts/network-check.ts
 APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \

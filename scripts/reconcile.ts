@@ -2,6 +2,7 @@
 // Usage: reconcile.ts apply [--base-dir DIR [--play-hosts H,..] [--limited] [--knobs JSON]]
 //                          [--tags T,..] [--skip-tags T,..] [--check] [--json|--ansible] [--context-dir DIR]
 //        reconcile.ts interfaces --base-dir DIR --host NAME
+//        reconcile.ts speculate --base-dir DIR --out DIR
 //        reconcile.ts <kind> [--desired FILE|-] [--check] [--json] [--context-dir DIR]
 //
 // Bring Incus to the state the generated variables describe. Reads the
@@ -21,6 +22,12 @@
 // interfaces   print firewall_router_interfaces of one host, read from the
 //              generated tree (the firewall VM's NICs: eth0 on its own bridge,
 //              then every other bridge, sorted).
+// speculate    what the Make apply targets start beside ansible-playbook: the
+//              last `apply --ansible` run on this tree again, in check mode;
+//              when it changes nothing, leaves in --out the line that run
+//              would print, which the role's task then uses instead of
+//              starting this process (lib/apply/speculate.ts). Writes nothing
+//              to Incus, prints nothing.
 // <kind>       one kind from its own desired-state JSON (debugging): projects,
 //              networks, profiles, images, firewall, instances, orphans; and
 //              `plan`, which takes {<kind>: <desired>, ...} and writes nothing.
@@ -38,6 +45,7 @@
 //   --json           print the result as JSON on stdout
 //   --context-dir D  the parent's nesting context (default /etc/anklume)
 //   --host NAME      an inventory host (interfaces)
+//   --out DIR        where speculate leaves its files
 //   -h, --help       show this help
 //
 // Exit: 0 success (changed or not), 1 failure, 2 usage error.
@@ -52,31 +60,35 @@ import {
   varsInputFromTree,
 } from "../lib/apply/from-vars.ts";
 import { APPLY_KINDS, planAll, reconcile } from "../lib/apply/live.ts";
+import { recordArgs, speculate } from "../lib/apply/speculate.ts";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
 import { readTextFile } from "../lib/core/fswrite.ts";
 
 const USAGE = `Usage: reconcile.ts apply|interfaces|<kind> [options] (reconcile.ts --help)
 Kinds: projects, networks, profiles, images, firewall, instances, orphans, plan.`;
 
-const KINDS = [...APPLY_KINDS, "plan", "apply", "interfaces"] as const;
+const KINDS = [...APPLY_KINDS, "plan", "apply", "interfaces", "speculate"] as const;
 type Kind = (typeof KINDS)[number];
 
+const OPTIONS = {
+  desired: { type: "string", default: "-" },
+  check: { type: "boolean", default: false },
+  json: { type: "boolean", default: false },
+  "context-dir": { type: "string", default: "/etc/anklume" },
+  tags: { type: "string", default: "" },
+  "skip-tags": { type: "string", default: "" },
+  "base-dir": { type: "string" },
+  "play-hosts": { type: "string" },
+  limited: { type: "boolean", default: false },
+  knobs: { type: "string", default: "{}" },
+  ansible: { type: "boolean", default: false },
+  host: { type: "string" },
+  out: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCli(argv, {
-    desired: { type: "string", default: "-" },
-    check: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-    "context-dir": { type: "string", default: "/etc/anklume" },
-    tags: { type: "string", default: "" },
-    "skip-tags": { type: "string", default: "" },
-    "base-dir": { type: "string" },
-    "play-hosts": { type: "string" },
-    limited: { type: "boolean", default: false },
-    knobs: { type: "string", default: "{}" },
-    ansible: { type: "boolean", default: false },
-    host: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  });
+  const { values, positionals } = parseCli(argv, OPTIONS);
   if (values.help) {
     process.stdout.write(`${topComment(import.meta.url)}\n`);
     return 0;
@@ -95,25 +107,29 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(ifaces)}\n`);
     return 0;
   }
+  if (kind === "speculate") {
+    const baseDir = values["base-dir"];
+    if (!baseDir || !values.out)
+      throw new UsageError("speculate needs --base-dir DIR and --out DIR");
+    await speculate(baseDir, values.out, async (args) => {
+      const recorded = parseCli(args, OPTIONS);
+      // Only what the role's task runs, on this very tree.
+      if (recorded.positionals.join(" ") !== "apply" || !recorded.values.ansible) return undefined;
+      if (recorded.values["base-dir"] !== baseDir || recorded.values.check) return undefined;
+      const { input, opts } = fromTree(recorded.values, baseDir);
+      const out = await ansibleOutput(() => applyFromVars(input(), { ...opts, check: true }));
+      return out.changed || out.failed ? undefined : JSON.stringify(out);
+    });
+    return 0;
+  }
   const contextDir = values["context-dir"] as string;
-  const list = (x: unknown) =>
-    String(x ?? "")
-      .split(",")
-      .filter((t) => t !== "");
-  const opts = {
-    tags: list(values.tags),
-    skipTags: list(values["skip-tags"]),
-    check: values.check as boolean,
-    contextDir,
-  };
+  const { opts } = fromTree(values, values["base-dir"] ?? ".");
   if (kind === "apply" && values["base-dir"] !== undefined) {
-    const input = () =>
-      varsInputFromTree(values["base-dir"] as string, {
-        playHosts: values["play-hosts"] === undefined ? undefined : list(values["play-hosts"]),
-        limited: values.limited as boolean,
-        knobs: parseKnobs(values.knobs as string),
-      });
-    if (values.ansible) return printForAnsible(() => applyFromVars(input(), opts));
+    const { input } = fromTree(values, values["base-dir"]);
+    if (values.ansible) {
+      if (!opts.check) recordArgs(values["base-dir"], argv);
+      return printForAnsible(() => applyFromVars(input(), opts));
+    }
     return printApply(await applyFromVars(input(), opts), values.json as boolean, opts.check);
   }
   const text =
@@ -174,6 +190,29 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>["values"];
+
+/** An apply's options and its input read from the generated tree under `baseDir`. */
+function fromTree(values: Values, baseDir: string) {
+  const list = (x: unknown) =>
+    String(x ?? "")
+      .split(",")
+      .filter((t) => t !== "");
+  const opts = {
+    tags: list(values.tags),
+    skipTags: list(values["skip-tags"]),
+    check: values.check as boolean,
+    contextDir: values["context-dir"] as string,
+  };
+  const input = () =>
+    varsInputFromTree(baseDir, {
+      playHosts: values["play-hosts"] === undefined ? undefined : list(values["play-hosts"]),
+      limited: values.limited as boolean,
+      knobs: parseKnobs(values.knobs as string),
+    });
+  return { input, opts };
+}
+
 /** The --knobs JSON: a mapping (a usage error otherwise). */
 function parseKnobs(text: string): Record<string, unknown> {
   let knobs: unknown;
@@ -196,6 +235,12 @@ function parseKnobs(text: string): Record<string, unknown> {
  * thrown before anything ran (invalid variables, no daemon) is a failure too.
  */
 async function printForAnsible(apply: () => Promise<ApplyResult>): Promise<number> {
+  process.stdout.write(`${JSON.stringify(await ansibleOutput(apply))}\n`);
+  return 0;
+}
+
+/** The line printForAnsible prints. */
+async function ansibleOutput(apply: () => Promise<ApplyResult>) {
   let out: { changed: boolean; failed: boolean; report: unknown; errors?: string[] };
   try {
     const r = await apply();
@@ -208,8 +253,7 @@ async function printForAnsible(apply: () => Promise<ApplyResult>): Promise<numbe
     if (e instanceof UsageError) throw e;
     out = { changed: false, failed: true, report: {}, errors: [(e as Error).message] };
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
-  return 0;
+  return out;
 }
 
 /** Print an apply's result: JSON on stdout for Ansible, or lines; failures on stderr, exit 1. */

@@ -5,7 +5,7 @@
  * converged once and shared by the tests of this file, in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { parse } from "yaml";
@@ -296,6 +296,38 @@ describe.skipIf(!live)(
       write(join(dir, "infra.yml"), infra());
       expect((await make(dir, ["sync"])).code).toBe(0);
     }, 120_000);
+
+    // Matrix: AP-2-005
+    test("a no-op apply-infra prints the speculation's line without starting the reconcile script; with drift, or ANKLUME_NO_SPECULATION=1, the script runs", async () => {
+      // A script that cannot start: the task succeeds only on the speculation's line.
+      const gone = "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts";
+      const tmp = mkdtempSync(join(dir, "tmp-"));
+      const run = (extra: string[], env: Record<string, string> = {}) =>
+        make(
+          dir,
+          ["apply-infra", "NAT=false", "SKIP_SNAPSHOT=1", `CONTEXT_DIR=${ctxDir()}`, ...extra],
+          { TMPDIR: tmp, ...env },
+        );
+      // The speculation repeats the last run's arguments: a real run records them.
+      expect((await run([])).code).toBe(0);
+      const spec = await run([gone]);
+      expect(spec.code, spec.out).toBe(0);
+      expect(totalChanged(spec.out)).toBe(0);
+      // Its directory is gone after the run.
+      expect(readdirSync(tmp)).toEqual([]);
+      const plain = await run([gone], { ANKLUME_NO_SPECULATION: "1" });
+      expect(plain.code).not.toBe(0);
+      expect(plain.out).toContain("/nonexistent/reconcile.ts");
+      // Drift: the speculation plans a change, leaves no line, and the task runs the script.
+      const a1 = name(`${u}-a1`);
+      await incusRun(["config", "set", a1, "user.note=drifted-again", "--project", proj(A)]);
+      const drift = await run([gone]);
+      expect(drift.code).not.toBe(0);
+      expect(drift.out).toContain("/nonexistent/reconcile.ts");
+      const repair = await run([]);
+      expect(repair.code, repair.out).toBe(0);
+      expect(repair.out).toContain("set user.note=declared (was drifted-again)");
+    }, 180_000);
 
     // Matrix: AP-2-001
     test("apply repairs config and bridge drift, unsets removed keys, keeps hand-set keys", async () => {
