@@ -5,8 +5,8 @@
  * image export as a read-only disk (and `security.nesting`) on machines that
  * run Incus (`dev_test_runner`). Works on a copy.
  */
-import { DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
 import { HOST_IMAGES_DEVICE, hostImagesDevice, runsNestedIncus } from "../provision/images.ts";
+import { applyAddressing, domainBase } from "./addressing.ts";
 import type { Infra, Machine, Policy } from "./schema.ts";
 
 export interface Enriched {
@@ -24,17 +24,18 @@ export function enrich(input: Infra): Enriched {
     Object.values(d?.machines ?? {}).some((m) => runsNestedIncus(m)),
   );
   const needed =
+    Boolean(g0.addressing) ||
     g0.firewall_mode === "vm" ||
     g0.ai_access_policy === "exclusive" ||
     Boolean(g0.resource_policy) ||
     nested;
   // Copy only when something will be added (the copy costs ~4 ms on 1,000 machines).
   const infra = needed ? structuredClone(input) : input;
-  const info: string[] = [];
+  // v1's zone-based addressing first: it gives the domains their subnets.
+  const info: string[] = applyAddressing(infra);
   let autoFirewall = false;
   const g = infra.global ?? {};
   const domains = infra.domains ?? {};
-  const base = parseBaseSubnet(g.base_subnet) ?? DEFAULT_BASE_SUBNET;
 
   const hasFirewall = Object.values(domains).some(
     (d) => d.machines && Object.hasOwn(d.machines, "sys-firewall"),
@@ -42,7 +43,7 @@ export function enrich(input: Infra): Enriched {
   // Own keys only: a name is never looked up on Object.prototype.
   const admin = Object.hasOwn(domains, "anklume") ? domains.anklume : undefined;
   if (g.firewall_mode === "vm" && !hasFirewall && admin) {
-    const ip = `${base}.${admin.subnet_id}.253`;
+    const ip = `${domainBase(g, admin)}.${admin.subnet_id}.253`;
     const fw: Machine = {
       description: "Centralized firewall VM (auto-created by generator)",
       type: "vm",

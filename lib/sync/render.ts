@@ -4,6 +4,7 @@
  * emitted by emit.ts and merged into files by managed.ts.
  */
 import { bridgeName, DEFAULT_BASE_SUBNET, parseBaseSubnet } from "../core/naming.ts";
+import { addressingOf, domainBase, zoned } from "./addressing.ts";
 import type { Infra } from "./schema.ts";
 
 /** One file to write: its path relative to the output root, and the managed content. */
@@ -25,7 +26,10 @@ function compact(obj: Record<string, unknown>): Record<string, unknown> {
 /** Every file of the tree, in v1's order: all.yml, then per domain inventory, group_vars, host_vars. */
 export function renderTree(infra: Infra, prefix: string): FileSpec[] {
   const g = infra.global ?? {};
-  const base = parseBaseSubnet(g.base_subnet) ?? DEFAULT_BASE_SUBNET;
+  const zones = addressingOf(infra);
+  const base = zones
+    ? `${zones.baseOctet}.${zones.zoneBase}`
+    : (parseBaseSubnet(g.base_subnet) ?? DEFAULT_BASE_SUBNET);
   const domains = infra.domains ?? {};
   const images = new Set<string>();
   for (const d of Object.values(domains)) {
@@ -61,7 +65,12 @@ export function renderTree(infra: Infra, prefix: string): FileSpec[] {
       rel: `inventory/${d}.yml`,
       data: { all: { children: { [d]: { hosts: Object.keys(hosts).length > 0 ? hosts : null } } } },
     });
-    const sid = dom.subnet_id;
+    // Present: validate requires it, or addressing chose it.
+    const sid = dom.subnet_id as number;
+    const dbase = domainBase(g, dom);
+    // Under addressing two zones may share a sequence number: the short bridge
+    // name then carries the zone too (10.120.3.0/24: net120003).
+    const bridgeId = zoned(dom) ? Number(dbase.split(".")[1]) * 1000 + sid : sid;
     files.push({
       rel: `group_vars/${d}.yml`,
       data: compact({
@@ -71,9 +80,9 @@ export function renderTree(infra: Infra, prefix: string): FileSpec[] {
         domain_trust_level: dom.trust_level,
         incus_project: `${prefix}${d}`,
         incus_network: {
-          name: bridgeName(prefix, d, sid),
-          subnet: `${base}.${sid}.0/24`,
-          gateway: `${base}.${sid}.254`,
+          name: bridgeName(prefix, d, bridgeId),
+          subnet: `${dbase}.${sid}.0/24`,
+          gateway: `${dbase}.${sid}.254`,
         },
         subnet_id: sid,
         incus_profiles: dom.profiles && Object.keys(dom.profiles).length > 0 ? dom.profiles : null,

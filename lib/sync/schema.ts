@@ -146,6 +146,14 @@ export const GlobalSchema = strict({
   package_cache: v.optional(v.unknown()),
   // true, or a mapping checked against ResourcePolicySchema in shapeIssues.
   resource_policy: v.optional(v.unknown()),
+  // v1's zone-based addressing (lib/sync/addressing.ts): replaces base_subnet and subnet_id.
+  addressing: opt(
+    strict({
+      base_octet: opt(int(0, 255)),
+      zone_base: opt(int(0, 255)),
+      zone_step: opt(int(1, 255)),
+    }),
+  ),
 });
 
 export const ServiceSchema = strict({
@@ -185,7 +193,8 @@ export const ProfileSchema = strict({
 
 export const DomainSchema = strict({
   description: optString,
-  subnet_id: int(0, 254),
+  // Required unless global.addressing chooses it (validate.ts).
+  subnet_id: v.optional(int(0, 254)),
   ephemeral: optBool,
   trust_level: opt(v.picklist(TRUST_LEVELS)),
   profiles: opt(mapping(v.nullable(ProfileSchema))),

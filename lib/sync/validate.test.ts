@@ -16,7 +16,9 @@ test("validateInfra is defensive: wrong types produce no crash and no duplicate 
     "x",
     { domains: 5 },
     { domains: { a: null } },
-    { domains: { a: { machines: [] } } },
+    { domains: { a: { subnet_id: 1, machines: [] } } },
+    { global: { addressing: 5 }, domains: { a: { machines: 5 } } },
+    { global: { addressing: {} }, domains: { a: null, b: { machines: { m: null } } } },
   ]) {
     expect(() => validateInfra(data, env)).not.toThrow();
     // Wrong types are the shape check's to report: validateInfra adds nothing,

@@ -10,7 +10,6 @@
 import { contains, formatCidr, overlaps, parseCidr, parseIpv4 } from "../core/cidr.ts";
 import { closest, err, type Issue, q, typeName, warn } from "../core/issues.ts";
 import {
-  DEFAULT_BASE_SUBNET,
   isAnklumeBridge,
   parseBaseSubnet,
   RESERVED_NAMES,
@@ -18,6 +17,7 @@ import {
 } from "../core/naming.ts";
 import type { GeneratorContext } from "../core/nesting.ts";
 import { isPackageCacheSetting } from "../provision/package-cache.ts";
+import { addressingIssues, domainBase } from "./addressing.ts";
 import type { HostNetwork } from "./host.ts";
 import { MANAGED_BEGIN, MANAGED_END } from "./managed.ts";
 import { parseSize } from "./resources.ts";
@@ -137,12 +137,10 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   const domains = isObj(data.domains) ? data.domains : {};
 
   // Base subnet: a quoted "A.B".
-  let base = DEFAULT_BASE_SUBNET;
   const rawBase = global.base_subnet;
   if (rawBase !== undefined && rawBase !== null) {
     const parsed = parseBaseSubnet(rawBase);
     const reserved = parsed ? reservedBaseSubnet(parsed) : null;
-    if (parsed) base = parsed;
     if (parsed && reserved) {
       out.push(
         err(
@@ -172,8 +170,19 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
     }
   }
 
-  // Domains: names, subnet ids, profiles; collect machines.
-  const subnetOwner = new Map<number, string>();
+  // v1's zone-based addressing: its own settings (enrich.ts applied it).
+  // Present at all (even malformed, which the shape check reports): subnet_id is optional.
+  const zoned = global.addressing !== undefined && global.addressing !== null;
+  if (zoned) {
+    const a = addressingIssues(data);
+    for (const [path, message, fix] of a.errors) out.push(err(path, message, fix));
+    for (const [path, message, fix] of a.warnings) out.push(warn(path, message, fix));
+  }
+
+  // Domains: names, subnet ids, profiles; collect machines. A /24 is one
+  // domain's: "<first two octets>.<subnet_id>" (the octets differ by zone
+  // under addressing).
+  const subnetOwner = new Map<string, string>();
   const machineDomain = new Map<string, string>();
   const ipOwner = new Map<string, string>();
   const gpuMachines: { name: string; path: string[] }[] = [];
@@ -202,17 +211,28 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
     }
     if (!isObj(dom)) continue;
     const sid = dom.subnet_id;
+    const dbase = domainBase(global, dom);
+    if (sid === undefined && !zoned) {
+      const missing = err(
+        [...dp, "subnet_id"],
+        'missing required key "subnet_id"',
+        "add subnet_id: <an integer from 0 to 254 (not quoted, not a boolean)>, or let global.addressing choose it",
+      );
+      missing.locateAt = dp;
+      out.push(missing);
+    }
     if (typeof sid === "number" && Number.isInteger(sid) && sid >= 0 && sid <= 254) {
-      const first = subnetOwner.get(sid);
+      const key = `${dbase}.${sid}`;
+      const first = subnetOwner.get(key);
       if (first !== undefined) {
         out.push(
           err(
             [...dp, "subnet_id"],
             `subnet_id ${sid} is already used by domain ${q(first)}`,
-            `give each domain its own subnet_id (0-254); ${freeSubnetHint(subnetOwner)}`,
+            `give each domain its own subnet_id (0-254); ${freeSubnetHint(subnetOwner, dbase)}`,
           ),
         );
-      } else subnetOwner.set(sid, d);
+      } else subnetOwner.set(key, d);
     }
     const profiles = isObj(dom.profiles) ? dom.profiles : {};
     for (const [p] of entries(profiles)) {
@@ -228,7 +248,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
       }
     }
     const sidOk = typeof sid === "number" && Number.isInteger(sid) && sid >= 0 && sid <= 254;
-    const subnet = sidOk ? parseCidr(`${base}.${sid}.0/24`) : null;
+    const subnet = sidOk ? parseCidr(`${dbase}.${sid}.0/24`) : null;
     for (const [m, mach] of entries(dom.machines)) {
       const mp = [...dp, "machines", m];
       if (!NAME_RE.test(m)) {
@@ -264,7 +284,7 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
         );
       } else machineDomain.set(m, d);
       if (!isObj(mach)) continue;
-      checkMachine(out, mp, m, mach, { d, profiles, subnet, base, sid, env, ipOwner });
+      checkMachine(out, mp, m, mach, { d, profiles, subnet, base: dbase, sid, env, ipOwner });
       if (isGpuMachine(mach, profiles)) gpuMachines.push({ name: m, path: mp });
     }
   }
@@ -419,18 +439,21 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
 
   // Host subnet conflicts.
   if (env.hostNetworks) {
-    for (const [sid, d] of [...subnetOwner.entries()]) {
-      const net = parseCidr(`${base}.${sid}.0/24`);
+    for (const [key, d] of [...subnetOwner.entries()]) {
+      const net = parseCidr(`${key}.0/24`);
       if (!net) continue;
       for (const h of env.hostNetworks) {
         if (isAnklumeBridge(h.ifname)) continue;
         if (overlaps(net, h.cidr)) {
-          const alt = base === "10.100" ? "10.200" : "10.100";
+          const alt = key.startsWith("10.100.") ? "10.200" : "10.100";
+          const fix = zoned
+            ? "change global.addressing.zone_base, or give this domain another subnet_id or trust_level (ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips this check)"
+            : `change global.base_subnet to "${alt}" or use another subnet_id for this domain (ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips this check)`;
           out.push(
             err(
               ["domains", d, "subnet_id"],
               `SUBNET CONFLICT: domain ${q(d)} uses ${formatCidr(net)}, which overlaps host interface ${q(h.ifname)} (${formatCidr(h.cidr)}). Incus would create a bridge on the same subnet and cut the host off its network`,
-              `change global.base_subnet to "${alt}" or use another subnet_id for this domain (ANKLUME_SKIP_HOST_SUBNET_CHECK=1 skips this check)`,
+              fix,
             ),
           );
         }
@@ -440,8 +463,8 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
   return out;
 }
 
-function freeSubnetHint(used: Map<number, string>): string {
-  for (let i = 0; i <= 254; i++) if (!used.has(i)) return `${i} is free`;
+function freeSubnetHint(used: Map<string, string>, base: string): string {
+  for (let i = 0; i <= 254; i++) if (!used.has(`${base}.${i}`)) return `${i} is free`;
   return "all 255 are taken";
 }
 
