@@ -31,6 +31,7 @@ import * as v from "valibot";
 import { $ } from "zx";
 import { incusGet, incusRaw, incusRun } from "../lib/incus/client.ts";
 import { listAliases } from "../lib/incus/objects.ts";
+import { cleanupInfra, freeSubnets } from "./apply-helpers.ts";
 import { incusOrSkip, isCI, scenario, uniq } from "./helpers.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -54,6 +55,7 @@ const id = uniq();
 const POOL = `anklume-prod-${id}`;
 const INSTANCE = `anklume-prod-${id}`;
 const PROJECT = `prodimp-${id}`;
+const APPLIED = `pa${id}`;
 let tmp = "";
 let mnt = "";
 let repo = "";
@@ -134,6 +136,7 @@ describe.skipIf(!runnable)(
       await incusRaw(["delete", "--force", INSTANCE, "--project", "default"]);
       for (const i of ["imp"]) await incusRaw(["delete", "--force", i, "--project", PROJECT]);
       await incusRaw(["project", "delete", PROJECT]);
+      await cleanupInfra(`003-${APPLIED}`);
       await incusRaw(["storage", "delete", POOL]);
       if (mnt) {
         const dev = (await q`findmnt -n -o SOURCE ${mnt}`).stdout.trim();
@@ -338,6 +341,49 @@ describe.skipIf(!runnable)(
         expect(readFileSync(join(repo, "infra.yml"), "utf8")).toBe(infra);
       },
       300_000,
+    );
+
+    step(
+      "make sync && make apply when infra.yml exists; the next run reports changed=0",
+      async () => {
+        const [sid] = await freeSubnets("10.239", 1);
+        writeFileSync(
+          join(repo, "infra.yml"),
+          `project_name: ${APPLIED}
+global:
+  base_subnet: "10.239"
+  default_os_image: anklume-busybox
+  package_cache: false
+domains:
+  ${APPLIED}:
+    subnet_id: ${sid}
+    machines:
+      ${APPLIED}-m:
+        ip: "10.239.${sid}.10"
+`,
+        );
+        // NAT=false: bridges of tests route nowhere; no snapshot or network check of the host.
+        const extra = {
+          NAT: "false",
+          ANKLUME_SKIP_NETWORK_CHECK: "1",
+          SKIP_SNAPSHOT: "1",
+          CONTEXT_DIR: ctx,
+        };
+        const r = bootstrap(["--prod", "--yes", "--no-package-cache"], extra);
+        expect(r.stderr).toContain("PLAY RECAP");
+        expect(r.code).toBe(0);
+        expect(r.stderr).toMatch(/^done make sync && make apply: changed=[1-9]\d*$/m);
+        const made = await incusGet(
+          `/1.0/instances/003-${APPLIED}-m?project=003-${APPLIED}`,
+          v.looseObject({ status: v.string() }),
+        );
+        expect(made.status).toBe("Running");
+        const again = bootstrap(["--prod", "--yes", "--no-package-cache"], extra);
+        expect(again.code).toBe(0);
+        expect(again.stderr).toContain("ok   make sync && make apply: changed=0");
+        expect(again.stderr).toContain("nothing changed: this machine was already bootstrapped");
+      },
+      600_000,
     );
   },
 );
