@@ -11,10 +11,10 @@
  * plans while Ansible loads. When the plan changes nothing, it leaves the
  * line the task would have printed; the task uses it only when its own
  * arguments are exactly the recorded ones (same tags, hosts, knobs, check
- * mode), else it runs the process as before. Anything else (a change to
- * make, an error, a warning-free miss) leaves no result: the task runs the
- * process, which reads Incus again and writes. Nothing here ever writes to
- * Incus.
+ * mode), else it runs the process as before. A plan with a change, an
+ * error, no recorded run or other arguments leave no result: the task runs
+ * the process, which reads Incus again and writes. Nothing here ever writes
+ * to Incus.
  *
  * The speculation reads Incus when `make` starts rather than when the task
  * runs, a second or so later: for that run, an `incus` command typed in
@@ -23,7 +23,9 @@
  * Files, in the run's directory (`ANKLUME_SPECULATION`, made by the Makefile
  * as `$TMPDIR/anklume-speculation.<make's pid>`): `argv` (the arguments, one
  * per line, as the task's shell prints them), `result` (the task's line),
- * then `done`, last, whatever happened.
+ * then `done`, last, whatever happened. The task removes the directory after
+ * reading it, the Makefile after the command; one that a failed run left is
+ * removed by the next speculation after an hour.
  */
 import {
   mkdirSync,
