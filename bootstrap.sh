@@ -795,7 +795,7 @@ summary() {
     ok "bootstrap done: ${CHANGES} change(s) in ${secs} s"
   fi
   if [[ $MODE == prod ]]; then
-    echo "Next: incus exec ${ANKLUME_INSTANCE:-anklume-instance} -- bash, then cd /root/anklume (or stay on the host): edit infra.yml, make sync && make apply" >&2
+    echo "Next: edit infra.yml in $REPO_DIR, then make sync && make apply (here; ${ANKLUME_INSTANCE:-anklume-instance} sees this checkout at /root/anklume and the host's Incus socket)" >&2
   else
     echo "Next: cp infra.example.yml infra.yml (if you have none), then make sync && make apply" >&2
   fi
