@@ -20,8 +20,9 @@ Modes:
   --dev               development host: install the Debian packages (incus
                       from bookworm-backports on Debian 12, from main on 13;
                       nftables, iproute2, busybox-static, debootstrap,
-                      shellcheck, python3-venv, make, git), Bun (npm install -g
-                      bun@1) and the node dependencies (bun install
+                      shellcheck, python3-venv, make, git, btrfs-progs),
+                      Bun (npm install -g bun@1) and the node dependencies
+                      (bun install
                       --frozen-lockfile), Ansible from PyPI in the venv
                       $ANKLUME_VENV (default /opt/anklume/venv; ansible-core
                       >= 2.16, community.general >= 9 with the
