@@ -11,17 +11,15 @@ import process from "node:process";
 import { writeIfChanged } from "../core/fswrite.ts";
 import { incusRun } from "../incus/client.ts";
 import { listAliases, listInstances, listPools, listProfiles } from "../incus/objects.ts";
+import { type ProdPlan, type ProdWanted, planProd } from "./prod.ts";
 import {
   type Backend,
   chooseBackend,
   existingAncestor,
   type MountInfo,
   mountDevice,
-  type ProdPlan,
-  type ProdWanted,
   parseFindmnt,
-  planProd,
-} from "./prod.ts";
+} from "./storage-backend.ts";
 
 /** Incus's own directory on the host (`INCUS_DIR`, else /var/lib/incus). */
 export function incusDir(env: Record<string, string | undefined> = process.env): string {

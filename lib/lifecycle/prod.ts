@@ -3,102 +3,15 @@
  * operations-contract §6.9): the storage backend chosen from the filesystem
  * that holds Incus's storage, the preseed that creates what is missing, and
  * the admin instance `anklume-instance` with the host's Incus socket, the
- * repository and the host's nesting context. Pure: observed state in, a list
+ * repository and the host's nesting context (the backend and the preseed
+ * are in `storage-backend.ts`). Pure: observed state in, a list
  * of incus calls out; `prod-run.ts` reads the state and runs them.
  *
  * Idempotent by construction: only what is missing is created, a device that
  * differs gets the differing keys set, and an existing pool or instance is
  * never recreated or moved.
  */
-import { stringify } from "yaml";
-
-/** Incus storage drivers anklume's bootstrap picks from. */
-export type Driver = "btrfs" | "zfs" | "lvm" | "dir";
-
-/** One `findmnt -J` entry: the mount holding a path. */
-export interface MountInfo {
-  target: string;
-  source: string;
-  fstype: string;
-}
-
-/** The backend of a new pool: driver, optional `source`, and why it was chosen. */
-export interface Backend {
-  driver: Driver;
-  source?: string;
-  reason: string;
-}
-
-/**
- * The mount that holds a path, from `findmnt -J -T <path> -o TARGET,SOURCE,FSTYPE`.
- * @example parseFindmnt('{"filesystems":[{"target":"/","source":"/dev/vda","fstype":"ext4"}]}')
- */
-export function parseFindmnt(text: string): MountInfo | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const fs = (json as { filesystems?: unknown[] })?.filesystems?.[0] as
-    | Partial<MountInfo>
-    | undefined;
-  if (!fs || typeof fs.target !== "string" || typeof fs.fstype !== "string") return null;
-  return { target: fs.target, source: String(fs.source ?? ""), fstype: fs.fstype };
-}
-
-/** The first of `path` and its parents that exists (a pool's source does not exist yet). */
-export function existingAncestor(path: string, exists: (p: string) => boolean): string {
-  let p = path.replace(/\/+$/, "") || "/";
-  while (!exists(p)) {
-    const up = p.slice(0, p.lastIndexOf("/")) || "/";
-    if (up === p) break;
-    p = up;
-  }
-  return p;
-}
-
-/** A btrfs mount's source names its subvolume in brackets (`/dev/sda2[/@]`): the device alone. */
-export function mountDevice(source: string): string {
-  return source.replace(/\[.*\]$/, "");
-}
-
-/**
- * The storage backend for a new pool whose data goes under `path`: btrfs on
- * btrfs, zfs on zfs, lvm when the filesystem sits on an LVM logical volume
- * (`lvmVg` is its volume group), else dir. `explicitSource` (the operator's
- * `--storage-source`) is used as the pool's source; without it btrfs and dir
- * let Incus place the pool under its own directory, zfs gets a dataset
- * `<zpool>/incus`, lvm the volume group.
- */
-export function chooseBackend(
-  mount: MountInfo,
-  path: string,
-  lvmVg: string | null,
-  explicitSource?: string,
-): Backend {
-  const where = `"${path}" is on ${mount.fstype} (${mount.source} mounted at ${mount.target})`;
-  const src = explicitSource ? { source: explicitSource } : {};
-  if (mount.fstype === "btrfs") {
-    return { driver: "btrfs", ...src, reason: `${where}: btrfs subvolumes and snapshots` };
-  }
-  if (mount.fstype === "zfs") {
-    const zpool = mount.source.split("/")[0] || mount.source;
-    return {
-      driver: "zfs",
-      source: explicitSource ?? `${zpool}/incus`,
-      reason: `${where}: zfs datasets and snapshots`,
-    };
-  }
-  if (lvmVg) {
-    return {
-      driver: "lvm",
-      source: explicitSource ?? lvmVg,
-      reason: `${where}, a logical volume of volume group "${lvmVg}": an LVM thin pool there`,
-    };
-  }
-  return { driver: "dir", ...src, reason: `${where}: no copy-on-write backend, plain directories` };
-}
+import { type Backend, renderPreseed } from "./storage-backend.ts";
 
 /** What the plan reads from Incus. */
 export interface ProdObserved {
@@ -157,34 +70,6 @@ export function adminDevices(w: ProdWanted): Record<string, Record<string, strin
       readonly: "true",
     },
   };
-}
-
-/**
- * The preseed (`incus admin init --preseed`) creating the pool and the
- * default profile's root disk, each only when given.
- */
-export function renderPreseed(opts: {
-  pool?: { name: string; backend: Backend };
-  root?: string;
-}): string {
-  const doc: Record<string, unknown> = {};
-  if (opts.pool) {
-    const { name, backend } = opts.pool;
-    doc.storage_pools = [
-      {
-        name,
-        driver: backend.driver,
-        description: "anklume (bootstrap.sh --prod)",
-        ...(backend.source ? { config: { source: backend.source } } : {}),
-      },
-    ];
-  }
-  if (opts.root) {
-    doc.profiles = [
-      { name: "default", devices: { root: { type: "disk", path: "/", pool: opts.root } } },
-    ];
-  }
-  return stringify(doc);
 }
 
 /** One incus call of the plan: its arguments, stdin, and the lines it prints. */
