@@ -111,6 +111,19 @@ describe("v1's example infra files sync unchanged", () => {
     });
   }, 60_000);
 
+  test("addressing in an infra/ directory: a static IP outside the zone's /24 is refused with its file and line", () => {
+    const dir = workspace({
+      "infra/base.yml": "project_name: t\nglobal:\n  addressing: {zone_base: 100}\n",
+      "infra/domains/lab.yml": 'lab:\n  machines:\n    l1: {ip: "10.100.0.5"}\n',
+    });
+    const r = runProcess(["infra"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `infra/domains/lab.yml:3:14: domains.lab.machines.l1.ip: "10.100.0.5" is not in domain "lab"'s subnet 10.120.0.0/24`,
+    );
+    expect(Object.keys(tree(dir))).toEqual([]);
+  }, 60_000);
+
   test("live-os is not v1's infra format (domains as a list, live_os, storage, networks): refused, nothing written", () => {
     const { dir, r } = sync("live-os.yml");
     expect(r.code).toBe(1);
