@@ -26,6 +26,7 @@ import {
   rolesOrSkip,
   runRole,
   sh,
+  waitFor,
   waitSystemd,
 } from "./role-helpers.ts";
 
@@ -52,16 +53,6 @@ async function must(name: string, script: string): Promise<void> {
   const r = await sh(name, script);
   if (r.exitCode !== 0)
     throw new Error(`${name}: ${script}: exit ${r.exitCode}: ${r.stdout}${r.stderr}`);
-}
-
-/** Wait until a shell condition holds in a container (30 s at most). */
-async function waitFor(name: string, cond: string): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    if ((await sh(name, cond)).exitCode === 0) return;
-    await Bun.sleep(500);
-  }
-  const r = await sh(name, "ip -4 addr; ip route");
-  throw new Error(`${name}: still not true after 30 s: ${cond}\n${r.stdout}`);
 }
 
 /**

@@ -151,6 +151,16 @@ export function sh(name: string, script: string, timeout?: string) {
   return incusRaw(["exec", name, "--", "sh", "-c", script], timeout ? { timeout } : {});
 }
 
+/** Wait until a shell condition holds in a container (30 s at most). */
+export async function waitFor(name: string, cond: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    if ((await sh(name, cond)).exitCode === 0) return;
+    await Bun.sleep(500);
+  }
+  const r = await sh(name, "ip -4 addr; ip route");
+  throw new Error(`${name}: still not true after 30 s: ${cond}\n${r.stdout}`);
+}
+
 /** A playbook run: exit code and stdout+stderr together. */
 export interface PlayRun {
   code: number;
