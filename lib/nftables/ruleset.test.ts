@@ -106,7 +106,7 @@ describe("buildRuleset()", () => {
     const r = buildRuleset({ ...worked, hostPorts: [3142, 80, 3142] });
     expect(r.hostPorts).toEqual([80, 3142]);
     expect(r.text).toContain(
-      "        # The host package cache (global.package_cache)\n        tcp dport { 80, 3142 } accept\n        # Nothing else on the host answers the domains\n        drop\n",
+      "        # The host package caches: apt, PyPI, npm (global.package_cache)\n        tcp dport { 80, 3142 } accept\n        # Nothing else on the host answers the domains\n        drop\n",
     );
     expect(nftAccepts(r.text).stderr).toBe("");
     expect(unsafeLines(r.text)).toEqual([]);

@@ -392,7 +392,7 @@ function hostInput(bridges: string[], hostPorts: number[], i1: string, i2: strin
     `${i2}tcp dport 53 accept`,
   ];
   if (hostPorts.length > 0) {
-    lines.push(`${i2}# The host package cache (global.package_cache)`);
+    lines.push(`${i2}# The host package caches: apt, PyPI, npm (global.package_cache)`);
     lines.push(`${i2}tcp dport { ${hostPorts.join(", ")} } accept`);
   }
   lines.push(`${i2}# Nothing else on the host answers the domains`, `${i2}drop`, `${i1}}`);

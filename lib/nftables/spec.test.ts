@@ -51,8 +51,8 @@ describe("specFromVars() on the worked example (tests/fixtures/worked-example)",
           protocol: "tcp",
         },
       ],
-      // No global.package_cache in the worked example: auto opens the host cache's port.
-      hostPorts: [3142],
+      // No global.package_cache in the worked example: auto opens the host caches' ports.
+      hostPorts: [3142, 3141, 4873],
       aiOverride: {},
     });
     expect(warnings).toEqual([]);

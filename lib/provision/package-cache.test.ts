@@ -1,5 +1,11 @@
 import { expect, test } from "bun:test";
-import { hostCachePorts, isPackageCacheSetting, PACKAGE_CACHE_PORT } from "./package-cache.ts";
+import {
+  hostCachePorts,
+  isPackageCacheSetting,
+  NPM_CACHE_PORT,
+  PACKAGE_CACHE_PORT,
+  PYPI_CACHE_PORT,
+} from "./package-cache.ts";
 
 test("settings: auto, booleans and http(s) proxy URLs; nothing else", () => {
   for (const ok of [
@@ -18,9 +24,15 @@ test("settings: auto, booleans and http(s) proxy URLs; nothing else", () => {
   }
 });
 
-test("the host port is opened for the host cache only (auto, true, absent), not for false or a URL", () => {
+test("the host ports (apt, PyPI, npm) are opened for the host caches only (auto, true, absent), not for false or a URL", () => {
   for (const v of [undefined, null, true, "auto"])
-    expect(hostCachePorts(v)).toEqual([PACKAGE_CACHE_PORT]);
+    expect(hostCachePorts(v)).toEqual([3142, 3141, 4873]);
   for (const v of [false, "http://10.0.0.5:3142"]) expect(hostCachePorts(v)).toEqual([]);
-  expect(PACKAGE_CACHE_PORT).toBe(3142);
+  expect([PACKAGE_CACHE_PORT, PYPI_CACHE_PORT, NPM_CACHE_PORT]).toEqual([3142, 3141, 4873]);
+});
+
+test("each call returns its own list (a caller sorting it never changes the next answer)", () => {
+  const a = hostCachePorts("auto");
+  a.sort();
+  expect(hostCachePorts("auto")).toEqual([3142, 3141, 4873]);
 });
