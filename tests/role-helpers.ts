@@ -12,7 +12,12 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import { $ } from "zx";
 import { incusRaw, incusRun } from "../lib/incus/client.ts";
-import { PACKAGE_CACHE_PORT } from "../lib/provision/package-cache.ts";
+import {
+  HOST_CACHE_PORTS,
+  NPM_CACHE_PORT,
+  PACKAGE_CACHE_PORT,
+  PYPI_CACHE_PORT,
+} from "../lib/provision/package-cache.ts";
 import { freeSubnets } from "./apply-helpers.ts";
 import { incusOrSkip, isCI } from "./helpers.ts";
 
@@ -47,7 +52,8 @@ export function listening(port: number, host = "127.0.0.1"): Promise<boolean> {
 
 /**
  * True when the role tests can run: an Incus daemon, the Debian image,
- * ansible-playbook in the venv and the host's package cache on port 3142.
+ * ansible-playbook in the venv and the host's package caches (apt 3142,
+ * PyPI 3141, npm 4873).
  */
 export async function rolesOrSkip(suite: string, images: string[] = [DEBIAN]): Promise<boolean> {
   if (!(await incusOrSkip(suite))) return false;
@@ -60,11 +66,13 @@ export async function rolesOrSkip(suite: string, images: string[] = [DEBIAN]): P
   if ((await $({ nothrow: true, quiet: true })`test -x ${VENV_BIN}/ansible-playbook`).exitCode) {
     return missing(suite, `${VENV_BIN}/ansible-playbook is missing (bootstrap.sh installs it)`);
   }
-  if (!(await listening(PACKAGE_CACHE_PORT))) {
-    return missing(
-      suite,
-      "no package cache answers on port 3142 (apt-cacher-ng; bootstrap.sh --dev starts it)",
-    );
+  for (const port of HOST_CACHE_PORTS) {
+    if (!(await listening(port))) {
+      return missing(
+        suite,
+        `no package cache answers on port ${port} (apt-cacher-ng 3142, PyPI 3141, npm 4873; bootstrap.sh --dev starts them)`,
+      );
+    }
   }
   return true;
 }
@@ -142,8 +150,32 @@ export async function waitSystemd(name: string, seconds = 60): Promise<void> {
  */
 export async function aptProxy(name: string, gateway: string): Promise<void> {
   await incusRun(["exec", name, "--", "sh", "-c", "cat > /etc/apt/apt.conf.d/01anklume-proxy"], {
-    input: `Acquire::http::Proxy "http://${gateway}:3142";\nAcquire::Check-Valid-Until "false";\n`,
+    input: `Acquire::http::Proxy "http://${gateway}:${PACKAGE_CACHE_PORT}";\nAcquire::Check-Valid-Until "false";\n`,
   });
+}
+
+/**
+ * apt, pip and npm inside the container through the host's caches, as
+ * roles/package_cache writes them (/etc/pip.conf, /etc/npmrc).
+ */
+export async function useCaches(name: string, gateway: string): Promise<void> {
+  await aptProxy(name, gateway);
+  await incusRun(["exec", name, "--", "sh", "-c", "cat > /etc/pip.conf"], {
+    input: `[global]\nindex-url = ${pypiIndex(gateway)}\ntrusted-host = ${gateway}\n`,
+  });
+  await incusRun(["exec", name, "--", "sh", "-c", "cat > /etc/npmrc"], {
+    input: `registry=${npmRegistry(gateway)}\n`,
+  });
+}
+
+/** The host's PyPI cache as seen from a bridge. */
+export function pypiIndex(gateway: string): string {
+  return `http://${gateway}:${PYPI_CACHE_PORT}/index/`;
+}
+
+/** The host's npm cache as seen from a bridge. */
+export function npmRegistry(gateway: string): string {
+  return `http://${gateway}:${NPM_CACHE_PORT}/`;
 }
 
 /** Run a shell command inside a container; never throws. */
