@@ -252,6 +252,41 @@ describe.if(live)(
       expect(text).toBe(readFileSync(out(), "utf8"));
     }, 120_000);
 
+    test("DRY_RUN=1 prints the ruleset it would load and changes nothing; --json says who holds the access", async () => {
+      const before = (await q`ip netns exec ${hostNs} nft list table inet anklume`).stdout;
+      const file = readFileSync(out(), "utf8");
+      const r = await makeInNs([
+        "ai-switch",
+        `D=${domA}`,
+        "DRY_RUN=1",
+        `NFT_FILE=${out()}`,
+        `NFT_DEST=${dest()}`,
+      ]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`iifname "${bridge[domA]}" oifname "${bridge[AI]}" accept`);
+      expect(r.stderr).toContain(`would move from "${domB}" to "${domA}"`);
+      expect((await q`ip netns exec ${hostNs} nft list table inet anklume`).stdout).toBe(before);
+      expect(readFileSync(out(), "utf8")).toBe(file);
+      expect(holder()).toBe(domB);
+      const j = await switchScript([
+        "--domain",
+        domA,
+        "--dry-run",
+        "--json",
+        "--output",
+        out(),
+        "--dest",
+        dest(),
+      ]);
+      expect(j.exitCode, j.stderr).toBe(0);
+      const parsed = JSON.parse(j.stdout);
+      expect(parsed.previous).toBe(domB);
+      expect(parsed.holder).toBe(domA);
+      expect(parsed.changed).toBe(false);
+      expect(parsed.text).toBeUndefined();
+      expect(await reaches(domB)).toBe(true);
+    });
+
     // Matrix: AA-004
     test("refusals change nothing: no D= (exit 2), an unknown domain and ai-tools itself (exit 1, the known domains named)", async () => {
       const before = (await q`ip netns exec ${hostNs} nft list table inet anklume`).stdout;
