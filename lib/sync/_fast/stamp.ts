@@ -25,9 +25,9 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSy
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { cacheDir, cacheEnabled } from "../../core/cache.ts";
 import type { Issue } from "../../core/issues.ts";
 import { CONTEXT_FILES, type ContextFiles } from "../../core/nesting.ts";
-import { cacheDir, cacheEnabled } from "../../core/cache.ts";
 
 const VERSION = 1;
 
