@@ -25,7 +25,7 @@ export class SwitchError extends Error {}
  * Services that keep models in GPU memory, restarted by the flush when
  * active: ollama_server's `ollama`, and `speaches` (v1's stt_server).
  */
-export const VRAM_UNITS = ["ollama", "speaches"] as const;
+const VRAM_UNITS = ["ollama", "speaches"] as const;
 
 /**
  * The flush, run with `sh` inside each running ai-tools machine: restart the
@@ -110,7 +110,7 @@ function aiMachines(baseDir: string): { instance: string; project: string }[] {
 }
 
 /** Run the flush in every running ai-tools machine; stopped ones hold nothing. */
-export async function flushVram(baseDir: string): Promise<FlushReport[]> {
+async function flushVram(baseDir: string): Promise<FlushReport[]> {
   const machines = aiMachines(baseDir);
   const live = await listInstances();
   const reports: FlushReport[] = [];

@@ -15,7 +15,7 @@ import { listInstances } from "../incus/objects.ts";
 import { DEFAULT_OUTPUT, type NftSpecError, unsafeLines } from "./ruleset.ts";
 
 /** The admin instance v1 pulled the ruleset from. */
-export const ADMIN_INSTANCE = "anklume-instance";
+const ADMIN_INSTANCE = "anklume-instance";
 
 /** A refusal or failure: one message, then detail lines (printed indented), then a hint. */
 export class DeployError extends Error {
