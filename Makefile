@@ -11,6 +11,19 @@ ifneq ($(wildcard $(ANKLUME_VENV)/bin/ansible-playbook),)
 export PATH := $(ANKLUME_VENV)/bin:$(PATH)
 endif
 
+# The Incus remote every incus call goes to (docs/remote.md): INCUS_REMOTE=
+# on the command line or in the environment, else global.incus_remote as
+# make sync wrote it in group_vars/all.yml. Exported only when set: the
+# incus CLI and every script read it (an empty value is this machine).
+ifeq ($(origin INCUS_REMOTE),undefined)
+INCUS_REMOTE := $(shell sed -n "s/^incus_remote: *['\"]\{0,1\}\([^'\"]*\)['\"]\{0,1\} *$$/\1/p" group_vars/all.yml 2>/dev/null)
+endif
+ifneq ($(strip $(INCUS_REMOTE)),)
+export INCUS_REMOTE
+endif
+# The remote as chosen above, for the targets that empty INCUS_REMOTE.
+ANKLUME_REMOTE := $(strip $(INCUS_REMOTE))
+
 # Input: the infra/ directory when infra/base.yml exists, else infra.yml (as v1).
 INFRA_SRC := $(if $(wildcard infra/base.yml),infra,infra.yml)
 GEN := $(BUN) scripts/generate.ts
@@ -368,7 +381,12 @@ guard-build: dist/incus-guard ## Compile incus-guard into one binary, dist/incus
 guard-install: dist/incus-guard ## Install incus-guard and its incus.service drop-in (ROOT=dir, DRY_RUN=1)
 	dist/incus-guard install $(if $(ROOT),--root $(ROOT)) $(if $(DRY_RUN),--dry-run)
 
+# The guard protects this machine's network from this machine's daemon:
+# never the remote's (docs/remote.md).
+guard-install guard-check bench-guard: INCUS_REMOTE =
+
 guard-check: ## Report bridges and Incus networks that overlap the host network (changes nothing)
+	$(if $(ANKLUME_REMOTE),@echo "note: incus-guard checks this machine's daemon and not remote $(ANKLUME_REMOTE): that host needs a guard of its own (docs/remote.md)" >&2)
 	$(BUN) scripts/incus-guard.ts check $(if $(JSON),--json)
 
 bench-guard: ## Benchmark the guard: bridge-to-deletion latency and idle CPU, in a test namespace

@@ -26,8 +26,11 @@
 //   --json             print {source, dest, changed, loaded} on stdout
 //   -h, --help         show this help
 //
+// With INCUS_REMOTE set (a remote Incus, docs/remote.md) it refuses to load
+// anything here: the bridges are on the remote's host; --dry-run still checks.
+//
 // Exit: 0 success, 1 failure (missing file, refused or invalid ruleset,
-// nft error), 2 usage error.
+// nft error, a remote Incus), 2 usage error.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +67,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values.file === "" || values.source === "" || values.dest === "") {
     throw new UsageError("--file, --source and --dest need a non-empty value");
+  }
+  // The ruleset isolates bridges of this machine: with a remote Incus
+  // (INCUS_REMOTE, docs/remote.md) they live on another host.
+  const remote = process.env.INCUS_REMOTE;
+  if (remote && remote !== "local" && !values["dry-run"]) {
+    say(
+      `${paint("red", "error:")} INCUS_REMOTE is ${JSON.stringify(remote)}: the instances and their bridges run on that host, and this would load the isolation ruleset on this machine, which has none of them. Run make nftables-deploy on the remote's host (or copy the file there and run nft -f); --dry-run checks it here`,
+    );
+    return 1;
   }
   const dest = values.dest ?? DEFAULT_DEST;
   const work = mkdtempSync(join(tmpdir(), "anklume-nft-"));

@@ -6,6 +6,7 @@
  * steps go to `before` (run in order), orphan deletions to `after`.
  */
 import * as v from "valibot";
+import { currentRemote } from "../incus/client.ts";
 import type {
   IncusImage,
   IncusInstance,
@@ -353,7 +354,7 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
             "image",
             "copy",
             ref,
-            "local:",
+            `${currentRemote()}:`,
             "--target-project",
             project,
             "--alias",
@@ -387,7 +388,7 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
         "image",
         "copy",
         alias,
-        "local:",
+        `${currentRemote()}:`,
         "--project",
         src,
         "--target-project",

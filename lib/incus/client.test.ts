@@ -80,11 +80,20 @@ describe("chooseReadVia: reads go through the socket only where the incus CLI wo
     expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf(null) })).toEqual({ socket });
     expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf("local") })).toEqual({ socket });
     expect(chooseReadVia({ INCUS_DIR: dir, INCUS_CONF: conf('"local"') })).toEqual({ socket });
+    for (const INCUS_REMOTE of ["", "local"])
+      expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf(null), INCUS_REMOTE })).toEqual(
+        {
+          socket,
+        },
+      );
   });
 
   test("the CLI for a remote default, a fake binary, ANKLUME_INCUS_READS=cli or no socket", () => {
     const cli = { cli: true } as const;
     expect(chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf("prod") })).toEqual(cli);
+    expect(
+      chooseReadVia({ INCUS_SOCKET: socket, INCUS_CONF: conf(null), INCUS_REMOTE: "lab" }),
+    ).toEqual(cli);
     expect(chooseReadVia({ INCUS_SOCKET: socket, ANKLUME_INCUS: "false" })).toEqual(cli);
     expect(chooseReadVia({ INCUS_SOCKET: socket, ANKLUME_INCUS_READS: "cli" })).toEqual(cli);
     expect(chooseReadVia({ INCUS_SOCKET: join(dir, "none"), INCUS_CONF: conf(null) })).toEqual(cli);

@@ -141,8 +141,9 @@ let via: ReadVia | undefined;
  * milliseconds of the daemon's own work. Through the CLI (`incus query`), a
  * read goes wherever `incus` goes. The socket is used only where the CLI
  * would use it: ANKLUME_INCUS unset (tests set it to a fake binary), the
- * CLI's default remote `local` (a remote Incus, `incus remote switch`, is
- * read through the CLI), the socket present; ANKLUME_INCUS_READS=cli forces
+ * CLI's default remote `local` and INCUS_REMOTE unset or `local` (a remote
+ * Incus, `incus remote switch` or `make ... INCUS_REMOTE=`, is read through
+ * the CLI), the socket present; ANKLUME_INCUS_READS=cli forces
  * the CLI. A socket that refuses the connection falls back to the CLI.
  */
 export function readVia(): ReadVia {
@@ -153,10 +154,23 @@ export function readVia(): ReadVia {
 /** `readVia()`'s decision, from an environment (exported for its unit test). */
 export function chooseReadVia(env: Record<string, string | undefined>): ReadVia {
   if (env.ANKLUME_INCUS || env.ANKLUME_INCUS_READS === "cli") return { cli: true };
+  // INCUS_REMOTE (the CLI's own variable; make sets it from incus_remote).
+  if (env.INCUS_REMOTE && env.INCUS_REMOTE !== "local") return { cli: true };
   const conf = env.INCUS_CONF || join(env.HOME || homedir(), ".config", "incus");
   if (defaultRemote(join(conf, "config.yml")) !== "local") return { cli: true };
   const socket = env.INCUS_SOCKET || join(env.INCUS_DIR || "/var/lib/incus", "unix.socket");
   return existsSync(socket) ? { socket } : { cli: true };
+}
+
+/**
+ * The remote the incus CLI works on: INCUS_REMOTE (make sets it from
+ * incus_remote, docs/remote.md), else the CLI's default remote. Commands
+ * that name two servers (`incus image copy <src> <remote>:`) name it.
+ */
+export function currentRemote(env: Record<string, string | undefined> = process.env): string {
+  if (env.INCUS_REMOTE) return env.INCUS_REMOTE;
+  const conf = env.INCUS_CONF || join(env.HOME || homedir(), ".config", "incus");
+  return defaultRemote(join(conf, "config.yml"));
 }
 
 /** The CLI's default remote, from its config.yml (`local` when there is none). */

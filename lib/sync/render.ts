@@ -52,6 +52,7 @@ export function renderTree(infra: Infra, prefix: string): FileSpec[] {
         network_policies: policies.length > 0 ? policies : null,
         auto_cleanup: g.auto_cleanup,
         package_cache: g.package_cache,
+        incus_remote: g.incus_remote,
       }),
     },
   ];

@@ -146,6 +146,8 @@ export const GlobalSchema = strict({
   package_cache: v.optional(v.unknown()),
   // true, or a mapping checked against ResourcePolicySchema in shapeIssues.
   resource_policy: v.optional(v.unknown()),
+  // The Incus remote every Incus call goes to (incus remote add): checked in validate.ts.
+  incus_remote: v.optional(v.unknown()),
   // v1's zone-based addressing (lib/sync/addressing.ts): replaces base_subnet and subnet_id.
   addressing: opt(
     strict({

@@ -8,7 +8,7 @@
  * even when the schema found errors: every problem is reported at once.
  */
 import { contains, formatCidr, overlaps, parseCidr, parseIpv4 } from "../core/cidr.ts";
-import { closest, err, type Issue, q, typeName, warn } from "../core/issues.ts";
+import { closest, err, type Issue, info, q, typeName, warn } from "../core/issues.ts";
 import {
   isAnklumeBridge,
   parseBaseSubnet,
@@ -436,9 +436,18 @@ export function validateInfra(data: unknown, env: ValidationEnv): Issue[] {
 
   checkReserve(out, global.resource_policy);
   checkPackageCache(out, global.package_cache);
+  const remote = checkRemote(out, global.incus_remote);
 
-  // Host subnet conflicts.
-  if (env.hostNetworks) {
+  // Host subnet conflicts: this machine's routes say nothing of a remote
+  // Incus host's network, so the check does not run for one (docs/remote.md).
+  if (remote) {
+    out.push(
+      info(
+        ["global", "incus_remote"],
+        `Incus runs on remote ${q(remote)}: the host subnet check, which reads this machine's routes, is skipped; check the subnets against that host's network`,
+      ),
+    );
+  } else if (env.hostNetworks) {
     for (const [key, d] of [...subnetOwner.entries()]) {
       const net = parseCidr(`${key}.0/24`);
       if (!net) continue;
@@ -622,6 +631,23 @@ function checkMachine(out: Issue[], mp: (string | number)[], m: string, mach: Ob
       ),
     );
   }
+}
+
+/** A remote name as `incus remote add` takes it (and `local`, this machine's daemon). */
+export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** global.incus_remote: the remote's name, or undefined for this machine's daemon. */
+function checkRemote(out: Issue[], value: unknown): string | undefined {
+  if (value === undefined || value === null || value === "local") return undefined;
+  if (typeof value === "string" && REMOTE_NAME.test(value)) return value;
+  out.push(
+    err(
+      ["global", "incus_remote"],
+      `${q(value)} is not an Incus remote name`,
+      'write the name given to incus remote add (letters, digits, ".", "_", "-"), e.g. incus_remote: lab-server; see incus remote list',
+    ),
+  );
+  return undefined;
 }
 
 /** global.package_cache: how instances reach a package mirror (lib/provision/package-cache.ts). */
