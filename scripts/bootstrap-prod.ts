@@ -11,11 +11,15 @@ instance is kept as it is.
      btrfs, zfs on zfs, lvm on an LVM logical volume, else dir;
   2. a preseed (incus admin init --preseed, kept in <context dir>/incus-preseed.yml)
      creating the pool and the default profile's root disk, when missing;
-  3. the admin instance (project default, on that pool) with three devices:
+  3. the admin instance (project default, on that pool) with the devices
      incus-socket (proxy: the host's Incus socket at /var/lib/incus/unix.socket
-     inside), anklume-repo (the checkout at /root/anklume, read-write) and
+     inside), anklume-repo (the checkout at /root/anklume, read-write),
      anklume-context (the host's nesting context at /etc/anklume, read-only,
-     so anklume inside names things as the host does); then started.
+     so anklume inside names things as the host does), and the host's tools
+     read-only, since the instance has no network to install them:
+     anklume-tool-bun, -incus and -make at /usr/local/bin/<tool>, and
+     anklume-tool-venv (the Ansible virtualenv at its own path); then started.
+     From inside: cd /root/anklume && make sync && make apply.
 
 Options (each also read from the environment, for tests and for hosts
 whose daemon already holds other pools):
@@ -37,7 +41,7 @@ import process from "node:process";
 import { paint, parseCli, runMain, say, topComment, UsageError } from "../lib/core/cli.ts";
 import { contextDir } from "../lib/core/nesting.ts";
 import { incusAvailable } from "../lib/incus/client.ts";
-import { hostSocket, planLive, runProdPlan } from "../lib/lifecycle/prod-run.ts";
+import { hostSocket, hostTools, planLive, runProdPlan } from "../lib/lifecycle/prod-run.ts";
 
 const USAGE = topComment(import.meta.url);
 const env = process.env;
@@ -82,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       repo: resolve(o.repo),
       contextDir: ctx,
       hostSocket: hostSocket(),
+      tools: hostTools(),
     },
     source,
   );

@@ -80,8 +80,21 @@ function scratchCheckout(dest: string): void {
     mkdirSync(dirname(join(dest, f)), { recursive: true });
     cpSync(join(ROOT, f), join(dest, f));
   }
-  symlinkSync(join(ROOT, "node_modules"), join(dest, "node_modules"));
+  // node_modules: links to this checkout's, except the runtime packages,
+  // copied, so that the admin instance (which sees only the scratch copy)
+  // can run the scripts.
+  mkdirSync(join(dest, "node_modules"));
+  for (const p of readdirSync(join(ROOT, "node_modules"))) {
+    const from = join(ROOT, "node_modules", p);
+    if (RUNTIME.includes(p)) cpSync(from, join(dest, "node_modules", p), { recursive: true });
+    else symlinkSync(from, join(dest, "node_modules", p));
+  }
 }
+/** The packages the scripts import at run time (package.json's dependencies). */
+const RUNTIME = Object.keys(
+  (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: object })
+    .dependencies,
+);
 
 const InstanceSchema = v.looseObject({
   status: v.string(),
@@ -243,6 +256,28 @@ describe.skipIf(!runnable)(
           "/etc/anklume/absolute_level",
         ]);
         expect(level.stdout).toBe("3\n");
+        // anklume runs from inside with the host's tools, mounted read-only:
+        // Bun runs the generator on the checkout, the incus client reaches
+        // the host's daemon through the socket, make and Ansible start.
+        const inside = (script: string) =>
+          incusRaw(["exec", INSTANCE, "--project", "default", "--", "sh", "-c", script], {
+            timeout: "120s",
+          });
+        const gen = await inside(
+          "cd /root/anklume && bun scripts/generate.ts infra.example.yml --dry-run",
+        );
+        expect(gen.exitCode, gen.stderr).toBe(0);
+        expect(gen.stdout + gen.stderr).toContain("inventory/");
+        const list = await inside("incus list --project default --format csv -c n");
+        expect(list.stdout.split("\n")).toContain(INSTANCE);
+        const versions = await inside(
+          "make --version && /opt/anklume/venv/bin/ansible-playbook --version",
+        );
+        expect(versions.exitCode, versions.stderr).toBe(0);
+        expect(versions.stdout).toMatch(/GNU Make [0-9]/);
+        expect(versions.stdout).toMatch(/ansible-playbook \[core 2\.[0-9]+/);
+        for (const tool of ["bun", "incus", "make", "venv"])
+          expect((await instance()).devices[`anklume-tool-${tool}`]?.readonly).toBe("true");
 
         // Kernel settings, persisted where the test said.
         expect(readFileSync(join(tmp, "sysctl.d", "99-anklume-bridge.conf"), "utf8")).toContain(
@@ -382,6 +417,26 @@ domains:
         expect(again.code).toBe(0);
         expect(again.stderr).toContain("ok   make sync && make apply: changed=0");
         expect(again.stderr).toContain("nothing changed: this machine was already bootstrapped");
+        // The same apply from inside the admin instance, as in v1: its tools
+        // are the host's, its Incus the host's daemon through the socket, its
+        // nesting context the host's (/etc/anklume): nothing left to change.
+        const inside = await incusRaw(
+          [
+            "exec",
+            INSTANCE,
+            "--project",
+            "default",
+            "--",
+            "sh",
+            "-c",
+            "cd /root/anklume && make apply-infra NAT=false SKIP_SNAPSHOT=1 ANKLUME_SKIP_NETWORK_CHECK=1",
+          ],
+          { timeout: "300s" },
+        );
+        expect(inside.exitCode, inside.stdout + inside.stderr).toBe(0);
+        expect(inside.stdout).toMatch(/PLAY RECAP/);
+        expect(inside.stdout).toMatch(/changed=0/);
+        expect(inside.stdout).not.toMatch(/changed=[1-9]/);
       },
       600_000,
     );

@@ -5,7 +5,7 @@
  * `prod.ts`. The preseed it applies is kept in the context directory
  * (`incus-preseed.yml`) so the operator sees what was created.
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { writeIfChanged } from "../core/fswrite.ts";
@@ -29,6 +29,37 @@ export function incusDir(env: Record<string, string | undefined> = process.env):
 /** The host's Incus socket (`INCUS_SOCKET`, else `<incus dir>/unix.socket`). */
 export function hostSocket(env: Record<string, string | undefined> = process.env): string {
   return env.INCUS_SOCKET || join(incusDir(env), "unix.socket");
+}
+
+/**
+ * The host's tools that anklume runs with, for the admin instance (which has
+ * no network to install them): the Bun running this script, the incus
+ * client, make (each a file, at /usr/local/bin/<name> inside), and the
+ * Ansible virtualenv at its own path (its python is the image's python3,
+ * Debian 12's 3.11 like the host's). A tool the host lacks is left out.
+ */
+export function hostTools(
+  env: Record<string, string | undefined> = process.env,
+  bunBinary: string | null = process.versions.bun ? process.execPath : null,
+): Record<string, { source: string; path: string }> {
+  const onPath = (name: string) => {
+    for (const dir of (env.PATH ?? "").split(":").filter(Boolean)) {
+      const p = join(dir, name);
+      if (existsSync(p)) return realpathSync(p);
+    }
+    return undefined;
+  };
+  const out: Record<string, { source: string; path: string }> = {};
+  if (bunBinary && existsSync(bunBinary)) {
+    out.bun = { source: realpathSync(bunBinary), path: "/usr/local/bin/bun" };
+  }
+  for (const name of ["incus", "make"]) {
+    const p = onPath(name);
+    if (p) out[name] = { source: p, path: `/usr/local/bin/${name}` };
+  }
+  const venv = env.ANKLUME_VENV || "/opt/anklume/venv";
+  if (existsSync(join(venv, "bin", "ansible-playbook"))) out.venv = { source: venv, path: venv };
+  return out;
 }
 
 /** The mount holding `path` (or its nearest existing parent). */

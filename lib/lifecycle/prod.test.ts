@@ -142,6 +142,35 @@ describe("planProd", () => {
     ]);
   });
 
+  test("the host's tools become read-only disks of the admin instance", () => {
+    const tools = {
+      bun: { source: "/usr/lib/bun/bun", path: "/usr/local/bin/bun" },
+      venv: { source: "/opt/anklume/venv", path: "/opt/anklume/venv" },
+    };
+    const devices = adminDevices({ ...wanted, tools });
+    expect(devices["anklume-tool-bun"]).toEqual({
+      type: "disk",
+      source: "/usr/lib/bun/bun",
+      path: "/usr/local/bin/bun",
+      readonly: "true",
+    });
+    expect(devices["anklume-tool-venv"]).toEqual({
+      type: "disk",
+      source: "/opt/anklume/venv",
+      path: "/opt/anklume/venv",
+      readonly: "true",
+    });
+    const plan = planProd(empty, { ...wanted, tools });
+    const added = plan.actions.filter((a) => a.args[2] === "add").map((a) => a.args[4]);
+    expect(added).toEqual([
+      "incus-socket",
+      "anklume-repo",
+      "anklume-context",
+      "anklume-tool-bun",
+      "anklume-tool-venv",
+    ]);
+  });
+
   test("a device of another type and a missing image are errors with their fix", () => {
     const devices = adminDevices(wanted);
     const wrong = planProd(

@@ -40,6 +40,11 @@ export interface ProdWanted {
   contextDir: string;
   /** The host's Incus socket. */
   hostSocket: string;
+  /**
+   * The host's tools anklume runs with, mounted read-only at the same use
+   * inside (`hostTools()` in prod-run.ts): name -> host path and path inside.
+   */
+  tools?: Record<string, { source: string; path: string }>;
 }
 
 /** Where the admin instance sees the repository (the admin_bootstrap role's default). */
@@ -48,8 +53,19 @@ export const ADMIN_REPO_PATH = "/root/anklume";
 export const ADMIN_SOCKET_DIR = "/var/lib/incus";
 export const ADMIN_SOCKET_PATH = `${ADMIN_SOCKET_DIR}/unix.socket`;
 
-/** The admin instance's three devices. */
+/**
+ * The admin instance's devices: the host's socket, the checkout, the nesting
+ * context, and one read-only disk per host tool (`anklume-tool-<name>`).
+ */
 export function adminDevices(w: ProdWanted): Record<string, Record<string, string>> {
+  const tools: Record<string, Record<string, string>> = {};
+  for (const [name, t] of Object.entries(w.tools ?? {}))
+    tools[`anklume-tool-${name}`] = {
+      type: "disk",
+      source: t.source,
+      path: t.path,
+      readonly: "true",
+    };
   return {
     "incus-socket": {
       type: "proxy",
@@ -69,6 +85,7 @@ export function adminDevices(w: ProdWanted): Record<string, Record<string, strin
       path: "/etc/anklume",
       readonly: "true",
     },
+    ...tools,
   };
 }
 
