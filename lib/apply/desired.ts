@@ -56,6 +56,7 @@ export const HostVarsSchema = v.looseObject({
   instance_ephemeral: opt(Scalar),
   instance_ip: opt(v.string()),
   instance_boot_autostart: opt(v.boolean()),
+  instance_target: opt(v.string()),
   instance_boot_priority: opt(v.number()),
   instance_snapshots_schedule: opt(v.string()),
   instance_snapshots_expiry: opt(v.string()),
@@ -318,6 +319,8 @@ export function desiredFromVars(input: DesiredInput): DesiredState {
         ip: h.instance_ip ?? null,
         bridge: h.incus_network?.name,
         boot_autostart: h.instance_boot_autostart ?? null,
+        // Only when set: the desired state of a machine outside a cluster is unchanged.
+        ...(h.instance_target ? { target: h.instance_target } : {}),
         boot_priority: h.instance_boot_priority ?? null,
         snapshots_schedule: h.instance_snapshots_schedule ?? null,
         snapshots_expiry: h.instance_snapshots_expiry ?? null,

@@ -107,6 +107,44 @@ test("an existing instance: config, profiles, eth0 address and stopped state are
   expect(planSteps(same)).toEqual([]);
 });
 
+test("target: a new instance is created on that cluster member; one on another member is only warned about, never moved", () => {
+  const fresh = planInstances(want({ target: "m2" }), [], ctx, (d) => d.image, new Map());
+  const launch = planSteps(fresh)[0]?.args ?? [];
+  expect(launch.slice(launch.indexOf("--target"), launch.indexOf("--target") + 2)).toEqual([
+    "--target",
+    "m2",
+  ]);
+  expect(fresh.changes.some((c) => c.includes("on member m2"))).toBe(true);
+  expect(
+    planSteps(planInstances(want(), [], ctx, (d) => d.image, new Map()))[0]?.args,
+  ).not.toContain("--target");
+  const cur = {
+    name: "001-v",
+    project: "001-p",
+    status: "Running",
+    type: "container",
+    profiles: ["default"],
+    config: {
+      "security.protection.delete": "true",
+      "user.anklume.managed_keys": "security.protection.delete",
+      "user.anklume.managed_devices": "",
+      "user.anklume.context": "1/1/false/false",
+    },
+    devices: {},
+    expanded_config: {},
+    expanded_devices: {},
+    snapshots: null,
+    location: "m1",
+  } as Instance;
+  const moved = planInstances(want({ target: "m2" }), [cur], ctx, (d) => d.image, new Map());
+  expect(planSteps(moved)).toEqual([]);
+  expect(moved.warnings).toEqual([
+    '001-p/001-v: runs on cluster member "m1" but infra.yml says target "m2": not moved (anklume never deletes and re-creates a machine for this); move it with: incus move 001-v --project 001-p --target m2',
+  ]);
+  const here = planInstances(want({ target: "m1" }), [cur], ctx, (d) => d.image, new Map());
+  expect(here.warnings).toEqual([]);
+});
+
 test("orphan instances: reported, deleted only with auto_cleanup and when unprotected", () => {
   const mk = (name: string, prot: string) =>
     ({

@@ -52,6 +52,8 @@ export const DesiredInstanceSchema = v.looseObject({
   ip: v.nullish(v.string()),
   bridge: v.string(),
   boot_autostart: v.nullish(v.boolean()),
+  /** The cluster member to create it on (`incus ... --target`); never moved afterwards. */
+  target: v.nullish(v.string()),
   boot_priority: v.nullish(v.number()),
   snapshots_schedule: v.nullish(v.string()),
   snapshots_expiry: v.nullish(v.string()),
@@ -236,6 +238,7 @@ function planNew(
     d.name,
     ...(isVm ? ["--vm"] : []),
     ...p,
+    ...(d.target ? ["--target", d.target] : []),
     ...profileArgs,
     ...cfgArgs,
     ...devCfg,
@@ -257,7 +260,7 @@ function planNew(
     o.step("start", ["start", d.name, ...p]);
   }
   o.note(
-    `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")})`,
+    `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")}${d.target ? `, on member ${d.target}` : ""})`,
   );
   if (isVm) waitAgentStep(o, d);
   if (want.context) contextSteps(o, d, parent);
@@ -276,6 +279,13 @@ function planExisting(
   if ((cur.type === "virtual-machine") !== isVm) {
     o.warnings.push(
       `${o.key}: is a ${cur.type} but infra.yml says type ${d.type}; delete and re-apply to change the type`,
+    );
+  }
+  // A cluster member is chosen at creation only: a changed target is said,
+  // never acted on by a delete and re-create.
+  if (d.target && cur.location && cur.location !== "none" && cur.location !== d.target) {
+    o.warnings.push(
+      `${o.key}: runs on cluster member "${cur.location}" but infra.yml says target "${d.target}": not moved (anklume never deletes and re-creates a machine for this); move it with: incus move ${d.name} --project ${d.project} --target ${d.target}`,
     );
   }
   // The eth0 a static IP overrides: the profile's eth0 (known from the default profile

@@ -60,6 +60,25 @@ test("planProjects creates with v1 features and the infra marker, fixes the desc
   ]);
 });
 
+test("planNetworks on a cluster: a new bridge is defined on each member (pending), then created; an existing one is not", () => {
+  const want = { infra: "i", nat: false, networks: [{ name: "001-net-a", gateway: "10.1.2.254" }] };
+  const create = planNetworks(want, [], ["m1", "m2"]);
+  expect(create.before.map((s) => s.args?.slice(0, 5).join(" "))).toEqual([
+    "network create 001-net-a --target m1",
+    "network create 001-net-a --target m2",
+    "network create 001-net-a ipv4.address=10.1.2.254/24 ipv4.dhcp.ranges=10.1.2.100-10.1.2.249",
+  ]);
+  const cfg = {
+    "ipv4.address": "10.1.2.254/24",
+    "ipv4.nat": "false",
+    "ipv4.firewall": "true",
+    "ipv4.dhcp.ranges": "10.1.2.100-10.1.2.249",
+    "ipv6.address": "none",
+    "user.anklume.infra": "i",
+  };
+  expect(planNetworks(want, [{ name: "001-net-a", config: cfg }], ["m1", "m2"]).before).toEqual([]);
+});
+
 test("planNetworks: a new bridge gets gateway/24, DHCP .100-.249, NAT as asked, IPv6 off; drift is one set call", () => {
   const create = planNetworks(
     { infra: "i", nat: false, networks: [{ name: "001-net-a", gateway: "10.1.2.254" }] },

@@ -125,13 +125,29 @@ export function bridgeConfig(gateway: string, nat: boolean, infra: string): Conf
 }
 
 /** Create missing bridges; set every differing key in one call. */
-export function planNetworks(want: NetworksDesired, current: CurrentNetwork[]): Plan {
+/**
+ * Bridges to create or fix. On a cluster (`members`, the cluster's member
+ * names; empty outside one) a new bridge is first defined on each member
+ * (`incus network create <name> --target <member>`, pending), then created
+ * with its config, as Incus requires.
+ */
+export function planNetworks(
+  want: NetworksDesired,
+  current: CurrentNetwork[],
+  members: string[] = [],
+): Plan {
   const plan = emptyPlan();
   const byName = new Map(current.map((n) => [n.name, n]));
   for (const n of want.networks) {
     const cfg = bridgeConfig(n.gateway, want.nat ?? true, want.infra);
     const cur = byName.get(n.name);
     if (!cur) {
+      for (const m of members) {
+        plan.before.push({
+          desc: `bridge ${n.name}: define on member ${m}`,
+          args: ["network", "create", n.name, "--target", m],
+        });
+      }
       plan.before.push({
         desc: `bridge ${n.name}: create`,
         args: ["network", "create", n.name, ...kv(cfg)],

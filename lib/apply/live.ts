@@ -11,6 +11,7 @@ import { readParentContext } from "../core/nesting.ts";
 import {
   driverRunsVms,
   type IncusImage,
+  listClusterMembers,
   listImages,
   listInstances,
   listNetworks,
@@ -126,6 +127,7 @@ export class Reads {
   instances = () => this.once("instances", () => listInstances());
   volumes = (pool: string) => this.once(`volumes ${pool}`, () => listVolumes(pool));
   driver = () => this.once("driver", serverDriver);
+  members = () => this.once("members", listClusterMembers);
 }
 
 /** Compute the plan for one kind from its desired JSON and the live daemon (read-only). */
@@ -139,8 +141,14 @@ export async function planKind(
   switch (kind) {
     case "projects":
       return planProjects(parseDesired(ProjectsDesiredSchema, raw, kind), await reads.projects());
-    case "networks":
-      return planNetworks(parseDesired(NetworksDesiredSchema, raw, kind), await reads.networks());
+    case "networks": {
+      const want = parseDesired(NetworksDesiredSchema, raw, kind);
+      const current = await reads.networks();
+      // The cluster is read only when a bridge is to be created.
+      const missing = want.networks.some((n) => !current.some((c) => c.name === n.name));
+      const members = missing ? (await reads.members()).map((m) => m.server_name) : [];
+      return planNetworks(want, current, members);
+    }
     case "profiles": {
       const want = parseDesired(ProfilesDesiredSchema, raw, kind);
       if (want.domains.length === 0) return emptyPlan();

@@ -90,6 +90,8 @@ export const IncusInstanceSchema = v.looseObject({
   expanded_devices: orEmpty(v.record(v.string(), StringMap), {}),
   profiles: orEmpty(v.array(v.string()), []),
   snapshots: v.optional(v.nullable(v.array(IncusSnapshotSchema)), null),
+  /** The cluster member it runs on ("none" outside a cluster). */
+  location: v.optional(v.string()),
 });
 export type IncusInstance = v.InferOutput<typeof IncusInstanceSchema>;
 
@@ -160,6 +162,17 @@ export function listInstances(opts: { snapshots?: boolean } = {}): Promise<Incus
 export async function serverDriver(): Promise<string> {
   const parsed = v.safeParse(ServerSchema, await incusGet("/1.0", v.unknown()));
   return parsed.success ? parsed.output.environment.driver : "";
+}
+
+const ClusterSchema = v.looseObject({ enabled: v.optional(v.boolean(), false) });
+const MemberSchema = v.looseObject({ server_name: v.string(), status: v.optional(v.string(), "") });
+export type ClusterMember = v.InferOutput<typeof MemberSchema>;
+
+/** The members of the cluster the daemon belongs to, with their status; [] outside a cluster. */
+export async function listClusterMembers(): Promise<ClusterMember[]> {
+  const cluster = await incusGet("/1.0/cluster", ClusterSchema);
+  if (!cluster.enabled) return [];
+  return incusGet("/1.0/cluster/members?recursion=1", listOf(MemberSchema));
 }
 
 /** True when the driver list (`serverDriver()`) can run virtual machines. */

@@ -108,6 +108,7 @@ export function renderTree(infra: Infra, prefix: string): FileSpec[] {
           instance_services: mach.services,
           instance_roles: mach.roles,
           instance_boot_autostart: mach.boot_autostart,
+          instance_target: mach.target ?? dom.target,
           instance_boot_priority: mach.boot_priority,
           instance_snapshots_schedule: mach.snapshots_schedule,
           instance_snapshots_expiry: mach.snapshots_expiry,

@@ -175,6 +175,8 @@ export const MachineSchema = strict({
   profiles: opt(v.array(v.string())),
   weight: opt(int(1)),
   boot_autostart: optBool,
+  // The cluster member the machine runs on (docs/remote.md); checked in validate.ts.
+  target: optString,
   boot_priority: opt(int(0, 100)),
   snapshots_schedule: optString,
   snapshots_expiry: optString,
@@ -199,6 +201,8 @@ export const DomainSchema = strict({
   subnet_id: v.optional(int(0, 254)),
   ephemeral: optBool,
   trust_level: opt(v.picklist(TRUST_LEVELS)),
+  // The cluster member of the domain's machines that name none (docs/remote.md).
+  target: optString,
   profiles: opt(mapping(v.nullable(ProfileSchema))),
   machines: opt(mapping(MachineSchema)),
   // Read by another v1 tool, not by anklume: accepted, noted once (foreign.ts).
