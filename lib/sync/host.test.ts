@@ -67,6 +67,9 @@ test("hostResources falls back to /proc when incus cannot answer (fake incus: a 
   process.env.ANKLUME_PROC_DIR = proc;
   try {
     expect(await hostResources()).toEqual({ cpu: 3, memory: 2048 * 1024 });
+    // A remote's resources are never this machine's /proc.
+    expect(await hostResources("lab-server")).toBeNull();
+    expect(await hostResources("local")).toEqual({ cpu: 3, memory: 2048 * 1024 });
   } finally {
     delete process.env.ANKLUME_INCUS;
     delete process.env.ANKLUME_PROC_DIR;

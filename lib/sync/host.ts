@@ -72,11 +72,13 @@ export interface HostResources {
 }
 
 /** CPU and memory from the daemon's `/1.0/resources`, else /proc; null when both fail. */
-export async function hostResources(): Promise<HostResources | null> {
+export async function hostResources(remote?: string): Promise<HostResources | null> {
   try {
     const { incusRaw } = await import("../incus/client.ts");
-    // `incus info --resources` has no JSON output in Incus 6.0: ask the API.
-    const r = await incusRaw(["query", "/1.0/resources"], { timeout: "10s" });
+    // `incus info --resources` has no JSON output in Incus 6.0: ask the API
+    // (of the remote the infra names: docs/remote.md).
+    const path = remote && remote !== "local" ? `${remote}:/1.0/resources` : "/1.0/resources";
+    const r = await incusRaw(["query", path], { timeout: "10s" });
     if (r.exitCode === 0) {
       const data = JSON.parse(r.stdout) as {
         cpu?: { total?: number };
@@ -89,6 +91,8 @@ export async function hostResources(): Promise<HostResources | null> {
   } catch {
     // Fall back to /proc.
   }
+  // This machine's /proc says nothing of a remote host.
+  if (remote && remote !== "local") return null;
   const proc = process.env.ANKLUME_PROC_DIR ?? "/proc";
   const cpuinfo = readText(join(proc, "cpuinfo"));
   const meminfo = readText(join(proc, "meminfo"));

@@ -385,7 +385,9 @@ async function allocateResources(m: Steps, infra: Infra): Promise<Issue[]> {
   );
   const r = m.resources.allocate(
     policy === true ? {} : (policy as ResourcePolicyInput),
-    await m.host.hostResources(),
+    await m.host.hostResources(
+      (infra.global?.incus_remote as string | undefined) || process.env.INCUS_REMOTE,
+    ),
     machines,
   );
   const at = ["global", "resource_policy"];
