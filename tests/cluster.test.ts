@@ -147,6 +147,8 @@ ${Object.entries(machines)
       expect(r.code).not.toBe(0);
       expect(r.out).toContain(`${domain}-c`);
       expect(r.out).toContain(m2);
+      // The report says, per member, what changed there.
+      expect(r.out.replace(/\s+/g, " ")).toContain(`${domain}-d on member ${m1}: create container`);
       const d = (await instances()).find((i) => i.name === `${domain}-d`);
       expect(d).toEqual({ name: `${domain}-d`, status: "Running", on: m1 });
     }, 300_000);

@@ -120,14 +120,16 @@ interface One {
   note(change: string): void;
 }
 
-function one(key: string): One {
+/** `member`: the cluster member the instance is (or will be) on, named in each change. */
+function one(key: string, member?: string): One {
+  const where = member ? `${key} on member ${member}` : key;
   const o: One = {
     key,
     steps: [],
     changes: [],
     warnings: [],
     step: (desc, args) => o.steps.push({ desc: `${key}: ${desc}`, args }),
-    note: (c) => o.changes.push(`${key}: ${c}`),
+    note: (c) => o.changes.push(`${where}: ${c}`),
   };
   return o;
 }
@@ -150,9 +152,12 @@ export function planInstances(
   /** Volumes already planned for creation, so two instances sharing one create it once. */
   const creating = new Set<string>();
   for (const d of want.instances) {
-    const o = one(`${d.project}/${d.name}`);
+    const key = `${d.project}/${d.name}`;
+    const cur = byKey.get(key);
+    // The report per cluster member: where it runs, else where it will.
+    const at = cur?.location && cur.location !== "none" ? cur.location : (d.target ?? undefined);
+    const o = one(key, at);
     planVolumes(o, d, want.default_pool ?? "default", volumesPresent, creating);
-    const cur = byKey.get(o.key);
     if (cur) planExisting(o, d, cur, want, parent);
     else planNew(o, d, want, parent, imageFor);
     if (o.steps.length > 0) plan.perInstance.push({ key: o.key, steps: o.steps });
@@ -260,7 +265,7 @@ function planNew(
     o.step("start", ["start", d.name, ...p]);
   }
   o.note(
-    `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")}${d.target ? `, on member ${d.target}` : ""})`,
+    `create ${isVm ? "VM" : "container"} (image ${image}, profiles ${(d.profiles ?? []).join(",")})`,
   );
   if (isVm) waitAgentStep(o, d);
   if (want.context) contextSteps(o, d, parent);
