@@ -7,7 +7,7 @@
  * rollback, all on the remote; this host's daemon is left untouched.
  */
 import { afterAll, beforeAll, describe, expect } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { $ } from "zx";
@@ -155,5 +155,19 @@ ${machines.map((m) => `      ${m}: {}\n`).join("")}`,
       expect(r.code).not.toBe(0);
       expect(r.out).toContain(`INCUS_REMOTE is "${remote.name}"`);
     }, 60_000);
+
+    // Matrix: RM-2-007
+    test("make import-infra reads the remote's state; make flush FORCE=true destroys the infra there, nothing here", async () => {
+      const out = join(dir, "imported.yml");
+      const imp = await run(["import-infra", `O=${out}`]);
+      expect(imp.code, imp.out).toBe(0);
+      const text = readFileSync(out, "utf8");
+      for (const m of machines) expect(text).toContain(`${m}:`);
+      const before = (await listInstances()).length;
+      const flush = await run(["flush", "FORCE=true"], { ANKLUME_CONTEXT_DIR: ctx() });
+      expect(flush.code, flush.out).toBe(0);
+      expect((await remoteInstances()).filter((i) => i.name.includes(u))).toEqual([]);
+      expect((await listInstances()).length).toBe(before);
+    }, 300_000);
   },
 );
