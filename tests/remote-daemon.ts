@@ -3,8 +3,9 @@
  * (docs/remote.md): each with its own state directory, started inside a
  * network namespace of its own (so that its bridges, dnsmasq and nftables
  * rules never touch this host's network or the development daemon's),
- * listening for HTTPS on its end of a veth pair (routed through this host,
- * so cluster members reach each other), and added as a remote in a client
+ * listening for HTTPS on its end of a veth pair to this host (cluster
+ * members talk over a veth pair of their own, never routed through this
+ * host), and added as a remote in a client
  * configuration of the test's own (INCUS_CONF), never in root's
  * ~/.config/incus.
  */
@@ -49,6 +50,7 @@ async function must(
 /** One daemon in its own network namespace, started and answering. */
 interface NsDaemon {
   root: string;
+  ns: string;
   dir: string;
   ip: string;
   /** zx with INCUS_DIR set to this daemon (and a line on stdin: incus reads YAML from a pipe). */
@@ -102,8 +104,6 @@ async function nsDaemon(id: string, third: number): Promise<NsDaemon> {
     await must(q`ip -n ${ns} addr add ${ip}/30 dev ${nsIf}`, "namespace address");
     await must(q`ip -n ${ns} link set ${nsIf} up`, "namespace link");
     await must(q`ip -n ${ns} link set lo up`, "namespace loopback");
-    // Through this host to the other members' veths (cluster traffic).
-    await must(q`ip -n ${ns} route add 10.253.0.0/16 via ${hostIp}`, "namespace route");
     // Detached, in the namespace's network and a mount namespace of its own
     // whose /sys is the namespace's (its bridges) with this host's cgroups
     // on top (`ip netns exec` mounts a /sys without them, and LXC then
@@ -121,7 +121,7 @@ async function nsDaemon(id: string, third: number): Promise<NsDaemon> {
       "start incusd",
     );
     await must(incus`incus admin waitready --timeout 60`, "incus admin waitready");
-    return { root, dir, ip, incus, stop };
+    return { root, ns, dir, ip, incus, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -198,20 +198,38 @@ export async function startRemoteCluster(
   try {
     const a = await nsDaemon(members[0] as string, thirds[0]);
     started.push(a);
+    const b = await nsDaemon(members[1] as string, thirds[1]);
+    started.push(b);
+    // The cluster's own link: a veth pair between the two namespaces.
+    const link = [`10.252.${thirds[0]}.1`, `10.252.${thirds[0]}.2`];
+    const [la, lb] = [`ankca${id}`.slice(0, 15), `ankcb${id}`.slice(0, 15)];
+    await must(
+      q`ip -n ${a.ns} link add ${la} type veth peer name ${lb} netns ${b.ns}`,
+      "cluster link",
+    );
+    await must(q`ip -n ${a.ns} addr add ${`${link[0]}/30`} dev ${la}`, "cluster address a");
+    await must(q`ip -n ${b.ns} addr add ${`${link[1]}/30`} dev ${lb}`, "cluster address b");
+    await must(q`ip -n ${a.ns} link set ${la} up`, "cluster link a");
+    await must(q`ip -n ${b.ns} link set ${lb} up`, "cluster link b");
     const address = `${a.ip}:8443`;
     await must(a.incus`incus storage create default dir`, "storage pool");
     await must(
       a.incus`incus profile device add default root disk path=/ pool=default`,
       "root disk",
     );
+    // The first member listens (for the client and the cluster) on its veth
+    // to this host; the second reaches that address over the cluster link
+    // (a route in its namespace: nothing is routed through this host).
     await must(a.incus`incus config set core.https_address ${address}`, "https address");
     await must(a.incus`incus config set cluster.https_address ${address}`, "cluster address");
+    await must(
+      q`ip -n ${b.ns} route add ${`${a.ip}/32`} via ${link[0]}`,
+      "route to the first member",
+    );
     await must(a.incus`incus cluster enable ${members[0]}`, "cluster enable");
     const token = (
       await must(a.incus`incus cluster add --quiet ${members[1]}`, "join token")
     ).trim();
-    const b = await nsDaemon(members[1] as string, thirds[1]);
-    started.push(b);
     const preseed = join(b.root, "join.yml");
     writeFileSync(
       preseed,
@@ -219,7 +237,7 @@ export async function startRemoteCluster(
         "cluster:",
         "  enabled: true",
         `  server_name: ${members[1]}`,
-        `  server_address: ${b.ip}:8443`,
+        `  server_address: ${link[1]}:8443`,
         `  cluster_token: ${token}`,
         "  member_config:",
         "  - entity: storage-pool",
