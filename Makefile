@@ -223,7 +223,7 @@ apply-images: ## Reconcile the images only: copy them into the projects that use
 # applies with its name and v1's extra tags (provisioning_role_tags): llm =
 # ollama_server + open_webui, stt = stt_server, lobechat, opencode,
 # code_sandbox, openclaw. Each goes through safe_apply_wrap, as v1's did.
-.PHONY: apply-llm apply-stt apply-ai apply-code-sandbox apply-openclaw
+.PHONY: apply-llm apply-stt apply-ai apply-code-sandbox apply-openclaw agent-runner-setup
 # In a variable: a comma written inside $(call ...) would split its arguments.
 AI_TAGS := llm,stt,lobechat,opencode
 apply-llm: ## Provision the LLM roles only: ollama_server, open_webui (--tags llm) [NAT= OS_IMAGE=]
@@ -245,6 +245,11 @@ apply-code-sandbox: ## Provision the coding sandboxes only: code_sandbox (--tags
 apply-openclaw: ## Provision the OpenClaw agents only: openclaw_server (--tags openclaw)
 	$(call require_inventory)
 	$(call safe_apply_wrap,apply-openclaw,$(PLAYBOOK) --tags openclaw $(APPLY_VARS))
+
+# v1's target ran --tags agent-setup, which no role carried; site.yml now tags dev_agent_runner so.
+agent-runner-setup: ## Provision the agent runners only: dev_agent_runner (--tags agent-setup)
+	$(call require_inventory)
+	$(call safe_apply_wrap,agent-runner-setup,$(PLAYBOOK) --tags agent-setup $(APPLY_VARS))
 
 # Where export-images writes; machines with dev_test_runner see it read-only at
 # /mnt/host-images (lib/provision/images.ts).

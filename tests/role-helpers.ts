@@ -18,7 +18,7 @@ import {
   PACKAGE_CACHE_PORT,
   PYPI_CACHE_PORT,
 } from "../lib/provision/package-cache.ts";
-import { freeSubnets } from "./apply-helpers.ts";
+import { freeSubnets, recap } from "./apply-helpers.ts";
 import { incusOrSkip, isCI } from "./helpers.ts";
 
 export const REPO = resolve(import.meta.dir, "..");
@@ -270,4 +270,48 @@ export function removeDir(dir: string): void {
 export async function cleanup(containers: string[], bridges: string[]): Promise<void> {
   for (const c of containers) await incusRaw(["delete", c, "--force"]);
   for (const b of bridges) await incusRaw(["network", "delete", b]);
+}
+
+/** The `changed` count of `host` in a run's recap (-1 when the host is absent). */
+export function changedOn(run: PlayRun, host: string): number {
+  return recap(run.out)[host]?.changed ?? -1;
+}
+
+/** The four runs of a role's check, converge, idempotence sequence. */
+export interface RoleSequence {
+  /** Check mode on the machine before the role ever ran. */
+  check: PlayRun;
+  converge: PlayRun;
+  /** The same converge again: must report changed=0. */
+  again: PlayRun;
+  /** Check mode on the converged machine: must report changed=0. */
+  recheck: PlayRun;
+}
+
+/**
+ * Run a role as every role test does (dev-sec's molecule sequence): check
+ * mode on the fresh machine, converge, converge again, check mode again.
+ * `afterCheck` runs between the first check and the converge, to read the
+ * state the check must not have changed.
+ */
+export async function roleSequence(
+  opts: Omit<Parameters<typeof runRole>[0], "check">,
+  afterCheck?: () => Promise<void>,
+): Promise<RoleSequence> {
+  const check = await runRole({ ...opts, check: true });
+  await afterCheck?.();
+  const converge = await runRole(opts);
+  const again = await runRole(opts);
+  const recheck = await runRole({ ...opts, check: true });
+  return { check, converge, again, recheck };
+}
+
+/** GET a URL from the host (the test process): status and body, or status 0 when nothing answers. */
+export async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return { status: r.status, body: await r.text() };
+  } catch {
+    return { status: 0, body: "" };
+  }
 }

@@ -54,6 +54,8 @@ const AI_TARGETS: [string, string][] = [
   ["apply-ai", "llm,stt,lobechat,opencode"],
   ["apply-code-sandbox", "code_sandbox"],
   ["apply-openclaw", "openclaw"],
+  // v1's --tags agent-setup matched nothing; site.yml tags dev_agent_runner so.
+  ["agent-runner-setup", "agent-setup"],
 ];
 const makeIn = (args: string[]) =>
   $({
