@@ -59,6 +59,7 @@ async function standinWheel(name: string): Promise<string> {
 
 /** The assertions every role's sequence shares. */
 function expectSequence(name: string, seq: () => RoleSequence | undefined): void {
+  // Matrix: PV-011
   test(`${name}: check mode on the fresh machine succeeds and reports changes`, () => {
     const s = seq();
     expect(s?.check.code, s?.check.out).toBe(0);
@@ -142,6 +143,7 @@ describe.skipIf(!live)(
         );
       });
 
+      // Matrix: PV-2-005
       test("open_webui: a changed setting rewrites the environment and restarts the service (changed=2)", async () => {
         const wheel = (await sh(C, "ls /root/wheels/open_webui_standin-*.whl")).stdout.trim();
         const run = await runRole({
@@ -206,6 +208,7 @@ describe.skipIf(!live)(
         });
       });
 
+      // Matrix: PV-2-006
       test("stt_server: an empty stt_server_package fails with one message saying how to give speaches", async () => {
         const run = await runRole({ dir, hosts: [C], role: "stt_server", vars: {} });
         expect(run.code).not.toBe(0);
@@ -307,6 +310,47 @@ describe.skipIf(!live)(
         expect((await sh(C, "git config --global user.name")).stdout.trim()).toBe("Test Agent");
         expect(seq?.converge.out).toContain("/root/AnKLuMe/CLAUDE.md is missing");
       });
+    });
+
+    describe("openclaw_server: Node 24 and openclaw from the npm registry through the cache", () => {
+      let seq: RoleSequence | undefined;
+      const vars = {
+        openclaw_server_token: "t3st-token",
+        openclaw_server_ollama_url: "http://10.9.9.9:11434",
+        openclaw_server_model: "qwen2.5-coder:7b",
+      };
+
+      beforeAll(async () => {
+        seq = await roleSequence({ dir, hosts: [C], role: "openclaw_server", vars });
+      }, 900_000);
+
+      expectSequence("openclaw_server", () => seq);
+
+      test("openclaw_server: the gateway answers /health on port 18789 from the host, configured for Ollama", async () => {
+        const health = await httpGet(`http://${ip}:18789/health`);
+        expect(health.status).toBe(200);
+        expect(JSON.parse(health.body)).toMatchObject({ ok: true });
+        const config = JSON.parse((await sh(C, "cat /root/.openclaw/openclaw.json")).stdout);
+        expect(config.gateway).toMatchObject({ mode: "local", port: 18789, bind: "lan" });
+        expect(config.gateway.auth).toEqual({ mode: "token", token: "t3st-token" });
+        expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
+        expect(config.agents.defaults.model).toBe("ollama/qwen2.5-coder:7b");
+        expect((await sh(C, "/usr/local/bin/node --version")).stdout.trim()).toMatch(/^v24\./);
+      });
+
+      test("openclaw_server: a configuration changed by hand is put back (changed) and the gateway restarted", async () => {
+        const edit = await sh(
+          C,
+          "sed -i 's|http://10.9.9.9:11434|http://10.9.9.1:11434|' /root/.openclaw/openclaw.json",
+        );
+        expect(edit.exitCode).toBe(0);
+        const run = await runRole({ dir, hosts: [C], role: "openclaw_server", vars });
+        expect(run.code, run.out).toBe(0);
+        expect(changedOn(run, C), run.out).toBe(2);
+        const config = JSON.parse((await sh(C, "cat /root/.openclaw/openclaw.json")).stdout);
+        expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
+        expect((await httpGet(`http://${ip}:18789/health`)).status).toBe(200);
+      }, 300_000);
     });
   },
 );
