@@ -253,12 +253,13 @@ describe.skipIf(!live)(
       });
     });
 
-    describe("code_sandbox: Claude Code from npm and Aider from PyPI through the caches", () => {
+    describe("code_sandbox: Claude Code from npm through the cache, with Aider off (aider-chat is 686 MB, 101 s: measured by hand, docs/ai.md)", () => {
       let seq: RoleSequence | undefined;
       const vars = {
         code_sandbox_ollama_url: "http://10.9.9.9:11434",
         code_sandbox_ssh_auth_sock: "/run/test-agent.sock",
         code_sandbox_projects_dir: "/root/work",
+        code_sandbox_aider: false,
       };
 
       beforeAll(async () => {
@@ -267,10 +268,11 @@ describe.skipIf(!live)(
 
       expectSequence("code_sandbox", () => seq);
 
-      test("code_sandbox: claude and aider run; root's shell exports OLLAMA_API_BASE and SSH_AUTH_SOCK", async () => {
+      test("code_sandbox: claude runs, aider is absent (off); root's shell exports OLLAMA_API_BASE and SSH_AUTH_SOCK", async () => {
         expect((await sh(C, "claude --version")).stdout).toContain("Claude Code");
-        const aider = await sh(C, "aider --version");
-        expect(aider.exitCode, aider.stderr).toBe(0);
+        expect(
+          (await sh(C, "test -e /usr/local/bin/aider || test -e /opt/aider-venv")).exitCode,
+        ).not.toBe(0);
         const env = await sh(C, "bash -ic 'echo $OLLAMA_API_BASE $SSH_AUTH_SOCK' 2>/dev/null");
         expect(env.stdout.trim()).toBe("http://10.9.9.9:11434 /run/test-agent.sock");
         expect((await sh(C, "test -d /root/work")).exitCode).toBe(0);
