@@ -21,7 +21,9 @@ import {
   DEBIAN,
   launch,
   type PlayRun,
+  type RoleSequence,
   removeDir,
+  roleSequence,
   rolesOrSkip,
   runRole,
   sh,
@@ -101,22 +103,31 @@ describe.skipIf(!live)(
       if (dir) removeDir(dir);
     }, 60_000);
 
-    test("check mode on the fresh machine succeeds and installs nothing", async () => {
-      const run = await runRole({
-        dir,
-        hosts: [R],
-        role: "dev_test_runner",
-        vars: VARS,
-        check: true,
-      });
+    let seq: RoleSequence | undefined;
+    let incusAfterCheck = -1;
+
+    // The shared check/converge/again/recheck sequence (role-helpers.ts).
+    beforeAll(async () => {
+      seq = await roleSequence(
+        { dir, hosts: [R], role: "dev_test_runner", vars: VARS },
+        async () => {
+          incusAfterCheck = (await sh(R, "command -v incus")).exitCode;
+        },
+      );
+      console.log(
+        `dev_test_runner converge: ${seq.converge.seconds.toFixed(1)} s, no-op: ${seq.again.seconds.toFixed(1)} s`,
+      );
+    }, 900_000);
+
+    test("check mode on the fresh machine succeeds and installs nothing", () => {
+      const run = seq?.check as PlayRun;
       expect(run.code, run.out).toBe(0);
       expect(changed(run), run.out).toBeGreaterThan(0);
-      expect((await sh(R, "command -v incus")).exitCode).not.toBe(0);
-    }, 180_000);
+      expect(incusAfterCheck).not.toBe(0);
+    });
 
     test("converge: Incus installed and initialised, both exported images listed inside the nested Incus", async () => {
-      const run = await runRole({ dir, hosts: [R], role: "dev_test_runner", vars: VARS });
-      console.log(`dev_test_runner converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`);
+      const run = seq?.converge as PlayRun;
       expect(run.code, run.out).toBe(0);
       const pools = await sh(R, "incus storage list --format csv -c nD");
       expect(pools.stdout).toContain("default,dir");
@@ -131,25 +142,18 @@ describe.skipIf(!live)(
       expect((await sh(R, "cat /etc/subuid /etc/subgid")).stdout).toBe(
         `root:1000000:${size - 1000000}\nroot:1000000:${size - 1000000}\n`,
       );
-    }, 600_000);
-
-    test("a second run reports changed=0", async () => {
-      const run = await runRole({ dir, hosts: [R], role: "dev_test_runner", vars: VARS });
-      console.log(`dev_test_runner no-op: ${run.seconds.toFixed(1)} s`);
-      expect(run.code, run.out).toBe(0);
-      expect(changed(run), run.out).toBe(0);
-    }, 180_000);
-    test("check mode on the converged machine reports changed=0 (make check sees the real state)", async () => {
-      const run = await runRole({
-        dir,
-        hosts: [R],
-        role: "dev_test_runner",
-        vars: VARS,
-        check: true,
-      });
-      expect(run.code, run.out).toBe(0);
-      expect(changed(run), run.out).toBe(0);
     }, 120_000);
+
+    test("a second run reports changed=0", () => {
+      const run = seq?.again as PlayRun;
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBe(0);
+    });
+    test("check mode on the converged machine reports changed=0 (make check sees the real state)", () => {
+      const run = seq?.recheck as PlayRun;
+      expect(run.code, run.out).toBe(0);
+      expect(changed(run), run.out).toBe(0);
+    });
 
     test("drift is corrected: a deleted image and a deleted alias come back", async () => {
       expect(
