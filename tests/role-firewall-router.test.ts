@@ -23,6 +23,8 @@ import {
   launch,
   type PlayRun,
   REPO,
+  type RoleSequence,
+  roleSequence,
   rolesOrSkip,
   runRole,
   sh,
@@ -176,22 +178,37 @@ network_policies:
       if (dir) removeWorkdir(dir);
     }, 60_000);
 
-    test("before the role, the container forwards everything (the connection checks below can fail)", async () => {
-      expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(true);
-      expect(await connects(CA, SB, `${A}.10`, 8080)).toBe(true);
-    }, 60_000);
+    let seq: RoleSequence | undefined;
+    const before: boolean[] = [];
+    let ruleFileAfterCheck = -1;
 
-    test("check mode on the fresh firewall succeeds and loads nothing", async () => {
-      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars, check: true });
+    // Before the role the container forwards everything; then the shared
+    // check/converge/again/recheck sequence (role-helpers.ts).
+    beforeAll(async () => {
+      before.push(await connects(SB, CA, `${B}.10`, 9090), await connects(CA, SB, `${A}.10`, 8080));
+      seq = await roleSequence({ dir, hosts: [FW], role: "firewall_router", vars }, async () => {
+        ruleFileAfterCheck = (await sh(FW, "test -e /etc/nftables.d/anklume-firewall.nft"))
+          .exitCode;
+      });
+      console.log(
+        `firewall_router converge: ${seq.converge.seconds.toFixed(1)} s, no-op: ${seq.again.seconds.toFixed(1)} s`,
+      );
+    }, 600_000);
+
+    test("before the role, the container forwards everything (the connection checks below can fail)", () => {
+      expect(before).toEqual([true, true]);
+    });
+
+    test("check mode on the fresh firewall succeeds and loads nothing", () => {
+      const run = seq?.check as PlayRun;
       expect(run.code, run.out).toBe(0);
       expect(changed(run), run.out).toBeGreaterThan(0);
-      expect((await sh(FW, "test -e /etc/nftables.d/anklume-firewall.nft")).exitCode).not.toBe(0);
-    }, 120_000);
+      expect(ruleFileAfterCheck).not.toBe(0);
+    });
 
     // Matrix: IS-3-002
     test("converge: the policy's port passes, other ports and the reverse direction are dropped", async () => {
-      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
-      console.log(`firewall_router converge: ${run.seconds.toFixed(1)} s, changed=${changed(run)}`);
+      const run = seq?.converge as PlayRun;
       expect(run.code, run.out).toBe(0);
       expect(await connects(SB, CA, `${B}.10`, 8080)).toBe(true);
       expect(await connects(SB, CA, `${B}.10`, 9090)).toBe(false);
@@ -216,18 +233,17 @@ network_policies:
       ).toBe("1");
     }, 30_000);
 
-    test("a second run reports changed=0", async () => {
-      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars });
-      console.log(`firewall_router no-op: ${run.seconds.toFixed(1)} s`);
+    test("a second run reports changed=0", () => {
+      const run = seq?.again as PlayRun;
       expect(run.code, run.out).toBe(0);
       expect(changed(run), run.out).toBe(0);
-    }, 120_000);
+    });
 
-    test("check mode on the converged firewall reports changed=0 (make check sees the real state)", async () => {
-      const run = await runRole({ dir, hosts: [FW], role: "firewall_router", vars, check: true });
+    test("check mode on the converged firewall reports changed=0 (make check sees the real state)", () => {
+      const run = seq?.recheck as PlayRun;
       expect(run.code, run.out).toBe(0);
       expect(changed(run), run.out).toBe(0);
-    }, 120_000);
+    });
 
     // Matrix: PV-3-001
     test("drift is corrected: a flushed ruleset and forwarding turned off are restored", async () => {
