@@ -33,6 +33,7 @@ import {
   sh,
   tempDir,
   useCaches,
+  VENV_BIN,
   waitSystemd,
 } from "./role-helpers.ts";
 
@@ -47,9 +48,9 @@ let gateway = "";
 /** Build a stand-in's wheel on the host (a file the user was given) and push it into the container. */
 async function standinWheel(name: string): Promise<string> {
   const out = join(dir, "wheels");
-  await $({
-    quiet: true,
-  })`python3 -m pip wheel -q --no-deps ${join(REPO, "tests/fixtures/standins", name)} -w ${out}`;
+  // The venv bootstrap.sh made has pip (a bare Debian python3 may not).
+  const src = join(REPO, "tests/fixtures/standins", name);
+  await $({ quiet: true })`${VENV_BIN}/python -m pip wheel -q --no-deps ${src} -w ${out}`;
   const wheel = readdirSync(out).find((f) => f.startsWith(`${name.replaceAll("-", "_")}_standin-`));
   if (!wheel) throw new Error(`no wheel built for the ${name} stand-in in ${out}`);
   await incusRun(["exec", C, "--", "mkdir", "-p", "/root/wheels"]);

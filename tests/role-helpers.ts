@@ -24,7 +24,8 @@ import { incusOrSkip, isCI } from "./helpers.ts";
 export const REPO = resolve(import.meta.dir, "..");
 export const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
 export const BUSYBOX = "anklume-busybox";
-const VENV_BIN = "/opt/anklume/venv/bin";
+/** The venv bootstrap.sh makes (Ansible, and pip for the tests that build wheels). */
+export const VENV_BIN = "/opt/anklume/venv/bin";
 
 /** Fail under CI, warn and return false locally. */
 function missing(suite: string, what: string): false {
