@@ -37,6 +37,7 @@ describe("v1's example infra files sync unchanged", () => {
     expect(examples.length + NOT_V1_FORMAT.size).toBe(12);
   });
 
+  // Matrix: GO-012
   test.each(examples)(
     "%s syncs, and a second sync rewrites nothing",
     (file) => {
