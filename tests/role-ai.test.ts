@@ -11,7 +11,7 @@
  * installed the way the role installs the real one; those tests say so.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { cpSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { $ } from "zx";
 import { incusRun } from "../lib/incus/client.ts";
@@ -49,7 +49,10 @@ let gateway = "";
 async function standinWheel(name: string): Promise<string> {
   const out = join(dir, "wheels");
   // The venv bootstrap.sh made has pip (a bare Debian python3 may not).
-  const src = join(REPO, "tests/fixtures/standins", name);
+  // Built from a copy: setuptools writes build/ and *.egg-info beside the
+  // sources, which must not land in the checkout.
+  const src = join(dir, "standins", name);
+  cpSync(join(REPO, "tests/fixtures/standins", name), src, { recursive: true });
   await $({ quiet: true })`${VENV_BIN}/python -m pip wheel -q --no-deps ${src} -w ${out}`;
   const wheel = readdirSync(out).find((f) => f.startsWith(`${name.replaceAll("-", "_")}_standin-`));
   if (!wheel) throw new Error(`no wheel built for the ${name} stand-in in ${out}`);
