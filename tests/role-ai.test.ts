@@ -318,15 +318,30 @@ describe.skipIf(!live)(
       });
     });
 
-    describe("openclaw_server: Node 24 and openclaw from the npm registry through the cache", () => {
+    describe("openclaw_server: Node 24 and openclaw from the npm registry through the cache, with git, gh and the agent's workspace", () => {
       let seq: RoleSequence | undefined;
+      // gh cannot reach GitHub here: any string stands in for a real token.
+      const ghToken = "ghp_StandInForARealGitHubToken0123456789";
       const vars = {
         openclaw_server_token: "t3st-token",
         openclaw_server_ollama_url: "http://10.9.9.9:11434",
         openclaw_server_model: "qwen2.5-coder:7b",
+        openclaw_server_git_user_name: "Test Claw",
+        openclaw_server_git_user_email: "claw@anklume.test",
+        openclaw_server_gh_token: ghToken,
+        openclaw_server_gh_user: "anklume-test",
+        openclaw_server_agent_name: "Pince",
+        openclaw_server_agent_emoji: "🦀",
+        openclaw_server_user_profile: "- Prefer answers in French.",
       };
+      const ws = "/root/.openclaw/workspace";
 
       beforeAll(async () => {
+        const put = await sh(
+          C,
+          "mkdir -p /run/secrets && umask 077 && printf 'https://anklume-test:s3cret@github.com\\n' > /run/secrets/git-credentials",
+        );
+        expect(put.exitCode, put.stderr).toBe(0);
         seq = await roleSequence({ dir, hosts: [C], role: "openclaw_server", vars });
       }, 900_000);
 
@@ -341,8 +356,68 @@ describe.skipIf(!live)(
         expect(config.gateway.auth).toEqual({ mode: "token", token: "t3st-token" });
         expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
         expect(config.agents.defaults.model).toBe("ollama/qwen2.5-coder:7b");
+        expect(config.agents.defaults.workspace).toBe(ws);
         expect((await sh(C, "/usr/local/bin/node --version")).stdout.trim()).toMatch(/^v24\./);
       });
+
+      test("openclaw_server: root's git identity is set and git reads the credentials file /run/secrets/git-credentials", async () => {
+        const get = async (key: string) =>
+          (await sh(C, `git config --global --get ${key}`)).stdout.trim();
+        expect(await get("user.name")).toBe("Test Claw");
+        expect(await get("user.email")).toBe("claw@anklume.test");
+        expect(await get("credential.helper")).toBe("store --file /run/secrets/git-credentials");
+        const fill = await sh(
+          C,
+          "printf 'protocol=https\\nhost=github.com\\n\\n' | git credential fill",
+        );
+        expect(fill.stdout, fill.stderr).toContain("password=s3cret");
+      });
+
+      test("openclaw_server: gh auth token prints the token from hosts.yml (0600), offline (a stand-in for a real GitHub token: gh cannot reach GitHub here), and no run printed it", async () => {
+        const token = await sh(C, "gh auth token");
+        expect(token.stdout.trim(), token.stderr).toBe(ghToken);
+        const mode = await sh(C, "stat -c %a /root/.config/gh/hosts.yml");
+        expect(mode.stdout.trim()).toBe("600");
+        for (const run of Object.values(seq ?? {})) expect(run.out).not.toContain(ghToken);
+      });
+
+      test("openclaw_server: the workspace holds AGENTS.md about the anklume machine, IDENTITY.md, USER.md and a seeded MEMORY.md", async () => {
+        const read = async (f: string) => (await sh(C, `cat ${ws}/${f}`)).stdout;
+        const agents = await read("AGENTS.md");
+        expect(agents).toContain("## Tools");
+        expect(agents).toContain(`- \`${C}\`: Debian 12 in an Incus container.`);
+        expect(agents).toContain("Ollama answers at http://10.9.9.9:11434");
+        expect(agents).toContain("`ollama/qwen2.5-coder:7b`");
+        expect(agents).toContain("- No internet. Packages come only through anklume's caches");
+        expect(agents).toContain("signed `Test Claw <claw@anklume.test>`");
+        expect(agents).toContain("`gh` is logged in to github.com as `anklume-test`");
+        expect(agents).not.toContain(ghToken);
+        const identity = await read("IDENTITY.md");
+        expect(identity).toContain("- **Name:** Pince\n- **Emoji:** 🦀\n");
+        expect(await read("USER.md")).toContain("\n- Prefer answers in French.\n");
+        expect(await read("MEMORY.md")).toStartWith("# MEMORY.md - Long-term memory\n");
+        // OpenClaw retired TOOLS.md (AGENTS.md's Tools section replaces it).
+        expect((await sh(C, `test -e ${ws}/TOOLS.md`)).exitCode).not.toBe(0);
+      });
+
+      test("openclaw_server: a hand-edited IDENTITY.md is put back (changed=1), an edited MEMORY.md is kept, the gateway is not restarted", async () => {
+        const pid = async () =>
+          (await sh(C, "systemctl show -p MainPID --value openclaw.service")).stdout.trim();
+        const before = await pid();
+        const edit = await sh(
+          C,
+          `echo '- agent note' >> ${ws}/MEMORY.md && sed -i 's/Pince/Pliers/' ${ws}/IDENTITY.md`,
+        );
+        expect(edit.exitCode).toBe(0);
+        const run = await runRole({ dir, hosts: [C], role: "openclaw_server", vars });
+        expect(run.code, run.out).toBe(0);
+        expect(changedOn(run, C), run.out).toBe(1);
+        expect(run.out).toMatch(/changed: \[[^\]]+\] => \(item=IDENTITY\.md\)/);
+        expect((await sh(C, `cat ${ws}/IDENTITY.md`)).stdout).toContain("- **Name:** Pince\n");
+        expect((await sh(C, `tail -n 1 ${ws}/MEMORY.md`)).stdout).toBe("- agent note\n");
+        expect(await pid()).toBe(before);
+        expect(before).not.toBe("0");
+      }, 300_000);
 
       test("openclaw_server: a configuration changed by hand is put back (changed) and the gateway restarted", async () => {
         const edit = await sh(
