@@ -419,15 +419,25 @@ describe.skipIf(!live)(
         expect(before).not.toBe("0");
       }, 300_000);
 
-      test("openclaw_server: a configuration changed by hand is put back (changed) and the gateway restarted", async () => {
+      // One run for both, to keep the suite short.
+      test("openclaw_server: a configuration changed by hand is put back and the gateway restarted; once the credentials file is gone, the role's credential helper goes (changed=4)", async () => {
         const edit = await sh(
           C,
-          "sed -i 's|http://10.9.9.9:11434|http://10.9.9.1:11434|' /root/.openclaw/openclaw.json",
+          "sed -i 's|http://10.9.9.9:11434|http://10.9.9.1:11434|' /root/.openclaw/openclaw.json && rm /run/secrets/git-credentials",
         );
         expect(edit.exitCode).toBe(0);
         const run = await runRole({ dir, hosts: [C], role: "openclaw_server", vars });
         expect(run.code, run.out).toBe(0);
-        expect(changedOn(run, C), run.out).toBe(2);
+        // The configuration, the restart, the helper, and AGENTS.md (its credentials line).
+        expect(changedOn(run, C), run.out).toBe(4);
+        const helper = await sh(C, "git config --global --get credential.helper");
+        expect(helper.exitCode, helper.stdout).toBe(1);
+        expect((await sh(C, "git config --global --get user.name")).stdout.trim()).toBe(
+          "Test Claw",
+        );
+        expect((await sh(C, "cat /root/.openclaw/workspace/AGENTS.md")).stdout).not.toContain(
+          "git-credentials",
+        );
         const config = JSON.parse((await sh(C, "cat /root/.openclaw/openclaw.json")).stdout);
         expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
         expect((await httpGet(`http://${ip}:18789/health`)).status).toBe(200);
