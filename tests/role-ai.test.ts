@@ -21,6 +21,7 @@ import {
   cleanup,
   createBridges,
   DEBIAN,
+  expectRoleSequence,
   httpGet,
   launch,
   npmRegistry,
@@ -61,30 +62,9 @@ async function standinWheel(name: string): Promise<string> {
   return `/root/wheels/${wheel}`;
 }
 
-/** The assertions every role's sequence shares. */
-function expectSequence(name: string, seq: () => RoleSequence | undefined): void {
-  // Matrix: PV-011
-  test(`${name}: check mode on the fresh machine succeeds and reports changes`, () => {
-    const s = seq();
-    expect(s?.check.code, s?.check.out).toBe(0);
-    expect(changedOn(s?.check as RoleSequence["check"], C), s?.check.out).toBeGreaterThan(0);
-  });
-  test(`${name}: converge succeeds`, () => {
-    const s = seq();
-    console.log(`${name} converge: ${s?.converge.seconds.toFixed(1)} s`);
-    expect(s?.converge.code, s?.converge.out).toBe(0);
-  });
-  test(`${name}: a second run reports changed=0`, () => {
-    const s = seq();
-    expect(s?.again.code, s?.again.out).toBe(0);
-    expect(changedOn(s?.again as RoleSequence["again"], C), s?.again.out).toBe(0);
-  });
-  test(`${name}: check mode on the converged machine reports changed=0`, () => {
-    const s = seq();
-    expect(s?.recheck.code, s?.recheck.out).toBe(0);
-    expect(changedOn(s?.recheck as RoleSequence["recheck"], C), s?.recheck.out).toBe(0);
-  });
-}
+/** The assertions every role's sequence shares, on this file's container. */
+const expectSequence = (name: string, seq: () => RoleSequence | undefined) =>
+  expectRoleSequence(name, C, seq);
 
 describe.skipIf(!live)(
   "AI and development roles on a Debian container through the package caches (skipped only without Incus, the anklume-debian12 image, Ansible or the package caches; all required under CI)",

@@ -5,6 +5,8 @@
  * reached at the bridge's gateway), and one ansible-playbook run of a role
  * through the community.general.incus connection. Real daemon, real Ansible.
  */
+
+import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -315,4 +317,37 @@ export async function httpGet(url: string): Promise<{ status: number; body: stri
   } catch {
     return { status: 0, body: "" };
   }
+}
+
+/**
+ * The tests every role's sequence shares: check mode on the fresh machine
+ * succeeds and reports changes; the converge succeeds; a second run and
+ * check mode on the converged machine report changed=0 on `host`.
+ */
+export function expectRoleSequence(
+  name: string,
+  host: string,
+  seq: () => RoleSequence | undefined,
+): void {
+  // Matrix: PV-011
+  test(`${name}: check mode on the fresh machine succeeds and reports changes`, () => {
+    const s = seq();
+    expect(s?.check.code, s?.check.out).toBe(0);
+    expect(changedOn(s?.check as PlayRun, host), s?.check.out).toBeGreaterThan(0);
+  });
+  test(`${name}: converge succeeds`, () => {
+    const s = seq();
+    console.log(`${name} converge: ${s?.converge.seconds.toFixed(1)} s`);
+    expect(s?.converge.code, s?.converge.out).toBe(0);
+  });
+  test(`${name}: a second run reports changed=0`, () => {
+    const s = seq();
+    expect(s?.again.code, s?.again.out).toBe(0);
+    expect(changedOn(s?.again as PlayRun, host), s?.again.out).toBe(0);
+  });
+  test(`${name}: check mode on the converged machine reports changed=0`, () => {
+    const s = seq();
+    expect(s?.recheck.code, s?.recheck.out).toBe(0);
+    expect(changedOn(s?.recheck as PlayRun, host), s?.recheck.out).toBe(0);
+  });
 }
