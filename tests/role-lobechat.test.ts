@@ -12,6 +12,7 @@
  * runs `next start`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { $ } from "zx";
 import { uniq } from "./helpers.ts";
@@ -55,7 +56,14 @@ async function standinArchive(): Promise<string> {
 /** What the stand-in answers on GET /. */
 interface StandinAnswer {
   standin: string;
-  buildId: { twoHours: number; publicSetting: string; nodeOptions: string; builtAt: number };
+  buildId: {
+    twoHours: number;
+    msVersion: string;
+    picocolorsVersion: string;
+    publicSetting: string;
+    nodeOptions: string;
+    builtAt: number;
+  };
   ollama: string;
   accessCode: string;
   nodeEnv: string;
@@ -86,6 +94,10 @@ describe.skipIf(!live)(
         NEXT_PUBLIC_STANDIN: "first",
         NODE_OPTIONS: "--max-old-space-size=512",
       },
+      // As a host without the internet does for LobeChat's xlsx: a dependency
+      // given as a file and pointed at by an override.
+      lobechat_overrides: { ms: "file:/var/cache/anklume/lobechat/files/ms-2.1.1.tgz" },
+      lobechat_files: [] as string[],
     };
 
     beforeAll(async () => {
@@ -99,6 +111,14 @@ describe.skipIf(!live)(
       const meta = await fetch(`${npmRegistry("127.0.0.1")}@lobehub%2fchat`, {
         headers: { accept: "application/vnd.npm.install-v1+json" },
       });
+      const ms = join(dir, "ms-2.1.1.tgz");
+      writeFileSync(
+        ms,
+        Buffer.from(
+          await (await fetch(`${npmRegistry("127.0.0.1")}ms/-/ms-2.1.1.tgz`)).arrayBuffer(),
+        ),
+      );
+      vars.lobechat_files = [ms];
       latest = ((await meta.json()) as { "dist-tags": { latest: string } })["dist-tags"].latest;
       // The real package, in check mode: resolved through the cache, not downloaded.
       registryCheck = await runRole({ dir, hosts: [C], role: "lobechat", check: true });
@@ -131,11 +151,14 @@ describe.skipIf(!live)(
 
     expectRoleSequence("lobechat (stand-in source)", C, () => seq);
 
-    test("lobechat (stand-in source): built with pnpm through the cache and served by lobechat.service on port 3210 from the host, with the role's settings", async () => {
+    test("lobechat (stand-in source): built with pnpm (an override pointing at a file it was given) and served by lobechat.service on port 3210 from the host, with the role's settings", async () => {
       const a = await answer();
       expect(a?.standin).toBe("lobechat");
-      // `ms` came from the registry through the cache and ran in the build.
+      // `ms` ran in the build: the version the override's file holds, not the package's 2.1.3.
       expect(a?.buildId.twoHours).toBe(7_200_000);
+      expect(a?.buildId.msVersion).toBe("2.1.1");
+      // picocolors came from the registry through the cache.
+      expect(a?.buildId.picocolorsVersion).toBe("1.1.1");
       expect(a?.buildId.publicSetting).toBe("first");
       expect(a?.buildId.nodeOptions).toBe("--max-old-space-size=512");
       expect(a?.ollama).toBe("http://10.9.9.9:11434");
