@@ -306,6 +306,10 @@ describe.skipIf(!live)(
         openclaw_server_token: "t3st-token",
         openclaw_server_ollama_url: "http://10.9.9.9:11434",
         openclaw_server_model: "qwen2.5-coder:7b",
+        openclaw_server_api_key: "k3y-for-ollama",
+        openclaw_server_embeddings_model: "nomic-embed-text",
+        openclaw_server_proxy_url: "http://10.9.9.7:3128",
+        openclaw_server_trusted_proxies: ["10.9.9.6"],
         openclaw_server_git_user_name: "Test Claw",
         openclaw_server_git_user_email: "claw@anklume.test",
         openclaw_server_gh_token: ghToken,
@@ -327,7 +331,7 @@ describe.skipIf(!live)(
 
       expectSequence("openclaw_server", () => seq);
 
-      test("openclaw_server: the gateway answers /health on port 18789 from the host, configured for Ollama", async () => {
+      test("openclaw_server: the gateway answers /health on port 18789 from the host, configured for Ollama (API key, memory search), its proxy and trusted proxies", async () => {
         const health = await httpGet(`http://${ip}:18789/health`);
         expect(health.status).toBe(200);
         expect(JSON.parse(health.body)).toMatchObject({ ok: true });
@@ -335,6 +339,10 @@ describe.skipIf(!live)(
         expect(config.gateway).toMatchObject({ mode: "local", port: 18789, bind: "lan" });
         expect(config.gateway.auth).toEqual({ mode: "token", token: "t3st-token" });
         expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
+        expect(config.models.providers.ollama.apiKey).toBe("k3y-for-ollama");
+        expect(config.memory.search).toMatchObject({ provider: "ollama", model: "nomic-embed-text" });
+        expect(config.proxy.proxyUrl).toBe("http://10.9.9.7:3128");
+        expect(config.gateway.trustedProxies).toEqual(["10.9.9.6"]);
         expect(config.agents.defaults.model).toBe("ollama/qwen2.5-coder:7b");
         expect(config.agents.defaults.workspace).toBe(ws);
         expect((await sh(C, "/usr/local/bin/node --version")).stdout.trim()).toMatch(/^v24\./);
