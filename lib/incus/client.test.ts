@@ -12,6 +12,7 @@ import {
   incusJson,
   incusRaw,
   incusRun,
+  isLinkRace,
   readVia,
 } from "./client.ts";
 
@@ -123,3 +124,20 @@ test.skipIf(!live)(
     }
   },
 );
+
+describe("isLinkRace: Incus's bridge-ports race, retried", () => {
+  test("a vanished veth, or any other vanished link, is the race", () => {
+    const line = (name: string) =>
+      `Error: Failed to delete bridge children interfaces: Failed to run: ip -d -j link show ${name}: exit status 1 (Device "${name}" does not exist.)`;
+    expect(isLinkRace(line("veth3f2a9c1b"))).toBe(true);
+    expect(isLinkRace(line("tap0"))).toBe(true);
+    expect(isLinkRace(line("anktest-v1"))).toBe(true);
+  });
+  test("another failure of ip, or of Incus, is not", () => {
+    expect(isLinkRace("Error: Failed to run: ip link add br0 type bridge: exit status 2")).toBe(
+      false,
+    );
+    expect(isLinkRace("Error: Network is in use")).toBe(false);
+    expect(isLinkRace("")).toBe(false);
+  });
+});

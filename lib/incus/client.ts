@@ -66,21 +66,23 @@ export async function incusRaw(
     if (opts.timeout) p = p.timeout(opts.timeout as `${number}s`);
     const out = await p;
     const r = { exitCode: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr };
-    if (r.exitCode === 0 || attempt >= VETH_RACE_TRIES || !VETH_RACE.test(r.stderr)) return r;
+    if (r.exitCode === 0 || attempt >= LINK_RACE_TRIES || !isLinkRace(r.stderr)) return r;
     await new Promise((res) => setTimeout(res, 200 * attempt));
   }
 }
 
 /**
  * Incus's own race: to change or delete a bridge it reads every link of the
- * host to find the bridge's ports, and fails when a veth of some other
- * instance disappears in between ("Failed to delete bridge children
- * interfaces: ... link show vethXXXX ... does not exist"). Nothing was
- * changed; the same call succeeds once the other instance is gone, so it is
- * tried again, a bounded number of times.
+ * host to find the bridge's ports, and fails when a link of some other
+ * instance or test disappears in between ("Failed to delete bridge children
+ * interfaces: ... link show vethXXXX ... does not exist"; any interface
+ * name, not only veth). Nothing was changed; the same call succeeds once the
+ * other link is gone, so it is tried again, a bounded number of times.
  */
-const VETH_RACE = /Failed to run: ip -d -j link show veth[0-9a-f]+: exit status 1/;
-const VETH_RACE_TRIES = 4;
+export function isLinkRace(stderr: string): boolean {
+  return /Failed to run: ip -d -j link show \S+: exit status 1/.test(stderr);
+}
+const LINK_RACE_TRIES = 4;
 
 /** Run incus; throw an IncusError when it fails. */
 export async function incusRun(args: string[], opts: { input?: string; timeout?: string } = {}) {
