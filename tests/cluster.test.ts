@@ -10,9 +10,7 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import process from "node:process";
 import * as v from "valibot";
-import { $ } from "zx";
 import {
   make,
   makeWorkdir,
@@ -22,18 +20,15 @@ import {
   write,
 } from "./apply-helpers.ts";
 import { incusOrSkip, netnsOrSkip, scenario, uniq } from "./helpers.ts";
-import { type RemoteCluster, startRemoteCluster } from "./remote-daemon.ts";
+import {
+  type RemoteCluster,
+  remoteInstances,
+  remoteShell,
+  startRemoteCluster,
+} from "./remote-daemon.ts";
 
 const live = (await incusOrSkip("cluster")) && (await netnsOrSkip("cluster"));
 
-const InstancesSchema = v.array(
-  v.looseObject({
-    name: v.string(),
-    project: v.string(),
-    status: v.string(),
-    location: v.string(),
-  }),
-);
 const NetworkSchema = v.looseObject({ status: v.string(), locations: v.array(v.string()) });
 
 describe.skipIf(!live)(
@@ -48,15 +43,11 @@ describe.skipIf(!live)(
     let m2 = "";
     const ctx = () => join(dir, "ctx");
     const domain = `cl${u}`;
-    const client = () =>
-      $({ quiet: true, nothrow: true, env: { ...process.env, INCUS_CONF: cluster.conf } });
-    const instances = async () => {
-      const r = await client()`incus list ${`${cluster.name}:`} --all-projects --format json`;
-      return v
-        .parse(InstancesSchema, JSON.parse(r.stdout))
+    const client = () => remoteShell(cluster);
+    const instances = async () =>
+      (await remoteInstances(cluster))
         .filter((i) => i.name.includes(u))
         .map((i) => ({ name: i.name.replace(/^\d+-/, ""), status: i.status, on: i.location }));
-    };
     const infra = (machines: Record<string, string | null>) =>
       `project_name: cl${u}
 global:

@@ -13,6 +13,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import * as v from "valibot";
 import { $, type Shell } from "zx";
 
 const q = $({ quiet: true, nothrow: true });
@@ -35,6 +36,29 @@ export interface RemoteCluster extends RemoteDaemon {
   members: string[];
   /** Stop one member's daemon (the others keep the cluster). */
   stopMember(member: string): Promise<void>;
+}
+
+/** zx with the test's client configuration (never throws). */
+export function remoteShell(d: RemoteDaemon): Shell {
+  return $({ quiet: true, nothrow: true, env: { ...process.env, INCUS_CONF: d.conf } });
+}
+
+const RemoteInstances = v.array(
+  v.looseObject({
+    name: v.string(),
+    project: v.string(),
+    status: v.string(),
+    location: v.optional(v.string(), ""),
+  }),
+);
+
+/** The instances of every project of the remote (through the CLI, as a user lists them). */
+export async function remoteInstances(
+  d: RemoteDaemon,
+): Promise<v.InferOutput<typeof RemoteInstances>> {
+  const r = await remoteShell(d)`incus list ${`${d.name}:`} --all-projects --format json`;
+  if (r.exitCode !== 0) throw new Error(`incus list ${d.name}: failed: ${r.stderr}`);
+  return v.parse(RemoteInstances, JSON.parse(r.stdout));
 }
 
 async function must(

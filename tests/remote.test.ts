@@ -9,8 +9,6 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import * as v from "valibot";
-import { $ } from "zx";
 import { listInstances } from "../lib/incus/objects.ts";
 import {
   make,
@@ -21,13 +19,14 @@ import {
   write,
 } from "./apply-helpers.ts";
 import { incusOrSkip, netnsOrSkip, scenario, uniq } from "./helpers.ts";
-import { type RemoteDaemon, startRemoteDaemon } from "./remote-daemon.ts";
+import {
+  type RemoteDaemon,
+  remoteInstances,
+  remoteShell,
+  startRemoteDaemon,
+} from "./remote-daemon.ts";
 
 const live = (await incusOrSkip("remote")) && (await netnsOrSkip("remote"));
-
-const InstancesSchema = v.array(
-  v.looseObject({ name: v.string(), project: v.string(), status: v.string() }),
-);
 
 describe.skipIf(!live)(
   "a remote Incus: a second daemon in a network namespace, added as a remote (skipped only without Incus or network namespaces; both required under CI)",
@@ -43,20 +42,10 @@ describe.skipIf(!live)(
     /** make in the workdir, with the test's client configuration. */
     const run = (args: string[], env: Record<string, string> = {}) =>
       make(dir, args, { INCUS_CONF: remote.conf, ...env });
-    /** The instances of the remote (through the CLI, INCUS_REMOTE). */
-    const remoteInstances = async () => {
-      const r = await $({
-        quiet: true,
-        env: { ...process.env, INCUS_CONF: remote.conf },
-      })`incus list ${`${remote.name}:`} --all-projects --format json`;
-      return v.parse(InstancesSchema, JSON.parse(r.stdout));
-    };
     const exec = (name: string, project: string, script: string) =>
-      $({
-        quiet: true,
-        nothrow: true,
-        env: { ...process.env, INCUS_CONF: remote.conf },
-      })`incus exec ${`${remote.name}:${name}`} --project ${project} -- sh -c ${script}`;
+      remoteShell(
+        remote,
+      )`incus exec ${`${remote.name}:${name}`} --project ${project} -- sh -c ${script}`;
 
     beforeAll(async () => {
       image = await testImage();
@@ -99,7 +88,7 @@ ${machines.map((m) => `      ${m}: {}\n`).join("")}`,
       const before = (await listInstances()).map((i) => `${i.project}/${i.name}`);
       const r = await run(["apply-infra", "NAT=false", `CONTEXT_DIR=${ctx()}`]);
       expect(r.code, r.out).toBe(0);
-      const there = (await remoteInstances()).filter((i) => i.name.includes(u));
+      const there = (await remoteInstances(remote)).filter((i) => i.name.includes(u));
       expect(there.map((i) => [i.name.replace(/^\d+-/, ""), i.status]).sort()).toEqual(
         machines.map((m) => [m, "Running"]),
       );
@@ -118,7 +107,7 @@ ${machines.map((m) => `      ${m}: {}\n`).join("")}`,
 
     // Matrix: RM-2-001
     test("snapshots and restore on the remote: make snapshot, a change, make restore", async () => {
-      const [inst] = (await remoteInstances()).filter((i) =>
+      const [inst] = (await remoteInstances(remote)).filter((i) =>
         i.name.endsWith(machines[0] as string),
       );
       if (!inst) throw new Error("no remote instance");
@@ -134,7 +123,7 @@ ${machines.map((m) => `      ${m}: {}\n`).join("")}`,
 
     // Matrix: RM-2-002
     test("make rollback restores the pre-apply snapshot an apply took on the remote", async () => {
-      const [inst] = (await remoteInstances()).filter((i) =>
+      const [inst] = (await remoteInstances(remote)).filter((i) =>
         i.name.endsWith(machines[1] as string),
       );
       if (!inst) throw new Error("no remote instance");
@@ -166,7 +155,7 @@ ${machines.map((m) => `      ${m}: {}\n`).join("")}`,
       const before = (await listInstances()).length;
       const flush = await run(["flush", "FORCE=true"], { ANKLUME_CONTEXT_DIR: ctx() });
       expect(flush.code, flush.out).toBe(0);
-      expect((await remoteInstances()).filter((i) => i.name.includes(u))).toEqual([]);
+      expect((await remoteInstances(remote)).filter((i) => i.name.includes(u))).toEqual([]);
       expect((await listInstances()).length).toBe(before);
     }, 300_000);
   },
