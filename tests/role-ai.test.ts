@@ -340,7 +340,10 @@ describe.skipIf(!live)(
         expect(config.gateway.auth).toEqual({ mode: "token", token: "t3st-token" });
         expect(config.models.providers.ollama.baseUrl).toBe("http://10.9.9.9:11434");
         expect(config.models.providers.ollama.apiKey).toBe("k3y-for-ollama");
-        expect(config.memory.search).toMatchObject({ provider: "ollama", model: "nomic-embed-text" });
+        expect(config.memory.search).toMatchObject({
+          provider: "ollama",
+          model: "nomic-embed-text",
+        });
         expect(config.proxy.proxyUrl).toBe("http://10.9.9.7:3128");
         expect(config.gateway.trustedProxies).toEqual(["10.9.9.6"]);
         expect(config.agents.defaults.model).toBe("ollama/qwen2.5-coder:7b");
