@@ -22,18 +22,11 @@ import {
   taskOutput,
   write,
 } from "./apply-helpers.ts";
-import { incusOrSkip, isCI, uniq } from "./helpers.ts";
+import { uniq } from "./helpers.ts";
+import { rolesOrSkip } from "./role-helpers.ts";
 
-const live = await incusOrSkip("apply-provision");
 const DEBIAN = process.env.ANKLUME_TEST_DEBIAN_IMAGE ?? "anklume-debian12";
-const hasDebian =
-  live &&
-  (await incusRaw(["image", "alias", "list", "--format", "json"])).stdout.includes(`"${DEBIAN}"`);
-if (live && !hasDebian && isCI()) {
-  throw new Error(
-    `apply-provision: image ${DEBIAN} is missing and CI=true requires it (bootstrap.sh --dev builds it)`,
-  );
-}
+const hasDebian = await rolesOrSkip("apply-provision");
 const u = uniq();
 const D = `pv${u}`;
 let dir = "";

@@ -178,15 +178,15 @@ describe.skipIf(!live)(
       const before = await answer();
       const pid = await servicePid();
       const source = { ...vars, lobechat_src: await standinArchive() };
-      const rebuilt = await runRole({
-        dir,
-        hosts: [C],
-        role: "lobechat",
-        vars: {
-          ...source,
-          lobechat_build_env: { ...vars.lobechat_build_env, NEXT_PUBLIC_STANDIN: "second" },
-        },
-      });
+      /** A converge of the stand-in with more build environment. */
+      const withBuildEnv = (extra: Record<string, string>) =>
+        runRole({
+          dir,
+          hosts: [C],
+          role: "lobechat",
+          vars: { ...source, lobechat_build_env: { ...vars.lobechat_build_env, ...extra } },
+        });
+      const rebuilt = await withBuildEnv({ NEXT_PUBLIC_STANDIN: "second" });
       expect(rebuilt.code, rebuilt.out).toBe(0);
       expect(changedOn(rebuilt, C), rebuilt.out).toBeGreaterThan(0);
       const after = await answer();
@@ -195,34 +195,14 @@ describe.skipIf(!live)(
       expect(await servicePid()).not.toBe(pid);
 
       const newPid = await servicePid();
-      const failed = await runRole({
-        dir,
-        hosts: [C],
-        role: "lobechat",
-        vars: {
-          ...source,
-          lobechat_build_env: {
-            ...vars.lobechat_build_env,
-            NEXT_PUBLIC_STANDIN: "third",
-            STANDIN_FAIL_BUILD: "1",
-          },
-        },
-      });
+      const failed = await withBuildEnv({ NEXT_PUBLIC_STANDIN: "third", STANDIN_FAIL_BUILD: "1" });
       expect(failed.code).not.toBe(0);
       expect(failed.out).toContain("stand-in build failing as asked");
       expect((await answer())?.buildId.publicSetting).toBe("second");
       expect(await servicePid()).toBe(newPid);
 
       // Back to the environment of the running build: nothing to do.
-      const again = await runRole({
-        dir,
-        hosts: [C],
-        role: "lobechat",
-        vars: {
-          ...source,
-          lobechat_build_env: { ...vars.lobechat_build_env, NEXT_PUBLIC_STANDIN: "second" },
-        },
-      });
+      const again = await withBuildEnv({ NEXT_PUBLIC_STANDIN: "second" });
       expect(again.code, again.out).toBe(0);
       expect(changedOn(again, C), again.out).toBe(0);
     }, 600_000);
