@@ -232,7 +232,7 @@ describe.skipIf(!live)(
     });
 
     // Matrix: AP-006
-    test("the nesting context is written into each child with sh", async () => {
+    test("the nesting context is written into each child", async () => {
       const r = await incusRun([
         "exec",
         name(`${u}-c1`),

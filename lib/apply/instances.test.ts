@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { IncusInstance as Instance } from "../incus/objects.ts";
 import { type InstancesDesired, planInstances } from "./instances.ts";
-import { CONTEXT_SCRIPT, planSteps } from "./reconcile.ts";
+import { contextMarker, planSteps, type Step } from "./reconcile.ts";
 
 const want = (over: Partial<InstancesDesired["instances"][number]> = {}): InstancesDesired => ({
   instances: [
@@ -35,18 +35,18 @@ test("type vm produces `incus launch --vm` with its static IP, waits for the age
   expect(launch.slice(0, 5)).toEqual(["launch", "img", "001-v", "--vm", "--project"]);
   expect(launch).toContain("security.protection.delete=true");
   expect(launch.slice(-2)).toEqual(["--device", "eth0,ipv4.address=10.1.2.3"]);
-  expect(planSteps(p).map((s) => s.args?.[0] ?? "wait")).toEqual([
-    "launch",
-    "wait",
-    "exec",
-    "config",
-  ]);
-  expect(planSteps(p)[2]?.args?.slice(-4)).toEqual(["1", "0", "true", "false"]);
+  const kind = (s: Step) => s.args?.[0] ?? (s.waitAgent ? "wait" : "context");
+  expect(planSteps(p).map(kind)).toEqual(["launch", "wait", "context"]);
+  expect(planSteps(p)[2]?.context).toEqual({
+    name: "001-v",
+    project: "001-p",
+    context: { absolute_level: 1, relative_level: 0, vm_nested: true, yolo: false },
+  });
 });
 
 test("a new instance without devices to add is one `incus launch`; with some, init, the devices, then start", () => {
   const bare = planInstances(want(), [], ctx, (d) => d.image, new Map());
-  expect(planSteps(bare).map((s) => s.args?.[0])).toEqual(["launch", "exec", "config"]);
+  expect(planSteps(bare).map((s) => s.args?.[0] ?? s.context?.name)).toEqual(["launch", "001-v"]);
   expect(planSteps(bare)[0]?.args).not.toContain("--device");
   const withDev = planInstances(
     want({ devices: { gpu: { type: "gpu" } } }),
@@ -59,8 +59,7 @@ test("a new instance without devices to add is one `incus launch`; with some, in
     expect.stringMatching(/^init img /),
     "config device add",
     "start 001-v --project",
-    expect.stringMatching(/^exec /),
-    expect.stringMatching(/^config set /),
+    undefined,
   ]);
 });
 
@@ -245,8 +244,7 @@ test("planInstances gives each new instance one independent step list: volume, i
       "create container from img",
       `add device vol-${n}`,
       "start",
-      "write /etc/anklume nesting context",
-      "record nesting context",
+      "write and record the nesting context",
     ]);
   }
 });
@@ -326,7 +324,10 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
     snapshots: null,
   } as unknown as Instance;
   const lines = (p: ReturnType<typeof planInstances>) =>
-    planSteps(p).map((s) => `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}`);
+    planSteps(p).map(
+      (s) =>
+        `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}${s.context ? `${s.context.project}/${s.context.name} ${contextMarker(s.context.context)}` : ""}`,
+    );
   const config =
     "001-p/001-v: set config | config set 001-v boot.autostart=true boot.autostart.priority=10 limits.cpu=2 snapshots.expiry=2w snapshots.schedule=@daily user.anklume.managed_devices=data,eth0 user.anklume.managed_keys=boot.autostart,boot.autostart.priority,boot.host_shutdown_timeout,limits.cpu,security.protection.delete,snapshots.expiry,snapshots.schedule --project 001-p";
   const drift = [
@@ -348,8 +349,7 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
       "001-p/001-v: device set data | config device set 001-v data source=/srv --project 001-p",
       "001-p/001-v: device override eth0 | config device override 001-v eth0 ipv4.address=10.1.2.9 --project 001-p",
       "001-p/001-v: restart (devices changed) | restart 001-v --project 001-p",
-      `001-p/001-v: write /etc/anklume nesting context | exec 001-v --project 001-p -- sh -c ${CONTEXT_SCRIPT} sh 1 0 true false`,
-      "001-p/001-v: record nesting context | config set 001-v user.anklume.context=1/0/true/false --project 001-p",
+      "001-p/001-v: write and record the nesting context | 001-p/001-v 1/0/true/false",
     ]);
     expect(p.changes).toEqual([
       ...drift,
@@ -394,7 +394,10 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
 
 describe("a new instance, the whole plan (mutation survivors)", () => {
   const lines = (p: ReturnType<typeof planInstances>) =>
-    planSteps(p).map((s) => `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}`);
+    planSteps(p).map(
+      (s) =>
+        `${s.desc} | ${(s.args ?? []).join(" ")}${s.waitAgent ? "wait" : ""}${s.context ? `${s.context.project}/${s.context.name} ${contextMarker(s.context.context)}` : ""}`,
+    );
   test("a container with a volume, a device and a static IP: init with the override, the devices, start, context", () => {
     const p = planInstances(
       {
@@ -419,8 +422,7 @@ describe("a new instance, the whole plan (mutation survivors)", () => {
       "001-p/001-v: add device gpu | config device add 001-v gpu gpu --project 001-p",
       "001-p/001-v: add device vol | config device add 001-v vol disk path=/v pool=fast source=vol --project 001-p",
       "001-p/001-v: start | start 001-v --project 001-p",
-      `001-p/001-v: write /etc/anklume nesting context | exec 001-v --project 001-p -- sh -c ${CONTEXT_SCRIPT} sh 2 3 true true`,
-      "001-p/001-v: record nesting context | config set 001-v user.anklume.context=2/3/true/true --project 001-p",
+      "001-p/001-v: write and record the nesting context | 001-p/001-v 2/3/true/true",
     ]);
     expect(p.changes).toEqual([
       "001-p/001-v: create storage volume fast/vol",

@@ -10,7 +10,6 @@ import * as v from "valibot";
 import type { IncusInstance as Instance } from "../incus/objects.ts";
 import {
   CONTEXT_KEY,
-  CONTEXT_SCRIPT,
   type Config,
   childContext,
   contextMarker,
@@ -345,17 +344,12 @@ function waitAgentStep(o: One, d: DesiredInstance): void {
 }
 
 function contextSteps(o: One, d: DesiredInstance, parent: NestingContext): void {
-  const c = childContext(parent, d.type === "vm");
-  const vals = [c.absolute_level, c.relative_level, c.vm_nested, c.yolo].map(String);
+  const context = childContext(parent, d.type === "vm");
   o.steps.push({
-    desc: `${o.key}: write /etc/anklume nesting context`,
-    args: ["exec", d.name, "--project", d.project, "--", "sh", "-c", CONTEXT_SCRIPT, "sh", ...vals],
+    desc: `${o.key}: write and record the nesting context`,
+    context: { name: d.name, project: d.project, context },
   });
-  o.steps.push({
-    desc: `${o.key}: record nesting context`,
-    args: ["config", "set", d.name, `${CONTEXT_KEY}=${contextMarker(c)}`, "--project", d.project],
-  });
-  o.changes.push(`${o.key}: nesting context ${contextMarker(c)}`);
+  o.changes.push(`${o.key}: nesting context ${contextMarker(context)}`);
 }
 
 /** Undeclared instances of the selected projects: reported, or deleted (in `after`) with auto_cleanup. */

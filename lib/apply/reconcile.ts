@@ -31,6 +31,8 @@ export interface Step {
   args?: string[];
   /** Poll `incus exec <name> -- true` until the VM agent answers. */
   waitAgent?: { name: string; project: string };
+  /** Write the nesting context files into the instance, then record it in `user.anklume.context`. */
+  context?: { name: string; project: string; context: NestingContext };
 }
 
 /** An object that Incus holds and the inventory no longer declares. */

@@ -1,6 +1,7 @@
 /**
  * The one module that talks to Incus. Writes run the `incus` CLI
- * (`incusRun`); reads are JSON parsed through a valibot schema, either from
+ * (`incusRun`), except a few small ones that take the socket when reads do
+ * (`incusSend`); reads are JSON parsed through a valibot schema, either from
  * the CLI (`incusJson`) or from the REST API (`incusGet`, through the local
  * daemon's unix socket or `incus query`: `readVia()` is the one switch).
  * Every call can be counted (ANKLUME_INCUS_LOG, used by benchmarks) and the
@@ -189,10 +190,16 @@ function defaultRemote(configYml: string): string {
 
 const NO_ANSWER = Symbol("no answer");
 
-/** GET one REST path on the daemon's unix socket: the answer's metadata. */
-function socketGet(socket: string, path: string): Promise<unknown> {
+/** One request on the daemon's unix socket: the answer's metadata. */
+function socketRequest(
+  socket: string,
+  method: string,
+  path: string,
+  send?: { body: string; headers: Record<string, string> },
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: "GET" }, (res) => {
+    const headers = send ? { ...send.headers, "Content-Length": Buffer.byteLength(send.body) } : {};
+    const req = request({ socketPath: socket, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", reject);
@@ -205,13 +212,44 @@ function socketGet(socket: string, path: string): Promise<unknown> {
         }
         if (body.type === "error" || (res.statusCode ?? 500) >= 400) {
           const stderr = `Error: ${body.error ?? `HTTP ${res.statusCode}`}`;
-          reject(new IncusError(["query", path], { exitCode: 1, stdout: "", stderr }));
+          // Named as the CLI call that does the same: `incus query -X PATCH /1.0/...`.
+          const as = method === "GET" ? ["query", path] : ["query", "-X", method, path];
+          reject(new IncusError(as, { exitCode: 1, stdout: "", stderr }));
         } else resolve(body.metadata ?? null);
       });
     });
     req.on("error", reject);
-    req.end();
+    req.end(send?.body);
   });
+}
+
+/**
+ * One write through the daemon's unix socket, when reads take it
+ * (`readVia()`): resolves true once the daemon accepted it, false when the
+ * socket is not the way to Incus or refused the connection (the caller then
+ * runs the CLI); the daemon's own error is thrown. `how` chooses for one
+ * call, in tests. Only small synchronous
+ * writes go this way (a file into an instance, a config key): each saves an
+ * `incus` process (docs/apply.md, the first apply's nesting context).
+ * @example await incusSend("PATCH", "/1.0/instances/a?project=p", JSON.stringify({ config }))
+ */
+export async function incusSend(
+  method: "POST" | "PATCH" | "PUT",
+  path: string,
+  body: string,
+  headers: Record<string, string> = { "Content-Type": "application/json" },
+  how: ReadVia = readVia(),
+): Promise<boolean> {
+  if (!("socket" in how)) return false;
+  logCall([method, path]);
+  try {
+    await socketRequest(how.socket, method, path, { body, headers });
+    return true;
+  } catch (e) {
+    if (e instanceof IncusError) throw e;
+    via = { cli: true };
+    return false;
+  }
 }
 
 /**
@@ -227,7 +265,7 @@ export async function incusGet<S extends v.GenericSchema>(
 ): Promise<v.InferOutput<S>> {
   if ("socket" in how) {
     logCall(["GET", path]);
-    const data = await socketGet(how.socket, path).catch((e: unknown) => {
+    const data = await socketRequest(how.socket, "GET", path).catch((e: unknown) => {
       // The daemon's own error is final; a connection that failed (no
       // daemon, no permission on the socket) is left to the CLI.
       if (e instanceof IncusError) throw e;
