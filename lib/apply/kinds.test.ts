@@ -161,6 +161,7 @@ test("planImages copies a local alias into each project with --mode relay, and w
       ],
     },
     images,
+    "local",
   );
   expect(p.before.map((s) => s.args)).toEqual([
     [
@@ -182,12 +183,14 @@ test("planImages copies a local alias into each project with --mode relay, and w
     planImages(
       { source_project: "default", images: [{ project: "001-a", ref: "anklume-busybox" }] },
       [...images, { fingerprint: "f1", project: "001-a", aliases: [{ name: "anklume-busybox" }] }],
+      "local",
     ).before,
   ).toEqual([]);
   // A missing image is a warning: only the machines that use it fail (at their creation).
   const missing = planImages(
     { source_project: "default", images: [{ project: "001-a", ref: "nope" }] },
     images,
+    "local",
   );
   expect(planSteps(missing)).toEqual([]);
   expect(missing.warnings[0]).toMatch(/Cannot find image "nope".*OS_IMAGE=/);
@@ -195,8 +198,25 @@ test("planImages copies a local alias into each project with --mode relay, and w
     planImages(
       { source_project: "default", images: [{ project: "001-a", ref: "images:debian/13" }] },
       images,
+      "local",
     ).before[0]?.args?.slice(0, 4),
   ).toEqual(["image", "copy", "images:debian/13", "local:"]);
+  // On another remote (INCUS_REMOTE, incus remote switch) both copies name it.
+  const far = planImages(
+    {
+      source_project: "default",
+      images: [
+        { project: "001-a", ref: "anklume-busybox" },
+        { project: "001-a", ref: "images:debian/13" },
+      ],
+    },
+    images,
+    "lab",
+  );
+  expect(far.before.map((s) => s.args?.slice(2, 4))).toEqual([
+    ["anklume-busybox", "lab:"],
+    ["images:debian/13", "lab:"],
+  ]);
 });
 
 test("orphan domains: a project with a protected instance is kept; a bridge used only by deleted projects goes", () => {

@@ -6,7 +6,6 @@
  * steps go to `before` (run in order), orphan deletions to `after`.
  */
 import * as v from "valibot";
-import { currentRemote } from "../incus/client.ts";
 import type {
   IncusImage,
   IncusInstance,
@@ -351,9 +350,10 @@ export function aliasFingerprint(
  * of the source project is copied in (`--mode relay`, re-copied when the
  * source was rebuilt); a remote ref is downloaded into the project's cache.
  * A local alias found nowhere is a warning: the instances kind then fails
- * the machines that use it, and only them.
+ * the machines that use it, and only them. `daemon` is the remote the copies
+ * go to (the CLI's current remote: `local`, or INCUS_REMOTE).
  */
-export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
+export function planImages(want: ImagesDesired, current: CurrentImage[], daemon: string): Plan {
   const plan = emptyPlan();
   const src = want.source_project ?? "default";
   const seen = new Set<string>();
@@ -370,7 +370,7 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
             "image",
             "copy",
             ref,
-            `${currentRemote()}:`,
+            `${daemon}:`,
             "--target-project",
             project,
             "--alias",
@@ -404,7 +404,7 @@ export function planImages(want: ImagesDesired, current: CurrentImage[]): Plan {
         "image",
         "copy",
         alias,
-        `${currentRemote()}:`,
+        `${daemon}:`,
         "--project",
         src,
         "--target-project",

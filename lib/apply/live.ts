@@ -8,6 +8,7 @@
  */
 import * as v from "valibot";
 import { readParentContext } from "../core/nesting.ts";
+import { currentRemote } from "../incus/client.ts";
 import {
   driverRunsVms,
   type IncusImage,
@@ -157,7 +158,7 @@ export async function planKind(
     case "images": {
       const want = parseDesired(ImagesDesiredSchema, raw, kind);
       if (want.images.length === 0) return emptyPlan();
-      return planImages(want, await reads.images());
+      return planImages(want, await reads.images(), currentRemote());
     }
     case "firewall": {
       const want = parseDesired(FirewallDesiredSchema, raw, kind);
