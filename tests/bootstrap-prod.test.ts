@@ -61,6 +61,16 @@ let mnt = "";
 let repo = "";
 let ctx = "";
 let env: Record<string, string> = {};
+/**
+ * The live settings `--prod` turns on (routing, bridged traffic through the
+ * firewall) are put back as they were: a test leaves the host as it found it.
+ * An absent br_netfilter reads as 0, which is what its absence means.
+ */
+const LIVE_SYSCTLS = [
+  "/proc/sys/net/ipv4/ip_forward",
+  "/proc/sys/net/bridge/bridge-nf-call-iptables",
+];
+const sysctlsBefore = new Map<string, string>();
 
 /** Run the scratch checkout's bootstrap.sh as a process. */
 function bootstrap(args: string[], extra: Record<string, string> = {}) {
@@ -111,6 +121,9 @@ describe.skipIf(!runnable)(
   "bootstrap.sh --prod on a loop-file btrfs with a pool of its own (skipped only without root, Incus, mkfs.btrfs or anklume-debian12; all required under CI)",
   () => {
     beforeAll(async () => {
+      for (const p of LIVE_SYSCTLS) {
+        sysctlsBefore.set(p, existsSync(p) ? readFileSync(p, "utf8").trim() : "0");
+      }
       tmp = mkdtempSync(join(tmpdir(), "anklume-prod-"));
       mnt = join(tmp, "btrfs");
       mkdirSync(mnt);
@@ -157,6 +170,7 @@ describe.skipIf(!runnable)(
         if (dev.startsWith("/dev/loop")) await q`losetup -d ${dev}`;
       }
       if (tmp) rmSync(tmp, { recursive: true, force: true });
+      for (const [p, was] of sysctlsBefore) if (existsSync(p)) writeFileSync(p, `${was}\n`);
     }, 120_000);
 
     const step = scenario();

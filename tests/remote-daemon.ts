@@ -94,11 +94,14 @@ async function nsDaemon(id: string, third: number): Promise<NsDaemon> {
   const nsIf = `ankrn${id}`.slice(0, 15);
   const hostIp = `10.253.${third}.1`;
   const ip = `10.253.${third}.2`;
+  // stdin /dev/null: `incus ... create` reads YAML from a stdin that is not a
+  // terminal, and an input written to a command that exits without reading
+  // it breaks the pipe (an uncaught EPIPE in the test process).
   const incus = $({
     quiet: true,
     nothrow: true,
     env: { ...process.env, INCUS_DIR: dir },
-    input: "\n",
+    stdio: ["ignore", "pipe", "pipe"],
   });
   const stop = async () => {
     await incus`incus admin shutdown --timeout 30`;
@@ -162,7 +165,7 @@ async function addRemote(d: NsDaemon, id: string, name: string, images: string[]
   const client = $({
     quiet: true,
     nothrow: true,
-    input: "\n",
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, INCUS_CONF: conf },
   });
   await must(client`incus remote add ${name} ${token} --accept-certificate`, "incus remote add");
@@ -277,7 +280,10 @@ export async function startRemoteCluster(
       env: { ...process.env, INCUS_DIR: b.dir },
       input: readFileSync(preseed, "utf8"),
     });
-    await must(join_`incus admin init --preseed`, "cluster join");
+    const joining = join_`incus admin init --preseed`;
+    // A join that fails before reading the preseed breaks the pipe: its exit code tells.
+    joining.stdin?.on("error", () => undefined);
+    await must(joining, "cluster join");
     const name = `c${id}`;
     // The remote is added after clustering: the cluster has a certificate of its own.
     const conf = await addRemote(a, id, name, images);

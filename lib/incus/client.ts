@@ -64,6 +64,11 @@ export async function incusRaw(
     logCall(args);
     const { $ } = await loadZx();
     let p = $({ quiet: true, nothrow: true, input: opts.input, stdio })`${bin} ${args}`;
+    // The input is written after the spawn; a command that exits without
+    // reading it (a quick failure) breaks the pipe, and Node streams throw an
+    // EPIPE that no one listens to as an uncaught error (bun test counted one
+    // "between tests" in CI). The exit code says what happened.
+    p.stdin?.on("error", () => undefined);
     if (opts.timeout) p = p.timeout(opts.timeout as `${number}s`);
     const out = await p;
     const r = { exitCode: out.exitCode ?? 1, stdout: out.stdout, stderr: out.stderr };
