@@ -65,6 +65,23 @@ const makeIn = (args: string[]) =>
     quiet: true,
   })`make --no-print-directory -f ${join(ROOT, "Makefile")} ${args}`;
 
+/** Puts O_NONBLOCK on the shared stdout and stderr pipe, as a Bun process before us leaves it. */
+const NONBLOCK = `perl -MFcntl -e 'for my $fd (1, 2) { open(my $h, ">&=", $fd) or next; fcntl($h, F_SETFL, fcntl($h, F_GETFL, 0) | O_NONBLOCK) }'`;
+
+test("a pipe left non-blocking (as Bun leaves one, `make sync apply | tee log`): ansible-playbook alone refuses it, the Make target clears it and runs", async () => {
+  const inPipe = (cmd: string) =>
+    $({ cwd: work, env, nothrow: true, quiet: true })`sh -c ${`${NONBLOCK}; ${cmd}`}`;
+  const alone = await inPipe("ansible-playbook --version");
+  expect(alone.exitCode).not.toBe(0);
+  expect(alone.stderr).toContain("Ansible requires blocking IO");
+  const out = join(work, "blocking.nft");
+  const r = await inPipe(
+    `make --no-print-directory -f ${join(ROOT, "Makefile")} nftables NFT_FILE=${out}`,
+  );
+  expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+  expect(r.stdout).toContain("PLAY RECAP");
+}, 60_000);
+
 test.each(AI_TARGETS)(
   "make %s runs site.yml --tags %s inside safe_apply_wrap, and is in make help",
   async (target, tags) => {
