@@ -186,9 +186,12 @@ APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \
 # ansible-playbook then refuses to start ("Ansible requires blocking IO"), e.g.
 # in `make sync apply-infra | tee log`. The flag lives on the shared pipe, so
 # clearing it just before the playbook runs is enough. perl (perl-base is
-# Essential on Debian) starts in about 7 ms; `python3` was 18 ms, and 180 ms
-# where it is a pyenv shim (docs/apply.md, the no-op apply).
-BLOCKING_IO := perl -MFcntl -e 'for my $$fd (1, 2) { open(my $$h, ">&=", $$fd) or next; my $$f = fcntl($$h, F_GETFL, 0) or next; fcntl($$h, F_SETFL, $$f & ~O_NONBLOCK) }'
+# Essential on Debian) starts in about 7 ms; `python3`, the fallback where
+# there is no perl, in 18 ms, and 180 ms where it is a pyenv shim.
+# (Never redirect its stderr: the flag is cleared on the fds it is given.)
+BLOCKING_IO := if command -v perl >/dev/null; \
+  then perl -MFcntl -e 'for my $$fd (1, 2) { open(my $$h, ">&=", $$fd) or next; my $$f = fcntl($$h, F_GETFL, 0) or next; fcntl($$h, F_SETFL, $$f & ~O_NONBLOCK) }'; \
+  else python3 -c "import os; [os.set_blocking(fd, True) for fd in (1, 2)]"; fi
 PLAYBOOK := $(BLOCKING_IO) && $(ANSIBLE_PLAYBOOK) site.yml
 
 define require_inventory
