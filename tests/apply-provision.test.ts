@@ -36,7 +36,7 @@ let checkFirst = { code: -1, out: "" };
 let projectAfterCheck = true;
 
 describe.skipIf(!hasDebian)(
-  "make apply with provisioning roles (skipped only without an Incus daemon or the anklume-debian12 image; both required under CI)",
+  "make apply with provisioning roles (skipped only without Incus, the anklume-debian12 image, Ansible or the package caches; all required under CI)",
   () => {
     beforeAll(async () => {
       dir = makeWorkdir("anklume-apply-provision");

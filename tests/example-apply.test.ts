@@ -56,7 +56,7 @@ function exec(machine: string, cmd: string[]) {
 }
 
 describe.skipIf(!hasDebian)(
-  "the README's main job: the example infra, applied with provisioning on anklume-debian12 without NAT (skipped only without an Incus daemon or the image; both required under CI)",
+  "the README's main job: the example infra, applied with provisioning on anklume-debian12 without NAT (skipped only without Incus, the anklume-debian12 image, Ansible or the package caches; all required under CI)",
   () => {
     beforeAll(async () => {
       dir = makeWorkdir("anklume-example");

@@ -8,7 +8,6 @@
 import { incusRaw, incusRun, incusSend, type ReadVia, readVia } from "../incus/client.ts";
 import {
   CONTEXT_KEY,
-  CONTEXT_SCRIPT,
   contextMarker,
   type NestingContext,
   type Plan,
@@ -107,6 +106,10 @@ export async function waitAgent(
     `Cannot reach the agent of VM "${project}/${name}" after ${retries} tries; check \`incus info ${name} --project ${project}\``,
   );
 }
+
+/** The POSIX sh program (run with `sh -c`) that writes the four context files. */
+const CONTEXT_SCRIPT =
+  'mkdir -p /etc/anklume && printf "%s\\n" "$1" > /etc/anklume/absolute_level && printf "%s\\n" "$2" > /etc/anklume/relative_level && printf "%s\\n" "$3" > /etc/anklume/vm_nested && printf "%s\\n" "$4" > /etc/anklume/yolo';
 
 /**
  * Write a child's nesting context into /etc/anklume of the instance (four

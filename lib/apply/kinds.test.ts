@@ -152,17 +152,12 @@ test("planImages copies a local alias into each project with --mode relay, and w
   const images = [
     { fingerprint: "f1", project: "default", aliases: [{ name: "anklume-busybox" }] },
   ];
-  const p = planImages(
-    {
-      source_project: "default",
-      images: [
-        { project: "001-a", ref: "anklume-busybox" },
-        { project: "001-a", ref: "anklume-busybox" },
-      ],
-    },
-    images,
-    "local",
-  );
+  /** The desired images of project 001-a. */
+  const want = (...refs: string[]) => ({
+    source_project: "default",
+    images: refs.map((ref) => ({ project: "001-a", ref })),
+  });
+  const p = planImages(want("anklume-busybox", "anklume-busybox"), images, "local");
   expect(p.before.map((s) => s.args)).toEqual([
     [
       "image",
@@ -181,38 +176,20 @@ test("planImages copies a local alias into each project with --mode relay, and w
   ]);
   expect(
     planImages(
-      { source_project: "default", images: [{ project: "001-a", ref: "anklume-busybox" }] },
+      want("anklume-busybox"),
       [...images, { fingerprint: "f1", project: "001-a", aliases: [{ name: "anklume-busybox" }] }],
       "local",
     ).before,
   ).toEqual([]);
   // A missing image is a warning: only the machines that use it fail (at their creation).
-  const missing = planImages(
-    { source_project: "default", images: [{ project: "001-a", ref: "nope" }] },
-    images,
-    "local",
-  );
+  const missing = planImages(want("nope"), images, "local");
   expect(planSteps(missing)).toEqual([]);
   expect(missing.warnings[0]).toMatch(/Cannot find image "nope".*OS_IMAGE=/);
   expect(
-    planImages(
-      { source_project: "default", images: [{ project: "001-a", ref: "images:debian/13" }] },
-      images,
-      "local",
-    ).before[0]?.args?.slice(0, 4),
+    planImages(want("images:debian/13"), images, "local").before[0]?.args?.slice(0, 4),
   ).toEqual(["image", "copy", "images:debian/13", "local:"]);
   // On another remote (INCUS_REMOTE, incus remote switch) both copies name it.
-  const far = planImages(
-    {
-      source_project: "default",
-      images: [
-        { project: "001-a", ref: "anklume-busybox" },
-        { project: "001-a", ref: "images:debian/13" },
-      ],
-    },
-    images,
-    "lab",
-  );
+  const far = planImages(want("anklume-busybox", "images:debian/13"), images, "lab");
   expect(far.before.map((s) => s.args?.slice(2, 4))).toEqual([
     ["anklume-busybox", "lab:"],
     ["images:debian/13", "lab:"],

@@ -267,7 +267,3 @@ export function childContext(parent: NestingContext, isVm: boolean): NestingCont
 export function contextMarker(c: NestingContext): string {
   return `${c.absolute_level}/${c.relative_level}/${c.vm_nested}/${c.yolo}`;
 }
-
-/** The POSIX sh program (run with `sh -c`) that writes the four context files. */
-export const CONTEXT_SCRIPT =
-  'mkdir -p /etc/anklume && printf "%s\\n" "$1" > /etc/anklume/absolute_level && printf "%s\\n" "$2" > /etc/anklume/relative_level && printf "%s\\n" "$3" > /etc/anklume/vm_nested && printf "%s\\n" "$4" > /etc/anklume/yolo';
