@@ -170,6 +170,20 @@ export async function writeContext(
   await incusRun(["config", "set", name, `${CONTEXT_KEY}=${marker}`, ...p], { timeout });
 }
 
+/**
+ * Create an instance through the daemon's socket (`POST /1.0/instances`, the
+ * operation waited for): false when the socket is not the way to Incus, and
+ * the step's `incus` arguments run instead.
+ */
+export function createInstance(
+  c: NonNullable<Step["create"]>,
+  timeoutS: number,
+  how: ReadVia = readVia(),
+): Promise<boolean> {
+  const q = `project=${encodeURIComponent(c.project)}${c.target ? `&target=${encodeURIComponent(c.target)}` : ""}`;
+  return incusSend("POST", `/1.0/instances?${q}`, JSON.stringify(c.body), undefined, how, timeoutS);
+}
+
 /** The step runner that calls incus. */
 export function incusRunner(knobs: RunnerKnobs = {}): StepRunner {
   const timeout = knobs.timeout && knobs.timeout > 0 ? knobs.timeout : 600;
@@ -184,6 +198,8 @@ export function incusRunner(knobs: RunnerKnobs = {}): StepRunner {
         );
       } else if (s.context) {
         await writeContext(s.context.name, s.context.project, s.context.context, `${timeout}s`);
+      } else if (s.create && (await createInstance(s.create, timeout))) {
+        // Created (and started) through the socket.
       } else if (s.args) {
         await incusRun(s.args, { timeout: `${timeout}s` });
       }

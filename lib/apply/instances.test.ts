@@ -28,9 +28,13 @@ const want = (over: Partial<InstancesDesired["instances"][number]> = {}): Instan
   context: true,
 });
 const ctx = { absolute_level: 0, relative_level: 0, vm_nested: false, yolo: false };
+/** The image as the instance names it, a project that does not hold it: created by the CLI. */
+const byCli = (d: { image: string }) => ({ ref: d.image, inProject: false });
+/** The same image, held by the project: created through the socket. */
+const held = (d: { image: string }) => ({ ref: d.image, inProject: true });
 
 test("type vm produces `incus launch --vm` with its static IP, waits for the agent, and resets relative_level (fake: VMs cannot start here)", () => {
-  const p = planInstances(want({ type: "vm", ip: "10.1.2.3" }), [], ctx, (d) => d.image, new Map());
+  const p = planInstances(want({ type: "vm", ip: "10.1.2.3" }), [], ctx, byCli, new Map());
   const launch = planSteps(p)[0]?.args ?? [];
   expect(launch.slice(0, 5)).toEqual(["launch", "img", "001-v", "--vm", "--project"]);
   expect(launch).toContain("security.protection.delete=true");
@@ -45,14 +49,14 @@ test("type vm produces `incus launch --vm` with its static IP, waits for the age
 });
 
 test("a new instance without devices to add is one `incus launch`; with some, init, the devices, then start", () => {
-  const bare = planInstances(want(), [], ctx, (d) => d.image, new Map());
+  const bare = planInstances(want(), [], ctx, byCli, new Map());
   expect(planSteps(bare).map((s) => s.args?.[0] ?? s.context?.name)).toEqual(["launch", "001-v"]);
   expect(planSteps(bare)[0]?.args).not.toContain("--device");
   const withDev = planInstances(
     want({ devices: { gpu: { type: "gpu" } } }),
     [],
     ctx,
-    (d) => d.image,
+    byCli,
     new Map(),
   );
   expect(planSteps(withDev).map((s) => s.args?.slice(0, 3).join(" "))).toEqual([
@@ -87,7 +91,7 @@ test("an existing instance: config, profiles, eth0 address and stopped state are
     want({ ip: "10.1.2.4", ephemeral: true, profiles: ["default", "x"] }),
     [cur],
     ctx,
-    (d) => d.image,
+    byCli,
     new Map(),
   );
   expect(planSteps(p).map((s) => s.args?.join(" "))).toEqual([
@@ -100,23 +104,23 @@ test("an existing instance: config, profiles, eth0 address and stopped state are
     want({ ip: "10.1.2.3" }),
     [{ ...cur, status: "Running" }],
     ctx,
-    (d) => d.image,
+    byCli,
     new Map(),
   );
   expect(planSteps(same)).toEqual([]);
 });
 
 test("target: a new instance is created on that cluster member; one on another member is only warned about, never moved", () => {
-  const fresh = planInstances(want({ target: "m2" }), [], ctx, (d) => d.image, new Map());
+  const fresh = planInstances(want({ target: "m2" }), [], ctx, byCli, new Map());
   const launch = planSteps(fresh)[0]?.args ?? [];
   expect(launch.slice(launch.indexOf("--target"), launch.indexOf("--target") + 2)).toEqual([
     "--target",
     "m2",
   ]);
   expect(fresh.changes.some((c) => c.includes("on member m2"))).toBe(true);
-  expect(
-    planSteps(planInstances(want(), [], ctx, (d) => d.image, new Map()))[0]?.args,
-  ).not.toContain("--target");
+  expect(planSteps(planInstances(want(), [], ctx, byCli, new Map()))[0]?.args).not.toContain(
+    "--target",
+  );
   const cur = {
     name: "001-v",
     project: "001-p",
@@ -135,12 +139,12 @@ test("target: a new instance is created on that cluster member; one on another m
     snapshots: null,
     location: "m1",
   } as Instance;
-  const moved = planInstances(want({ target: "m2" }), [cur], ctx, (d) => d.image, new Map());
+  const moved = planInstances(want({ target: "m2" }), [cur], ctx, byCli, new Map());
   expect(planSteps(moved)).toEqual([]);
   expect(moved.warnings).toEqual([
     '001-p/001-v: runs on cluster member "m1" but infra.yml says target "m2": not moved (anklume never deletes and re-creates a machine for this); move it with: incus move 001-v --project 001-p --target m2',
   ]);
-  const here = planInstances(want({ target: "m1" }), [cur], ctx, (d) => d.image, new Map());
+  const here = planInstances(want({ target: "m1" }), [cur], ctx, byCli, new Map());
   expect(here.warnings).toEqual([]);
 });
 
@@ -165,11 +169,9 @@ test("orphan instances: reported, deleted only with auto_cleanup and when unprot
   ];
   const w = { ...want(), instances: [] };
   expect(
-    planInstances(w, cur, ctx, (d) => d.image, new Map()).orphans.map(
-      (o) => `${o.name}:${o.action}`,
-    ),
+    planInstances(w, cur, ctx, byCli, new Map()).orphans.map((o) => `${o.name}:${o.action}`),
   ).toEqual(["001-eph:reported", "001-keep:reported"]);
-  const p = planInstances({ ...w, auto_cleanup: true }, cur, ctx, (d) => d.image, new Map());
+  const p = planInstances({ ...w, auto_cleanup: true }, cur, ctx, byCli, new Map());
   expect(p.orphans.map((o) => `${o.name}:${o.action}`)).toEqual([
     "001-eph:deleted",
     "001-keep:kept (protected)",
@@ -180,7 +182,7 @@ test("orphan instances: reported, deleted only with auto_cleanup and when unprot
 
 test("storage volumes: created with their size, resized when the size changes, attached when they have a path", () => {
   const w = want({ storage_volumes: { data: { pool: null, size: "1GiB", path: "/srv" } } });
-  const created = planInstances(w, [], ctx, (d) => d.image, new Map());
+  const created = planInstances(w, [], ctx, byCli, new Map());
   expect(planSteps(created)[0]?.args).toEqual([
     "storage",
     "volume",
@@ -198,7 +200,7 @@ test("storage volumes: created with their size, resized when the size changes, a
     w,
     [],
     ctx,
-    (d) => d.image,
+    byCli,
     new Map([["001-p/default/data", { size: "512MiB" }]]),
   );
   expect(planSteps(resized)[0]?.args).toEqual([
@@ -224,7 +226,7 @@ test("planInstances gives each new instance one independent step list: volume, i
       storage_volumes: { [`vol-${n}`]: { pool: null, size: null, path: "/srv" } },
     })),
   };
-  const p = planInstances(w, [], ctx, (d) => d.image, new Map());
+  const p = planInstances(w, [], ctx, byCli, new Map());
   expect(p.before).toEqual([]);
   expect(p.after).toEqual([]);
   expect(p.perInstance.map((i) => i.key)).toEqual(["001-p/a", "001-p/b", "001-p/c"]);
@@ -277,7 +279,7 @@ test("a converged instance has no step list; a drifted one has its own", () => {
     w,
     [running, { ...running, name: "001-w", status: "Stopped" }],
     ctx,
-    (d) => d.image,
+    byCli,
     new Map(),
   );
   expect(p.perInstance).toEqual([
@@ -342,7 +344,7 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
   ];
 
   test("running: config with the derived keys, profiles, a device update, the eth0 override, a restart, the new context; a type change is only warned about", () => {
-    const p = planInstances(w, [cur], ctx, (d) => d.image, new Map());
+    const p = planInstances(w, [cur], ctx, byCli, new Map());
     expect(lines(p)).toEqual([
       config,
       "001-p/001-v: assign profiles | profile assign 001-v default,big --project 001-p",
@@ -366,7 +368,7 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
       { ...w, restart_on_device_change: false, context: false },
       [{ ...cur, status: "Stopped" } as Instance],
       ctx,
-      (d) => d.image,
+      byCli,
       new Map(),
     );
     expect(lines(p)).toEqual([
@@ -385,7 +387,7 @@ describe("an existing instance, the whole plan (mutation survivors)", () => {
       { ...w, restart_on_device_change: false },
       [cur],
       ctx,
-      (d) => d.image,
+      byCli,
       new Map(),
     );
     expect(lines(p).filter((l) => l.includes("restart"))).toEqual([]);
@@ -413,7 +415,7 @@ describe("a new instance, the whole plan (mutation survivors)", () => {
       },
       [],
       { absolute_level: 1, relative_level: 2, vm_nested: true, yolo: true },
-      () => "local-img",
+      () => ({ ref: "local-img", inProject: true }),
       new Map(),
     );
     expect(lines(p)).toEqual([
@@ -432,9 +434,43 @@ describe("a new instance, the whole plan (mutation survivors)", () => {
     expect(p.warnings).toEqual([]);
   });
   test("without context: one launch and nothing else", () => {
-    const p = planInstances({ ...want(), context: false }, [], ctx, (d) => d.image, new Map());
+    const p = planInstances({ ...want(), context: false }, [], ctx, byCli, new Map());
     expect(lines(p)).toEqual([
       "001-p/001-v: create and start container from img | launch img 001-v --project 001-p --profile default -c security.protection.delete=true -c user.anklume.managed_keys=security.protection.delete",
     ]);
+  });
+});
+
+describe("creation through the socket", () => {
+  test("a new machine whose project holds its image: the launch carries the same creation as a POST body", () => {
+    const [launch] = planSteps(planInstances(want({ target: "m2" }), [], ctx, held, new Map()));
+    expect(launch?.args?.slice(0, 3)).toEqual(["launch", "img", "001-v"]);
+    expect(launch?.create).toEqual({
+      project: "001-p",
+      target: "m2",
+      body: {
+        name: "001-v",
+        type: "container",
+        source: { type: "image", alias: "img" },
+        profiles: ["default"],
+        config: {
+          "security.protection.delete": "true",
+          "user.anklume.managed_keys": "security.protection.delete",
+        },
+        devices: {},
+        start: true,
+      },
+    });
+  });
+
+  test("the CLI keeps a VM's type, a static IP's eth0 override and an image the project lacks", () => {
+    const vm = planSteps(planInstances(want({ type: "vm" }), [], ctx, held, new Map()))[0];
+    expect(vm?.create?.body.type).toBe("virtual-machine");
+    const ip = planSteps(planInstances(want({ ip: "10.1.2.3" }), [], ctx, held, new Map()))[0];
+    expect(ip?.args).toContain("--device");
+    expect(ip?.create).toBeUndefined();
+    const lacking = planSteps(planInstances(want(), [], ctx, byCli, new Map()))[0];
+    expect(lacking?.args?.[0]).toBe("launch");
+    expect(lacking?.create).toBeUndefined();
   });
 });

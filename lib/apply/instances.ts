@@ -113,8 +113,8 @@ interface One {
   steps: Step[];
   changes: string[];
   warnings: string[];
-  /** Add an incus call. */
-  step(desc: string, args: string[]): void;
+  /** Add an incus call (with what else the step carries). */
+  step(desc: string, args: string[], more?: Omit<Step, "desc" | "args">): void;
   /** Record a human-readable change. */
   note(change: string): void;
 }
@@ -127,7 +127,7 @@ function one(key: string, member?: string): One {
     steps: [],
     changes: [],
     warnings: [],
-    step: (desc, args) => o.steps.push({ desc: `${key}: ${desc}`, args }),
+    step: (desc, args, more) => o.steps.push({ desc: `${key}: ${desc}`, args, ...more }),
     note: (c) => o.changes.push(`${where}: ${c}`),
   };
   return o;
@@ -142,7 +142,7 @@ export function planInstances(
   want: InstancesDesired,
   current: Instance[],
   parent: NestingContext,
-  imageFor: (d: DesiredInstance) => string,
+  imageFor: (d: DesiredInstance) => ImageChoice,
   /** Existing custom volumes: "<project>/<pool>/<name>" → their config. */
   volumesPresent: Map<string, Record<string, string>>,
 ): Plan {
@@ -212,26 +212,35 @@ function planVolumes(
 /** A static IP without a declared eth0 is a local override of the profile's eth0. */
 const eth0Override = (d: DesiredInstance) => Boolean(d.ip) && !(d.devices && "eth0" in d.devices);
 
+/**
+ * The image an instance is created from: the reference `incus init` gets,
+ * and whether the instance's project holds it under that alias.
+ */
+export interface ImageChoice {
+  ref: string;
+  inProject: boolean;
+}
+
 /** Create, attach devices, start, wait for a VM's agent, write the nesting context. */
 function planNew(
   o: One,
   d: DesiredInstance,
   want: InstancesDesired,
   parent: NestingContext,
-  imageFor: (d: DesiredInstance) => string,
+  imageFor: (d: DesiredInstance) => ImageChoice,
 ): void {
   const p = ["--project", d.project];
   const isVm = d.type === "vm";
   const config = desiredConfig(d);
   const devices = desiredDevices(d, want.default_pool ?? "default", {});
-  const image = imageFor(d);
-  const profileArgs = (d.profiles ?? ["default"]).flatMap((x) => ["--profile", x]);
-  const cfgArgs = kv({
+  const { ref: image, inProject } = imageFor(d);
+  const profiles = d.profiles ?? ["default"];
+  const managedDevs = Object.keys(devices).sort().join(",");
+  const keys: Config = {
     ...config,
     "user.anklume.managed_keys": Object.keys(config).sort().join(","),
-  }).flatMap((x) => ["-c", x]);
-  const managedDevs = Object.keys(devices).sort().join(",");
-  const devCfg = managedDevs ? ["-c", `${MANAGED_DEVICES}=${managedDevs}`] : [];
+  };
+  const devKeys: Config = managedDevs ? { [MANAGED_DEVICES]: managedDevs } : {};
   // A static IP is an override of the profile's eth0, given at creation
   // (`--device eth0,ipv4.address=…`); other devices are added before the
   // start. With nothing to add, one `incus launch` creates and starts.
@@ -243,14 +252,34 @@ function planNew(
     ...(isVm ? ["--vm"] : []),
     ...p,
     ...(d.target ? ["--target", d.target] : []),
-    ...profileArgs,
-    ...cfgArgs,
-    ...devCfg,
+    ...profiles.flatMap((x) => ["--profile", x]),
+    ...[...kv(keys), ...kv(devKeys)].flatMap((x) => ["-c", x]),
     ...override,
   ];
   const what = `${isVm ? "VM" : "container"} from ${image}`;
   if (adds.length === 0) {
-    o.step(`create and start ${what}`, ["launch", ...create]);
+    // Through the socket, one request and no process: 18 containers in
+    // 3.1 s against 4.3 s by `incus launch` (docs/apply.md, the first
+    // apply). The CLI's `--device` override copies the profile's eth0, which
+    // this plan does not read: a static IP keeps the CLI, and so does an
+    // image the project does not hold (the CLI names it as missing).
+    const body = {
+      name: d.name,
+      type: isVm ? "virtual-machine" : "container",
+      source: { type: "image", alias: image },
+      profiles,
+      config: { ...keys, ...devKeys },
+      devices: {},
+      start: true,
+    };
+    const viaSocket = inProject && override.length === 0;
+    o.step(
+      `create and start ${what}`,
+      ["launch", ...create],
+      viaSocket
+        ? { create: { project: d.project, ...(d.target ? { target: d.target } : {}), body } }
+        : {},
+    );
   } else {
     o.step(`create ${what}`, ["init", ...create]);
     for (const [name, dev] of adds) {

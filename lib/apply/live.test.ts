@@ -54,15 +54,31 @@ test("skipUncreatableVms: without KVM a new VM is dropped with a warning; existi
   expect(kvm.warnings).toEqual([]);
 });
 
-test("imageChooser: a local alias as is; a remote one by alias once the project caches it", () => {
+test("imageChooser: a local alias as is; a remote one by alias once the project caches it; whether the project holds it", () => {
   const choose = imageChooser([
     { project: "p", aliases: [{ name: "debian/13" }] },
     { project: "default", aliases: [{ name: "alpine/3" }] },
   ]);
-  expect(choose(inst({ image: "anklume-busybox" }))).toBe("anklume-busybox");
-  expect(choose(inst({ image: "images:debian/13" }))).toBe("debian/13");
-  expect(choose(inst({ image: "images:alpine/3" }))).toBe("images:alpine/3");
-  expect(choose(inst({ project: "q", image: "images:debian/13" }))).toBe("images:debian/13");
+  expect(choose(inst({ image: "anklume-busybox" }))).toEqual({
+    ref: "anklume-busybox",
+    inProject: false,
+  });
+  expect(choose(inst({ project: "default", image: "alpine/3" }))).toEqual({
+    ref: "alpine/3",
+    inProject: true,
+  });
+  expect(choose(inst({ image: "images:debian/13" }))).toEqual({
+    ref: "debian/13",
+    inProject: true,
+  });
+  expect(choose(inst({ image: "images:alpine/3" }))).toEqual({
+    ref: "images:alpine/3",
+    inProject: false,
+  });
+  expect(choose(inst({ project: "q", image: "images:debian/13" }))).toEqual({
+    ref: "images:debian/13",
+    inProject: false,
+  });
 });
 
 test("volumePools: the pools of the declared volumes, the default pool when none is named", () => {

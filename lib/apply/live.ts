@@ -32,6 +32,7 @@ import {
 } from "./execute.ts";
 import {
   type DesiredInstance,
+  type ImageChoice,
   type InstancesDesired,
   InstancesDesiredSchema,
   planInstances,
@@ -255,18 +256,19 @@ export function skipUncreatableVms(
 /**
  * The image reference `incus init` gets: a local alias as is; a remote one
  * (`images:debian/13`) by its alias when the project already holds it (the
- * images kind downloaded it), else the remote reference.
+ * images kind downloaded it), else the remote reference. `inProject`: the
+ * project holds the image under the chosen alias.
  */
 export function imageChooser(
   images: Pick<IncusImage, "project" | "aliases">[],
-): (d: DesiredInstance) => string {
+): (d: DesiredInstance) => ImageChoice {
   return (d) => {
     const { remote, alias } = splitImageRef(d.image);
-    if (!remote) return alias;
-    const cached = images.some(
+    const inProject = images.some(
       (i) => i.project === d.project && i.aliases.some((a) => a.name === alias),
     );
-    return cached ? alias : d.image;
+    if (!remote || inProject) return { ref: alias, inProject };
+    return { ref: d.image, inProject: false };
   };
 }
 

@@ -33,6 +33,11 @@ export interface Step {
   waitAgent?: { name: string; project: string };
   /** Write the nesting context files into the instance, then record it in `user.anklume.context`. */
   context?: { name: string; project: string; context: NestingContext };
+  /**
+   * The same creation as `args`, as the body of `POST /1.0/instances`: taken
+   * through the daemon's socket when reads are, else `args` runs.
+   */
+  create?: { project: string; target?: string; body: Record<string, unknown> };
 }
 
 /** An object that Incus holds and the inventory no longer declares. */

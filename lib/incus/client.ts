@@ -195,13 +195,19 @@ function defaultRemote(configYml: string): string {
 
 const NO_ANSWER = Symbol("no answer");
 
-/** One request on the daemon's unix socket: the answer's metadata. */
+/** The daemon's answer: its type (`sync`, `async` for an operation) and metadata. */
+interface Answer {
+  type?: string;
+  metadata: unknown;
+}
+
+/** One request on the daemon's unix socket: the answer's type and metadata. */
 function socketRequest(
   socket: string,
   method: string,
   path: string,
   send?: { body: string; headers: Record<string, string> },
-): Promise<unknown> {
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers = send ? { ...send.headers, "Content-Length": Buffer.byteLength(send.body) } : {};
     const req = request({ socketPath: socket, path, method, headers }, (res) => {
@@ -220,7 +226,7 @@ function socketRequest(
           // Named as the CLI call that does the same: `incus query -X PATCH /1.0/...`.
           const as = method === "GET" ? ["query", path] : ["query", "-X", method, path];
           reject(new IncusError(as, { exitCode: 1, stdout: "", stderr }));
-        } else resolve(body.metadata ?? null);
+        } else resolve({ type: body.type, metadata: body.metadata ?? null });
       });
     });
     req.on("error", reject);
@@ -229,13 +235,47 @@ function socketRequest(
 }
 
 /**
+ * Wait for the operation an `async` answer started (`GET
+ * /1.0/operations/<id>/wait`): resolves when it succeeded; its failure, or
+ * its still running after `seconds`, is an IncusError named as the request.
+ */
+async function waitOperation(
+  socket: string,
+  method: string,
+  path: string,
+  answer: Answer,
+  seconds: number,
+): Promise<void> {
+  const id = (answer.metadata as { id?: string } | null)?.id;
+  const as = ["query", "-X", method, path];
+  const fail = (why: string) =>
+    new IncusError(as, { exitCode: 1, stdout: "", stderr: `Error: ${why}` });
+  if (!id) throw fail("the daemon started an operation without an id");
+  // A failed operation may come back as an error answer of the wait itself.
+  const answered = await socketRequest(
+    socket,
+    "GET",
+    `/1.0/operations/${id}/wait?timeout=${seconds}`,
+  ).catch((e: unknown) => {
+    if (e instanceof IncusError) throw fail(e.result.stderr.replace(/^Error: /, ""));
+    throw e;
+  });
+  const op = answered.metadata as { status?: string; err?: string } | null;
+  if (op?.status === "Success") return;
+  throw fail(
+    op?.status === "Running" ? `not done after ${seconds} s` : op?.err || `operation ${op?.status}`,
+  );
+}
+
+/**
  * One write through the daemon's unix socket, when reads take it
- * (`readVia()`): resolves true once the daemon accepted it, false when the
- * socket is not the way to Incus or refused the connection (the caller then
- * runs the CLI); the daemon's own error is thrown. `how` chooses for one
- * call, in tests. Only small synchronous
- * writes go this way (a file into an instance, a config key): each saves an
- * `incus` process (docs/apply.md, the first apply's nesting context).
+ * (`readVia()`): resolves true once the daemon did it (an `async` answer,
+ * an operation such as an instance's creation, is waited for, `wait`
+ * seconds at most), false when the socket is not the way to Incus or
+ * refused the connection (the caller then runs the CLI); the daemon's own
+ * error, or the operation's, is thrown. `how` chooses for one call, in
+ * tests. Each write that goes this way saves an `incus` process
+ * (docs/apply.md, the first apply: instance creation and nesting context).
  * @example await incusSend("PATCH", "/1.0/instances/a?project=p", JSON.stringify({ config }))
  */
 export async function incusSend(
@@ -244,17 +284,22 @@ export async function incusSend(
   body: string,
   headers: Record<string, string> = { "Content-Type": "application/json" },
   how: ReadVia = readVia(),
+  wait = 600,
 ): Promise<boolean> {
   if (!("socket" in how)) return false;
   logCall([method, path]);
+  let answer: Answer;
   try {
-    await socketRequest(how.socket, method, path, { body, headers });
-    return true;
+    answer = await socketRequest(how.socket, method, path, { body, headers });
   } catch (e) {
     if (e instanceof IncusError) throw e;
     via = { cli: true };
     return false;
   }
+  // Accepted: from here on a lost connection is an error, not a reason to
+  // do it again through the CLI.
+  if (answer.type === "async") await waitOperation(how.socket, method, path, answer, wait);
+  return true;
 }
 
 /**
@@ -270,13 +315,16 @@ export async function incusGet<S extends v.GenericSchema>(
 ): Promise<v.InferOutput<S>> {
   if ("socket" in how) {
     logCall(["GET", path]);
-    const data = await socketRequest(how.socket, "GET", path).catch((e: unknown) => {
-      // The daemon's own error is final; a connection that failed (no
-      // daemon, no permission on the socket) is left to the CLI.
-      if (e instanceof IncusError) throw e;
-      via = { cli: true };
-      return NO_ANSWER;
-    });
+    const data = await socketRequest(how.socket, "GET", path).then(
+      (a) => a.metadata,
+      (e: unknown) => {
+        // The daemon's own error is final; a connection that failed (no
+        // daemon, no permission on the socket) is left to the CLI.
+        if (e instanceof IncusError) throw e;
+        via = { cli: true };
+        return NO_ANSWER;
+      },
+    );
     if (data !== NO_ANSWER) return parseData(`GET ${path}`, data, schema);
   }
   const r = await incusRun(["query", path]);
