@@ -141,7 +141,8 @@ matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-d
 
 # safe_apply_wrap(target, command, limit): owned by the Snapshots section
 # (SNAPSHOT_APPLY is defined there). One recipe line per step, so the first
-# failure stops make:
+# failure stops make (a skipped step's line says so in the line that starts
+# the command: each recipe line is a shell, about 3 ms of a no-op apply):
 #  1. unless ANKLUME_SKIP_NETWORK_CHECK is set (any non-empty value): record
 #     the host's routes and addresses (scripts/network-check.ts backup)
 #  2. unless SKIP_SNAPSHOT is set: pre-apply snapshot of every instance in
@@ -156,10 +157,9 @@ matrix-generate: ## Draft tests for uncovered matrix cells into reports/matrix-d
 #  5. unless SKIP_SNAPSHOT is set: retention cleanup (KEEP=N, default 3);
 #     a cleanup failure is reported but does not fail the apply
 define safe_apply_wrap
-	$(if $(ANKLUME_SKIP_NETWORK_CHECK),@echo "Skipping the network safety net (ANKLUME_SKIP_NETWORK_CHECK is set)" >&2,@$(NETWORK_CHECK) backup)
-	$(if $(SKIP_SNAPSHOT),@echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
-	@echo "==> Running: $(1)" >&2
-	$(if $(ANKLUME_NO_SPECULATION),,$(eval export ANKLUME_SPECULATION := $(SPECULATION_DIR))@mkdir -p "$(SPECULATION_DIR)" && { $(BUN) scripts/reconcile.ts speculate --base-dir "$(CURDIR)" --out "$(SPECULATION_DIR)" >/dev/null 2>&1 & })
+	$(if $(ANKLUME_SKIP_NETWORK_CHECK),,@$(NETWORK_CHECK) backup)
+	$(if $(SKIP_SNAPSHOT),,@$(SNAPSHOT_APPLY) create $(if $(3),--limit "$(strip $(3))"))
+	@$(if $(ANKLUME_SKIP_NETWORK_CHECK),echo "Skipping the network safety net (ANKLUME_SKIP_NETWORK_CHECK is set)" >&2; )$(if $(SKIP_SNAPSHOT),echo "Skipping pre-apply snapshot (SKIP_SNAPSHOT is set)" >&2; )echo "==> Running: $(1)" >&2$(if $(ANKLUME_NO_SPECULATION),,$(eval export ANKLUME_SPECULATION := $(SPECULATION_DIR)); mkdir -p "$(SPECULATION_DIR)" && { $(BUN) scripts/reconcile.ts speculate --base-dir "$(CURDIR)" --out "$(SPECULATION_DIR)" >/dev/null 2>&1 & })
 	$(2)
 	$(if $(ANKLUME_NO_SPECULATION),,@rm -rf "$(SPECULATION_DIR)")
 	$(if $(ANKLUME_SKIP_NETWORK_CHECK),,@$(NETWORK_CHECK) verify)
@@ -175,8 +175,8 @@ endef
 #   ARGS="..."         anything more for ansible-playbook (e.g. -v)
 ANSIBLE_PLAYBOOK ?= ansible-playbook
 # The speculative no-op's directory: one per make run ($PPID of a $(shell)
-# is make itself).
-SPECULATION_DIR = $(or $(TMPDIR),/tmp)/anklume-speculation.$(shell echo $$PPID)
+# is make itself), computed on first use and kept.
+SPECULATION_DIR = $(eval SPECULATION_DIR := $(or $(TMPDIR),/tmp)/anklume-speculation.$(shell echo $$PPID))$(SPECULATION_DIR)
 # The network safety net of safe_apply_wrap (docs/lifecycle.md).
 NETWORK_CHECK := $(BUN) scripts/network-check.ts
 APPLY_VARS = $(if $(NAT),-e "incus_networks_ipv4_nat=$(NAT)") \

@@ -31,9 +31,10 @@ test("--tags infra lists play 1's reconcile task and no task of plays 2 and 3", 
   expect(r.stdout).not.toContain("Validating arguments");
 });
 
-test("--tags nftables checks the role's arguments first: a knob of the wrong type fails, named", async () => {
+test("--tags nftables checks the role's arguments first: a knob of the wrong type fails, named, before anything is rendered", async () => {
+  // The role is included (read only when play 3 runs): --list-tasks shows the include.
   const list = await playbook(["--tags", "nftables", "--list-tasks"]);
-  expect(list.stdout).toContain("Incus nftables | Check the role's arguments");
+  expect(list.stdout).toContain("Firewall | Render the isolation ruleset");
   const r = await playbook([
     "--tags",
     "nftables",
@@ -43,8 +44,10 @@ test("--tags nftables checks the role's arguments first: a knob of the wrong typ
     "incus_nftables_apply=maybe",
   ]);
   expect(r.exitCode).not.toBe(0);
+  expect(r.stdout).toContain("TASK [incus_nftables : Incus nftables | Check the role's arguments]");
   expect(r.stdout).toContain("incus_nftables_apply");
   expect(r.stdout).toContain("not a valid boolean");
+  expect(r.stdout).not.toContain("Incus nftables | Render the isolation ruleset");
 }, 60_000);
 
 /** v1's AI targets and their tag sets (operations-contract §5.3). */
