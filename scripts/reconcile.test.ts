@@ -1,5 +1,5 @@
-import { expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -47,8 +47,10 @@ test("reconcile.ts rejects desired state that is not JSON, or not the expected s
   expect(badShape.err).not.toContain("    at ");
 });
 
+const empty = mkdtempSync(join(tmpdir(), "reconcile-ansible-"));
+afterAll(() => rmSync(empty, { recursive: true, force: true }));
+
 test("reconcile.ts apply --ansible reports a failure in its JSON and exits 0; bad --knobs is a usage error", async () => {
-  const empty = mkdtempSync(join(tmpdir(), "reconcile-ansible-"));
   const r = await run(["apply", "--ansible", "--base-dir", empty, "--check"]);
   expect(r.code, r.err).toBe(0);
   const out = JSON.parse(r.out);

@@ -1,5 +1,5 @@
-import { describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { desiredFromVars, type Kind } from "./desired.ts";
@@ -40,8 +40,13 @@ test("desiredByKind hands the executor's knobs to the instances kind only", () =
 });
 
 describe("varsInputFromTree reads the generated tree as the role once passed it through", () => {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  });
   const tree = (files: Record<string, string>) => {
     const dir = mkdtempSync(join(tmpdir(), "from-vars-"));
+    made.push(dir);
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(join(dir, path, ".."), { recursive: true });
       writeFileSync(join(dir, path), text);

@@ -1,5 +1,5 @@
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -53,7 +53,8 @@ test.skipIf(!live)(
 );
 
 test("a failure that is not Incus's veth race is returned at once, not retried", async () => {
-  const log = join(mkdtempSync(join(tmpdir(), "incus-log-")), "calls");
+  const logDir = mkdtempSync(join(tmpdir(), "incus-log-"));
+  const log = join(logDir, "calls");
   const prev = process.env.ANKLUME_INCUS_LOG;
   process.env.ANKLUME_INCUS_LOG = log;
   try {
@@ -63,6 +64,7 @@ test("a failure that is not Incus's veth race is returned at once, not retried",
   } finally {
     if (prev === undefined) delete process.env.ANKLUME_INCUS_LOG;
     else process.env.ANKLUME_INCUS_LOG = prev;
+    rmSync(logDir, { recursive: true, force: true });
   }
 });
 
@@ -83,6 +85,7 @@ test("an input the command exits without reading is no uncaught EPIPE (a fake in
 
 describe("chooseReadVia: reads go through the socket only where the incus CLI would go", () => {
   const dir = mkdtempSync(join(tmpdir(), "incus-via-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const socket = join(dir, "unix.socket");
   writeFileSync(socket, ""); // stands for the daemon's socket: only its presence is checked
   const conf = (remote: string | null) => {
