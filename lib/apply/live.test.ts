@@ -59,26 +59,15 @@ test("imageChooser: a local alias as is; a remote one by alias once the project 
     { project: "p", aliases: [{ name: "debian/13" }] },
     { project: "default", aliases: [{ name: "alpine/3" }] },
   ]);
-  expect(choose(inst({ image: "anklume-busybox" }))).toEqual({
-    ref: "anklume-busybox",
-    inProject: false,
-  });
-  expect(choose(inst({ project: "default", image: "alpine/3" }))).toEqual({
-    ref: "alpine/3",
-    inProject: true,
-  });
-  expect(choose(inst({ image: "images:debian/13" }))).toEqual({
-    ref: "debian/13",
-    inProject: true,
-  });
-  expect(choose(inst({ image: "images:alpine/3" }))).toEqual({
-    ref: "images:alpine/3",
-    inProject: false,
-  });
-  expect(choose(inst({ project: "q", image: "images:debian/13" }))).toEqual({
-    ref: "images:debian/13",
-    inProject: false,
-  });
+  const cases: [Parameters<typeof inst>[0], string, boolean][] = [
+    [{ image: "anklume-busybox" }, "anklume-busybox", false],
+    [{ project: "default", image: "alpine/3" }, "alpine/3", true],
+    [{ image: "images:debian/13" }, "debian/13", true],
+    [{ image: "images:alpine/3" }, "images:alpine/3", false],
+    [{ project: "q", image: "images:debian/13" }, "images:debian/13", false],
+  ];
+  for (const [over, ref, inProject] of cases)
+    expect(choose(inst(over))).toEqual({ ref, inProject });
 });
 
 test("volumePools: the pools of the declared volumes, the default pool when none is named", () => {
