@@ -19,6 +19,7 @@ import {
   recap,
   recapHosts,
   removeWorkdir,
+  taskOutput,
   testImage,
   totalChanged,
   write,
@@ -101,10 +102,12 @@ async function syncAndApply(target: string, extra: string[] = []) {
 
 const name = (m: string) => `${prefix}${m}`;
 /**
- * The PLAY RECAP of an apply of infra() (no machine has roles): localhost (the
- * nftables play) and the one host the reconcile play runs on. Every other
- * machine ends at "Skip machines without roles" (meta: end_host) before any
- * task result, so Ansible never lists it.
+ * The PLAY RECAP of an apply of infra() (no machine has roles) when play 1's
+ * reconcile task runs: localhost (the nftables play) and the one host that
+ * task runs on. Every other machine ends at "Skip machines without roles"
+ * (meta: end_host) before any task result, so Ansible never lists it. A
+ * converged apply ends play 1 before that task (the speculation found
+ * nothing to change or show): localhost alone.
  */
 const recapOfInfra = () => ["localhost", `${u}-a1`].sort();
 /** An empty instance made by hand (not by the infra) that keeps the orphan profile "held" in use. */
@@ -266,14 +269,23 @@ describe.skipIf(!live)(
     }, 30_000);
 
     // Matrix: AP-002
-    test("a second apply (infra, provisioning, nftables) reports changed=0 for every host", async () => {
+    test("a second apply (infra, provisioning, nftables) reports changed=0 for every host; play 1 ends on the speculation", async () => {
       // The first full apply writes the ruleset file (in the workdir), the second changes nothing.
       expect((await syncAndApply("apply", [nftArgs()])).code).toBe(0);
       const r = await syncAndApply("apply", [nftArgs()]);
       expect(r.code, r.out).toBe(0);
       const hosts = recap(r.out);
-      expect(Object.keys(hosts).sort(), r.out).toEqual(recapOfInfra());
+      expect(Object.keys(hosts).sort(), r.out).toEqual(["localhost"]);
       for (const [h, c] of Object.entries(hosts)) expect(c.changed, `${h}\n${r.out}`).toBe(0);
+      // Nothing to change or show: the meta task ended play 1, the reconcile task never ran.
+      expect(r.out).toContain("TASK [Incus reconcile | End the play if Incus already matches");
+      expect(
+        taskOutput(
+          r.out,
+          "Incus reconcile | End the play if Incus already matches (planned while Ansible started)",
+        ),
+      ).not.toContain("skipping");
+      expect(r.out).not.toContain("Incus reconcile | Reconcile projects");
     }, 120_000);
 
     // Matrix: AP-003
@@ -298,8 +310,8 @@ describe.skipIf(!live)(
     }, 120_000);
 
     // Matrix: AP-2-005
-    test("a no-op apply-infra prints the speculation's line without starting the reconcile script; with drift, or ANKLUME_NO_SPECULATION=1, the script runs", async () => {
-      // A script that cannot start: the task succeeds only on the speculation's line.
+    test("a no-op apply-infra ends play 1 on the speculation without starting the reconcile script; with drift, or ANKLUME_NO_SPECULATION=1, the script runs", async () => {
+      // A script that cannot start: the apply succeeds only on the speculation.
       const gone = "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts";
       const tmp = mkdtempSync(join(dir, "tmp-"));
       const run = (extra: string[], env: Record<string, string> = {}) =>
@@ -313,6 +325,7 @@ describe.skipIf(!live)(
       const spec = await run([gone]);
       expect(spec.code, spec.out).toBe(0);
       expect(totalChanged(spec.out)).toBe(0);
+      expect(spec.out).not.toContain("Incus reconcile | Reconcile projects");
       // Its directory is gone after the run.
       expect(readdirSync(tmp)).toEqual([]);
       const plain = await run([gone], { ANKLUME_NO_SPECULATION: "1" });
@@ -435,6 +448,21 @@ describe.skipIf(!live)(
       expect(r.out).toMatch(/orphans/);
       expect(await instance(proj(A), name(`${u}-a2`))).toBeDefined();
       expect(await instance(proj(B), name(`${u}-b3`))).toBeDefined();
+      // The same apply again changes nothing but still has orphans to show: play 1 goes on,
+      // and the reconcile task prints the speculation's line (a script that cannot start
+      // proves it was not run).
+      const again = await syncAndApply("apply-infra", [
+        "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts",
+      ]);
+      expect(again.code, again.out).toBe(0);
+      expect(
+        taskOutput(
+          again.out,
+          "Incus reconcile | Reconcile projects, bridges, profiles, images and instances",
+        ),
+        again.out,
+      ).toMatch(/kind: profile\s+name: spare/);
+      expect(totalChanged(again.out), again.out).toBe(0);
     }, 120_000);
 
     // Matrix: OR-2-002

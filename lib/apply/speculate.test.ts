@@ -13,7 +13,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { recordArgs, recordedArgs, recordFile, speculate } from "./speculate.ts";
+import { quiet, recordArgs, recordedArgs, recordFile, speculate } from "./speculate.ts";
 
 // A cache of its own (bun runs every test file in one process: put it back after).
 const saved = { dir: process.env.ANKLUME_CACHE_DIR, off: process.env.ANKLUME_NO_CACHE };
@@ -64,10 +64,23 @@ describe("recordArgs / recordedArgs", () => {
   });
 });
 
+describe("quiet", () => {
+  test.each([
+    ['{"changed":false,"failed":false,"report":{}}', true],
+    ['{"changed":true,"failed":false,"report":{}}', false],
+    ['{"changed":false,"failed":true,"report":{},"errors":["x"]}', false],
+    ['{"changed":false,"failed":false,"report":{"knobs":{"warnings":["w"]}}}', false],
+    ['{"changed":false,"failed":false}', false],
+    ["not json", false],
+  ])("%s: %p", (line, want) => {
+    expect(quiet(line)).toBe(want);
+  });
+});
+
 describe("speculate", () => {
   const out = (name: string) => join(root, "tmp", `anklume-speculation.${name}`);
 
-  test("a run that changes nothing leaves argv (one per line) and the line, then done", async () => {
+  test("a run that changes nothing leaves argv (one per line), the line and quiet, then done", async () => {
     recordArgs("/srv/infra", ARGS);
     const seen: string[][] = [];
     await speculate("/srv/infra", out("1"), async (args) => {
@@ -79,7 +92,15 @@ describe("speculate", () => {
     expect(readFileSync(join(out("1"), "result"), "utf8")).toBe(
       '{"changed":false,"failed":false,"report":{}}\n',
     );
-    expect(readdirSync(out("1")).sort()).toEqual(["argv", "done", "result"]);
+    expect(readdirSync(out("1")).sort()).toEqual(["argv", "done", "quiet", "result"]);
+  });
+
+  test("a line with something to show (an orphan) is left without quiet: the task prints it", async () => {
+    recordArgs("/srv/infra", ARGS);
+    const line = '{"changed":false,"failed":false,"report":{"profiles":{"orphans":["p"]}}}';
+    await speculate("/srv/infra", out("7"), async () => line);
+    expect(readFileSync(join(out("7"), "result"), "utf8")).toBe(`${line}\n`);
+    expect(readdirSync(out("7")).sort()).toEqual(["argv", "done", "result"]);
   });
 
   test("no line, a failing run, no record, or an argument with a newline: done alone", async () => {

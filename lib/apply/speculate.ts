@@ -22,10 +22,12 @@
  *
  * Files, in the run's directory (`ANKLUME_SPECULATION`, made by the Makefile
  * as `$TMPDIR/anklume-speculation.<make's pid>`): `argv` (the arguments, one
- * per line, as the task's shell prints them), `result` (the task's line),
- * then `done`, last, whatever happened. The task removes the directory after
- * reading it, the Makefile after the command; one that a failed run left is
- * removed by the next speculation after an hour.
+ * per line, as the task's shell reads them), `result` (the task's line),
+ * `quiet` when that line has nothing to show (play 1 then ends on a `meta`
+ * task, without a worker), then `done`, last, whatever happened. The `debug`
+ * task removes the directory when it runs, the Makefile after the command;
+ * one that a failed run left is removed by the next speculation after an
+ * hour.
  */
 import {
   mkdirSync,
@@ -96,6 +98,7 @@ export async function speculate(baseDir: string, outDir: string, run: Speculatio
     if (line === undefined) return;
     writeFileSync(join(outDir, "argv"), args.map((a) => `${a}\n`).join(""));
     writeFileSync(join(outDir, "result"), line.endsWith("\n") ? line : `${line}\n`);
+    if (quiet(line)) writeFileSync(join(outDir, "quiet"), "");
   } catch {
     // No result: the task runs the process.
   } finally {
@@ -104,6 +107,28 @@ export async function speculate(baseDir: string, outDir: string, run: Speculatio
     } catch {
       // The task waits its bounded time, then runs the process.
     }
+  }
+}
+
+/**
+ * Whether the task's line has nothing to show: no change, no failure, an
+ * empty report (no orphan, no warning). Then play 1 ends on a `meta` task,
+ * in Ansible's own process, without printing it (roles/incus_reconcile).
+ */
+export function quiet(line: string): boolean {
+  try {
+    const o = JSON.parse(line) as Record<string, unknown>;
+    const report = o.report;
+    return (
+      o.changed === false &&
+      o.failed === false &&
+      o.errors === undefined &&
+      typeof report === "object" &&
+      report !== null &&
+      Object.keys(report).length === 0
+    );
+  } catch {
+    return false;
   }
 }
 
