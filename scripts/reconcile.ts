@@ -45,7 +45,7 @@
 //   --json           print the result as JSON on stdout
 //   --context-dir D  the parent's nesting context (default /etc/anklume)
 //   --host NAME      an inventory host (interfaces)
-//   --out DIR        where speculate leaves its files
+//   --out DIR        where speculate leaves its files (made by the caller; gone: nothing)
 //   -h, --help       show this help
 //
 // Exit: 0 success (changed or not), 1 failure, 2 usage error.

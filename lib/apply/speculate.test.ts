@@ -78,7 +78,12 @@ describe("quiet", () => {
 });
 
 describe("speculate", () => {
-  const out = (name: string) => join(root, "tmp", `anklume-speculation.${name}`);
+  // The Makefile makes the run's directory before it starts the speculation.
+  const path = (name: string) => join(root, "tmp", `anklume-speculation.${name}`);
+  const out = (name: string) => {
+    mkdirSync(path(name), { recursive: true });
+    return path(name);
+  };
 
   test("a run that changes nothing leaves argv (one per line), the line and quiet, then done", async () => {
     recordArgs("/srv/infra", ARGS);
@@ -115,16 +120,29 @@ describe("speculate", () => {
     for (const n of ["2", "3", "4", "5"]) expect(readdirSync(out(n))).toEqual(["done"]);
   });
 
+  test("a directory already removed (the apply ended first) is not made again", async () => {
+    recordArgs("/srv/infra", ARGS);
+    const gone = out("8");
+    rmSync(gone, { recursive: true });
+    let ran = false;
+    await speculate("/srv/infra", gone, async () => {
+      ran = true;
+      return '{"changed":false,"failed":false,"report":{}}';
+    });
+    expect(ran).toBe(false);
+    expect(existsSync(gone)).toBe(false);
+  });
+
   test("directories of earlier runs older than an hour are removed; recent ones and others stay", async () => {
     const parent = join(root, "tmp");
-    for (const n of ["old", "new"]) mkdirSync(out(n), { recursive: true });
+    for (const n of ["old", "new"]) out(n);
     mkdirSync(join(parent, "unrelated"), { recursive: true });
     const hourAgo = new Date(Date.now() - 3_700_000);
-    utimesSync(out("old"), hourAgo, hourAgo);
+    utimesSync(path("old"), hourAgo, hourAgo);
     utimesSync(join(parent, "unrelated"), hourAgo, hourAgo);
     await speculate("/srv/unrecorded", out("6"), async () => undefined);
-    expect(existsSync(out("old"))).toBe(false);
-    expect(existsSync(out("new"))).toBe(true);
+    expect(existsSync(path("old"))).toBe(false);
+    expect(existsSync(path("new"))).toBe(true);
     expect(existsSync(join(parent, "unrelated"))).toBe(true);
   });
 });

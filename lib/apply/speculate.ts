@@ -30,6 +30,7 @@
  * hour.
  */
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -83,14 +84,17 @@ export function recordedArgs(baseDir: string): string[] | undefined {
 export type Speculation = (args: string[]) => Promise<string | undefined>;
 
 /**
- * Speculate for the tree under `baseDir` into `outDir`: `argv` and `result`
- * when `run` finds nothing to change, then `done` in every case. Also
- * removes the directories of earlier runs that no `make` cleaned up (older
- * than an hour).
+ * Speculate for the tree under `baseDir` into `outDir` (which must exist):
+ * `argv` and `result` when `run` finds nothing to change, then `done` in
+ * every case. Also removes the directories of earlier runs that no `make`
+ * cleaned up (older than an hour).
  */
 export async function speculate(baseDir: string, outDir: string, run: Speculation): Promise<void> {
+  // The Makefile makes the directory before starting this process and removes
+  // it after the command: one that is gone means the apply ended first (an
+  // early failure), and is never made again (it would be left behind).
+  if (!existsSync(outDir)) return;
   try {
-    mkdirSync(outDir, { recursive: true });
     removeStale(join(outDir, ".."));
     const args = recordedArgs(baseDir);
     if (!args || args.some((a) => a.includes("\n"))) return;
