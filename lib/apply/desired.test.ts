@@ -247,3 +247,25 @@ test("parseVarsInput names the bad variable and says how to fix it", () => {
     /hosts\.m\.instance_profiles.*make sync/,
   );
 });
+
+test("a whole-number knob that is not one is an error naming the knob, never the default", () => {
+  for (const bad of ["abc", "4x", 2.5, true]) {
+    expect(() => parseVarsInput({ hosts: {}, knobs: { incus_instances_parallel: bad } })).toThrow(
+      /the knob incus_instances_parallel is .*: expected a whole number; fix it where it is set .*-e incus_instances_parallel=/,
+    );
+  }
+  expect(() =>
+    parseVarsInput({ hosts: {}, knobs: { incus_images_download_timeout: "10m" } }),
+  ).toThrow(/incus_images_download_timeout is "10m"/);
+  // As Ansible sends them: numbers, digit strings; "" and null are unset.
+  const ok = parseVarsInput({
+    hosts: {},
+    knobs: {
+      incus_instances_parallel: "8",
+      incus_instances_vm_delay: 3,
+      incus_instances_vm_agent_retries: "",
+      incus_instances_vm_agent_delay: null,
+    },
+  });
+  expect(desiredFromVars(ok).exec.parallel).toBe(8);
+});

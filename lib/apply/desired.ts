@@ -72,6 +72,19 @@ export const HostVarsSchema = v.looseObject({
 export type HostVars = v.InferOutput<typeof HostVarsSchema>;
 
 /** The role's knobs (roles/incus_reconcile/defaults/main.yml), as Ansible sends them. */
+/**
+ * A whole-number knob as Ansible sends it: a number, or a string of digits
+ * (`-e incus_instances_parallel=8` arrives as "8"). Anything else is an
+ * error naming the knob: a typo is never read as the default.
+ */
+const WHOLE = "expected a whole number";
+const IntKnob = opt(
+  v.union(
+    [v.pipe(v.number(), v.integer(WHOLE)), v.pipe(v.string(), v.regex(/^\s*-?\d+\s*$/, WHOLE))],
+    WHOLE,
+  ),
+);
+
 export const KnobsSchema = v.looseObject({
   incus_projects_features: opt(v.record(v.string(), Scalar)),
   incus_networks_ipv4_nat: opt(Scalar),
@@ -79,15 +92,15 @@ export const KnobsSchema = v.looseObject({
   incus_profiles_nic_filtering: opt(Scalar),
   incus_images_default_image: opt(v.string()),
   incus_images_source_project: opt(v.string()),
-  incus_images_download_timeout: opt(v.union([v.number(), v.string()])),
+  incus_images_download_timeout: IntKnob,
   incus_instances_default_pool: opt(v.string()),
   incus_instances_restart_on_device_change: opt(Scalar),
   incus_instances_write_context: opt(Scalar),
-  incus_instances_parallel: opt(v.union([v.number(), v.string()])),
-  incus_instances_vm_agent_retries: opt(v.union([v.number(), v.string()])),
-  incus_instances_vm_agent_delay: opt(v.union([v.number(), v.string()])),
-  incus_instances_vm_retries_with_download: opt(v.union([v.number(), v.string()])),
-  incus_instances_vm_delay: opt(v.union([v.number(), v.string()])),
+  incus_instances_parallel: IntKnob,
+  incus_instances_vm_agent_retries: IntKnob,
+  incus_instances_vm_agent_delay: IntKnob,
+  incus_instances_vm_retries_with_download: IntKnob,
+  incus_instances_vm_delay: IntKnob,
   incus_firewall_vm_profile: opt(v.string()),
   anklume_os_image_override: opt(v.string()),
 });
@@ -378,7 +391,14 @@ export function parseVarsInput(raw: unknown): VarsInput {
   const r = v.safeParse(VarsInputSchema, raw);
   if (r.success) return r.output;
   const issue = r.issues[0];
-  const where = issue.path?.map((p) => String(p.key)).join(".") ?? "(root)";
+  const path = issue.path?.map((p) => String(p.key)) ?? [];
+  if (path[0] === "knobs" && path.length === 2) {
+    // A knob is the user's own (-e, group_vars/all.yml), not a generated variable.
+    throw new Error(
+      `Cannot reconcile: the knob ${path[1]} is ${JSON.stringify(issue.input)}: ${issue.message}; fix it where it is set (make ... ARGS="-e ${path[1]}=..." or group_vars/all.yml)`,
+    );
+  }
+  const where = path.length > 0 ? path.join(".") : "(root)";
   throw new Error(
     `Cannot reconcile: the generated variables are invalid at ${where}: ${issue.message}; check your own variables below the managed blocks, then run make sync`,
   );
