@@ -110,6 +110,13 @@ const name = (m: string) => `${prefix}${m}`;
  * nothing to change or show): localhost alone.
  */
 const recapOfInfra = () => ["localhost", `${u}-a1`].sort();
+/** Play 1's two tasks (roles/incus_reconcile/tasks/main.yml). */
+const END_TASK =
+  "Incus reconcile | End the play if Incus already matches (planned while Ansible started)";
+const RECONCILE_TASK =
+  "Incus reconcile | Reconcile projects, bridges, profiles, images and instances";
+/** A reconcile script that cannot start: an apply succeeds only when it is never run. */
+const NO_SCRIPT = "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts";
 /** An empty instance made by hand (not by the infra) that keeps the orphan profile "held" in use. */
 const hand = `hand${u}`;
 async function profileNames(project: string): Promise<string[]> {
@@ -278,14 +285,9 @@ describe.skipIf(!live)(
       expect(Object.keys(hosts).sort(), r.out).toEqual(["localhost"]);
       for (const [h, c] of Object.entries(hosts)) expect(c.changed, `${h}\n${r.out}`).toBe(0);
       // Nothing to change or show: the meta task ended play 1, the reconcile task never ran.
-      expect(r.out).toContain("TASK [Incus reconcile | End the play if Incus already matches");
-      expect(
-        taskOutput(
-          r.out,
-          "Incus reconcile | End the play if Incus already matches (planned while Ansible started)",
-        ),
-      ).not.toContain("skipping");
-      expect(r.out).not.toContain("Incus reconcile | Reconcile projects");
+      expect(r.out).toContain(`TASK [${END_TASK}]`);
+      expect(taskOutput(r.out, END_TASK)).not.toContain("skipping");
+      expect(r.out).not.toContain(RECONCILE_TASK);
     }, 120_000);
 
     // Matrix: AP-003
@@ -312,7 +314,6 @@ describe.skipIf(!live)(
     // Matrix: AP-2-005
     test("a no-op apply-infra ends play 1 on the speculation without starting the reconcile script; with drift, or ANKLUME_NO_SPECULATION=1, the script runs", async () => {
       // A script that cannot start: the apply succeeds only on the speculation.
-      const gone = "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts";
       const tmp = mkdtempSync(join(dir, "tmp-"));
       const run = (extra: string[], env: Record<string, string> = {}) =>
         make(
@@ -322,19 +323,19 @@ describe.skipIf(!live)(
         );
       // The speculation repeats the last run's arguments: a real run records them.
       expect((await run([])).code).toBe(0);
-      const spec = await run([gone]);
+      const spec = await run([NO_SCRIPT]);
       expect(spec.code, spec.out).toBe(0);
       expect(totalChanged(spec.out)).toBe(0);
-      expect(spec.out).not.toContain("Incus reconcile | Reconcile projects");
+      expect(spec.out).not.toContain(RECONCILE_TASK);
       // Its directory is gone after the run.
       expect(readdirSync(tmp)).toEqual([]);
-      const plain = await run([gone], { ANKLUME_NO_SPECULATION: "1" });
+      const plain = await run([NO_SCRIPT], { ANKLUME_NO_SPECULATION: "1" });
       expect(plain.code).not.toBe(0);
       expect(plain.out).toContain("/nonexistent/reconcile.ts");
       // Drift: the speculation plans a change, leaves no line, and the task runs the script.
       const a1 = name(`${u}-a1`);
       await incusRun(["config", "set", a1, "user.note=drifted-again", "--project", proj(A)]);
-      const drift = await run([gone]);
+      const drift = await run([NO_SCRIPT]);
       expect(drift.code).not.toBe(0);
       expect(drift.out).toContain("/nonexistent/reconcile.ts");
       const repair = await run([]);
@@ -451,17 +452,11 @@ describe.skipIf(!live)(
       // The same apply again changes nothing but still has orphans to show: play 1 goes on,
       // and the reconcile task prints the speculation's line (a script that cannot start
       // proves it was not run).
-      const again = await syncAndApply("apply-infra", [
-        "ARGS=-e anklume_reconcile_script=/nonexistent/reconcile.ts",
-      ]);
+      const again = await syncAndApply("apply-infra", [NO_SCRIPT]);
       expect(again.code, again.out).toBe(0);
-      expect(
-        taskOutput(
-          again.out,
-          "Incus reconcile | Reconcile projects, bridges, profiles, images and instances",
-        ),
-        again.out,
-      ).toMatch(/kind: profile\s+name: spare/);
+      expect(taskOutput(again.out, RECONCILE_TASK), again.out).toMatch(
+        /kind: profile\s+name: spare/,
+      );
       expect(totalChanged(again.out), again.out).toBe(0);
     }, 120_000);
 

@@ -71,7 +71,6 @@ export const HostVarsSchema = v.looseObject({
 });
 export type HostVars = v.InferOutput<typeof HostVarsSchema>;
 
-/** The role's knobs (roles/incus_reconcile/defaults/main.yml), as Ansible sends them. */
 /**
  * A whole-number knob as Ansible sends it: a number, or a string of digits
  * (`-e incus_instances_parallel=8` arrives as "8"). Anything else is an
@@ -85,6 +84,7 @@ const IntKnob = opt(
   ),
 );
 
+/** The role's knobs (documented in roles/incus_reconcile/meta/argument_specs.yml), as Ansible sends them. */
 export const KnobsSchema = v.looseObject({
   incus_projects_features: opt(v.record(v.string(), Scalar)),
   incus_networks_ipv4_nat: opt(Scalar),

@@ -122,8 +122,7 @@ describe("speculate", () => {
 
   test("a directory already removed (the apply ended first) is not made again", async () => {
     recordArgs("/srv/infra", ARGS);
-    const gone = out("8");
-    rmSync(gone, { recursive: true });
+    const gone = path("8");
     let ran = false;
     await speculate("/srv/infra", gone, async () => {
       ran = true;
