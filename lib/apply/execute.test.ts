@@ -5,7 +5,14 @@ import { join } from "node:path";
 import process from "node:process";
 import { incusOrSkip, uniq } from "../../tests/helpers.ts";
 import { incusRaw, incusRun } from "../incus/client.ts";
-import { describeFailure, execute, incusRunner, type StepRunner, waitAgent } from "./execute.ts";
+import {
+  describeFailure,
+  execute,
+  incusRunner,
+  limiter,
+  type StepRunner,
+  waitAgent,
+} from "./execute.ts";
 import { emptyPlan, type Plan, type Step } from "./reconcile.ts";
 
 const st = (desc: string): Step => ({ desc, args: [desc] });
@@ -47,6 +54,29 @@ test("execute(): a failing init of `a` stops `a` only; `b` and `c` run all their
   expect(out.failures.map(describeFailure)).toEqual([
     'p/a: init failed (its later steps were skipped): Image "nope" not found',
   ]);
+});
+
+test("execute(): plans that share a limit run at most that many instances together, however many plans; a failure frees its slot", async () => {
+  let running = 0;
+  let most = 0;
+  const run: StepRunner = async (s) => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise((r) => setTimeout(r, 3));
+    running--;
+    if (s.desc === "p/b: start") throw new Error("boom");
+    return undefined;
+  };
+  const limit = limiter(2);
+  const outs = await Promise.all(
+    [1, 2, 3].map(() => execute(threeInstances(), run, { parallel: 4, limit })),
+  );
+  expect(most).toBe(2);
+  expect(outs.map((o) => o.failures.length)).toEqual([1, 1, 1]);
+  // Alone, the same plans overlap up to `parallel` each.
+  most = 0;
+  await Promise.all([1, 2].map(() => execute(threeInstances(), run, { parallel: 3 })));
+  expect(most).toBeGreaterThan(2);
 });
 
 test("execute(): every failing instance is reported, and `after` still runs", async () => {

@@ -44,14 +44,40 @@ export function notConverged(failures: Failure[], what: string): string | null {
   return `${what}: ${machines.length} machine(s) not converged: ${machines.join(", ")}; the others were converged`;
 }
 
+/** Runs `fn` when one of its slots is free: a bound shared by several plans. */
+export type Limit = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * A bound of `n` tasks at a time, shared by whoever holds it (the instances
+ * of several domains draw from one pool of `incus_instances_parallel`).
+ * @example const limit = limiter(4); await Promise.all(jobs.map((j) => limit(j)))
+ */
+export function limiter(n: number): Limit {
+  let free = Math.max(1, n);
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (free > 0) free--;
+    else await new Promise<void>((res) => waiting.push(res));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
+}
+
 /**
  * Run `plan` with `run`. Returns every failure (none: the plan converged).
+ * `limit`, when given, bounds the instances together with other plans that
+ * hold the same one.
  * @example await execute(plan, incusRunner({ timeout: 600 }), { parallel: 4 })
  */
 export async function execute(
   plan: Plan,
   run: StepRunner,
-  opts: { parallel?: number } = {},
+  opts: { parallel?: number; limit?: Limit } = {},
 ): Promise<Outcome> {
   const out: Outcome = { failures: [], warnings: [] };
   /** Run steps in order; false at the first failure. */
@@ -70,8 +96,12 @@ export async function execute(
   };
   if (!(await serial(plan.before))) return out;
   const queue = [...plan.perInstance];
+  const limit = opts.limit ?? ((fn) => fn());
   const worker = async () => {
-    for (let i = queue.shift(); i; i = queue.shift()) await serial(i.steps, i.key);
+    for (let i = queue.shift(); i; i = queue.shift()) {
+      const one = i;
+      await limit(() => serial(one.steps, one.key));
+    }
   };
   const n = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
   await Promise.all(Array.from({ length: n }, worker));

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { incusOrSkip, uniq } from "../../tests/helpers.ts";
 import type { StepRunner } from "./execute.ts";
 import type { InstancesDesired } from "./instances.ts";
 import { ProjectsDesiredSchema } from "./kinds.ts";
@@ -9,6 +10,7 @@ import {
   objectOf,
   parseDesired,
   readKnobs,
+  reconcile,
   STAGES,
   skipUncreatableVms,
   volumePools,
@@ -177,4 +179,104 @@ describe("executeKind: the before steps of different objects side by side", () =
     expect(ok.failures).toEqual([]);
     expect(ran.slice(-3)).toEqual(["again n0 create", "again n0 set", "again orphan"]);
   });
+
+  test("`done` hears of each object as soon as its own steps end, before the slower ones, with whether they were written", async () => {
+    const heard: string[] = [];
+    const delay: Record<string, number> = { n0: 1, n1: 40, n2: 15 };
+    const run: StepRunner = async (s) => {
+      await new Promise((r) => setTimeout(r, delay[s.args?.[2] ?? ""] ?? 1));
+      if (s.desc === "n2 set") throw new Error("boom");
+      return undefined;
+    };
+    await executeKind({ ...emptyPlan(), before: bridges }, run, 4, {
+      done: (object, ok) => heard.push(`${object} ${ok}`),
+    });
+    expect(heard).toEqual(["network n0 true", "network n2 false", "network n1 true"]);
+  });
+});
+
+describe("reconcile(): an apply that creates bridges goes on by domain (real reads of the daemon, a runner that writes nothing)", async () => {
+  const ok = await incusOrSkip("reconcile by domain");
+  const id = `zbd${uniq()}`;
+  const domains = [0, 1, 2].map((d) => ({ project: `${id}p${d}`, bridge: `${id}n${d}` }));
+  const desired = {
+    projects: { infra: id, projects: domains.map((d) => ({ name: d.project })) },
+    networks: {
+      infra: id,
+      nat: false,
+      networks: domains.map((d, i) => ({ name: d.bridge, gateway: `10.239.${200 + i}.254` })),
+    },
+    profiles: { infra: id, domains: domains.map((d) => ({ ...d, profiles: {} })) },
+    images: { images: domains.map((d) => ({ project: d.project, ref: "anklume-busybox" })) },
+    instances: {
+      instances: domains.flatMap((d) =>
+        [0, 1].map((m) => ({
+          name: `${d.project}m${m}`,
+          project: d.project,
+          image: "anklume-busybox",
+          bridge: d.bridge,
+        })),
+      ),
+      projects: domains.map((d) => d.project),
+      context: false,
+      parallel: 2,
+    },
+    orphans: { infra: id, projects: domains.map((d) => d.project), networks: [] },
+  };
+  /** n0 is made quickly, n1 slowly, n2 fails; records when each step starts and ends. */
+  const events: string[] = [];
+  const run: StepRunner = async (s) => {
+    const a = s.args ?? [];
+    events.push(`start ${s.desc}`);
+    const net = a[0] === "network" ? (a[2] ?? "") : "";
+    await new Promise((r) => setTimeout(r, net.endsWith("n1") ? 150 : 5));
+    events.push(`end ${s.desc}`);
+    if (net.endsWith("n2")) throw new Error("Incus refused the bridge");
+    return undefined;
+  };
+
+  test.if(ok)(
+    "the first domain's instances start while a later bridge is still made; a failed bridge stops its own domain only; orphans are not looked for",
+    async () => {
+      const r = await reconcile(
+        ["projects", "networks", "profiles", "images", "instances", "orphans"],
+        desired,
+        { run, contextDir: "/nonexistent" },
+      );
+      const at = (e: string) => events.findIndex((x) => x.startsWith(e));
+      const p = domains.map((d) => d.project);
+      // Domain 0 goes on while n1 is still being created.
+      expect(at(`start ${p[0]}/${p[0]}m0`)).toBeGreaterThan(-1);
+      expect(at(`start ${p[0]}/${p[0]}m0`)).toBeLessThan(at(`end bridge ${domains[1]?.bridge}`));
+      // Domain 1 waited for its bridge.
+      expect(at(`start ${p[1]}/default`)).toBeGreaterThan(at(`end bridge ${domains[1]?.bridge}`));
+      expect(events.filter((e) => e.startsWith(`end ${p[1]}/${p[1]}m`))).toHaveLength(2);
+      // Domain 2's bridge failed: nothing of it ran after the project.
+      expect(events.filter((e) => e.includes(p[2] as string) && !e.includes("project"))).toEqual(
+        [],
+      );
+      // At most `parallel` (2) instances at once, across domains.
+      let live = 0;
+      let most = 0;
+      for (const e of events.filter((x) => /m[01]: /.test(x))) {
+        if (e.startsWith("start") && e.endsWith("create and start container from anklume-busybox"))
+          most = Math.max(most, ++live);
+        if (e.startsWith("end") && e.endsWith("create and start container from anklume-busybox"))
+          live--;
+      }
+      expect(most).toBe(2);
+      expect(r.kinds.map((k) => k.kind)).toEqual([
+        "projects",
+        "networks",
+        "profiles",
+        "images",
+        "instances",
+      ]);
+      expect(r.errors).toEqual([
+        `Step "bridge ${domains[2]?.bridge}: create" failed: Incus refused the bridge`,
+      ]);
+      const instances = r.kinds.find((k) => k.kind === "instances");
+      expect(instances?.changes.filter((c) => c.includes("create container"))).toHaveLength(4);
+    },
+  );
 });

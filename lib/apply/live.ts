@@ -22,10 +22,19 @@ import {
   serverDriver,
 } from "../incus/objects.ts";
 import {
+  bridgesNamed,
+  DOMAIN_KINDS,
+  type DomainKind,
+  domainProjects,
+  sliceDesired,
+} from "./domains.ts";
+import {
   describeFailure,
   execute,
   type Failure,
   incusRunner,
+  type Limit,
+  limiter,
   type Outcome,
   type RunnerKnobs,
   type StepRunner,
@@ -373,19 +382,28 @@ export function objectOf(step: Step): string {
  * `parallel`); then, when none failed, the instances and `after` as
  * `execute()` runs them. A first apply's three bridges were created one
  * after the other (1 s each on a loaded host, bench/apply.ts first apply).
+ * `done` hears of each object as its group ends (true: written); `limit`
+ * bounds the instances with other plans' (see `execute`).
  */
-export async function executeKind(plan: Plan, run: StepRunner, parallel = 4): Promise<Outcome> {
+export async function executeKind(
+  plan: Plan,
+  run: StepRunner,
+  parallel = 4,
+  more: { done?: (object: string, ok: boolean) => void; limit?: Limit } = {},
+): Promise<Outcome> {
   const groups = new Map<string, Step[]>();
   for (const s of plan.before) {
     const key = objectOf(s);
     groups.set(key, [...(groups.get(key) ?? []), s]);
   }
-  if (groups.size < 2) return execute(plan, run, { parallel });
-  const queue = [...groups.values()];
+  const queue = [...groups.entries()];
   const outcomes: Outcome[] = [];
   const worker = async () => {
-    for (let g = queue.shift(); g; g = queue.shift())
-      outcomes.push(await execute({ ...emptyPlan(), before: g }, run));
+    for (let g = queue.shift(); g; g = queue.shift()) {
+      const o = await execute({ ...emptyPlan(), before: g[1] }, run);
+      outcomes.push(o);
+      more.done?.(g[0], o.failures.length === 0);
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, queue.length)) }, worker));
   const out: Outcome = {
@@ -393,7 +411,7 @@ export async function executeKind(plan: Plan, run: StepRunner, parallel = 4): Pr
     warnings: outcomes.flatMap((o) => o.warnings),
   };
   if (out.failures.length > 0) return out;
-  const rest = await execute({ ...plan, before: [] }, run, { parallel });
+  const rest = await execute({ ...plan, before: [] }, run, { parallel, limit: more.limit });
   return { failures: rest.failures, warnings: [...out.warnings, ...rest.warnings] };
 }
 
@@ -419,6 +437,39 @@ export interface ReconcileResult {
   kinds: KindResult[];
 }
 
+/** A kind's result from its plan and what running it did. */
+function kindResult(kind: ApplyKind, plan: Plan, outcome: Outcome, check: boolean): KindResult {
+  return {
+    kind,
+    check,
+    ...summary(plan),
+    warnings: [...plan.warnings, ...outcome.warnings],
+    commands: planSteps(plan).map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
+    errors: outcome.failures.map(describeFailure),
+  };
+}
+
+/** One kind's result from the results of its parts (one per domain), in order. */
+function mergeResults(kind: ApplyKind, parts: KindResult[], check: boolean): KindResult {
+  return {
+    kind,
+    check,
+    changed: parts.some((r) => r.changed),
+    changes: parts.flatMap((r) => r.changes),
+    orphans: parts.flatMap((r) => r.orphans),
+    warnings: parts.flatMap((r) => r.warnings),
+    commands: parts.flatMap((r) => r.commands),
+    errors: parts.flatMap((r) => r.errors),
+  };
+}
+
+/** Plan one kind, run the plan (unless `check`), and say what it did. */
+type RunKind = (
+  kind: ApplyKind,
+  plan: Plan,
+  more?: Parameters<typeof executeKind>[3],
+) => Promise<{ r: KindResult; outcome: Outcome; wrote: boolean }>;
+
 /**
  * Bring Incus to the desired state of one kind or several, in apply order.
  * Every kind is first planned from one parallel read of the daemon: when
@@ -426,8 +477,10 @@ export interface ReconcileResult {
  * kinds run stage by stage (`STAGES`), the kinds of one stage side by side;
  * a kind is planned again only when an earlier stage changed something (it
  * may depend on it: a new project's default profile, an image copied into a
- * new project). A kind with errors stops the stages after its own. With `check`, plan and write nothing. `run` replaces the incus
- * step runner (tests).
+ * new project). A kind with errors stops the stages after its own. When
+ * bridges are to be created, the per-project kinds go on by domain instead
+ * (`byDomain`). With `check`, plan and write nothing. `run` replaces the
+ * incus step runner (tests).
  * @example await reconcile("instances", { instances: desired }, { contextDir: "/etc/anklume" })
  */
 export async function reconcile(
@@ -438,6 +491,7 @@ export async function reconcile(
   const wanted = new Set(Array.isArray(kinds) ? kinds : [kinds]);
   const order = APPLY_KINDS.filter((k) => wanted.has(k));
   const contextDir = opts.contextDir ?? "/etc/anklume";
+  const check = Boolean(opts.check);
   const out: ReconcileResult = {
     changed: false,
     changes: [],
@@ -454,48 +508,194 @@ export async function reconcile(
   const first = await Promise.all(
     order.map((k) => planKind(k, desiredByKind[k], contextDir, reads).catch((e: Error) => e)),
   );
+  const firstPlan = (k: ApplyKind) => first[order.indexOf(k)];
+  const runKind: RunKind = async (kind, plan, more = {}) => {
+    const knobs = readKnobs(desiredByKind[kind]);
+    const steps = planSteps(plan);
+    const outcome: Outcome =
+      check || steps.length === 0
+        ? { failures: [], warnings: [] }
+        : await executeKind(plan, opts.run ?? incusRunner(knobs), knobs.parallel, more);
+    return {
+      r: kindResult(kind, plan, outcome, check),
+      outcome,
+      wrote: !check && steps.length > 0,
+    };
+  };
+  const record = ({ r, outcome }: { r: KindResult; outcome: Outcome }) => {
+    out.kinds.push(r);
+    out.changed ||= r.changed;
+    out.changes.push(...r.changes);
+    out.orphans.push(...r.orphans);
+    out.warnings.push(...r.warnings);
+    out.commands.push(...r.commands);
+    out.errors.push(...r.errors);
+    out.failures.push(...outcome.failures);
+  };
+
+  const nets = firstPlan("networks");
+  const newBridges = new Set(
+    nets && !(nets instanceof Error)
+      ? nets.before.filter((s) => s.args?.[1] === "create").map((s) => s.args?.[2] ?? "")
+      : [],
+  );
+  const domainKinds = order.filter((k): k is DomainKind =>
+    (DOMAIN_KINDS as readonly string[]).includes(k),
+  );
+  if (
+    !check &&
+    newBridges.size > 0 &&
+    domainKinds.length > 0 &&
+    first.every((p) => !(p instanceof Error))
+  ) {
+    await byDomain({
+      order,
+      domainKinds,
+      desiredByKind,
+      first: firstPlan as (k: ApplyKind) => Plan,
+      contextDir,
+      check,
+      runKind,
+      record,
+    });
+    return out;
+  }
+
   let dirty = false;
   for (const stage of STAGES) {
     const kindsOfStage = order.filter((k) => stage.includes(k));
     if (kindsOfStage.length === 0) continue;
     // Kinds of one stage depend on none of each other: they run side by side.
-    const runOne = async (
-      kind: ApplyKind,
-    ): Promise<{ r: KindResult; outcome: Outcome; wrote: boolean }> => {
-      const raw = desiredByKind[kind];
-      const early = first[order.indexOf(kind)];
+    const runOne = async (kind: ApplyKind) => {
+      const early = firstPlan(kind);
       if (!dirty && early instanceof Error) throw early;
       const plan =
-        dirty || !early || early instanceof Error ? await planKind(kind, raw, contextDir) : early;
-      const knobs = readKnobs(raw);
-      const steps = planSteps(plan);
-      const outcome: Outcome =
-        opts.check || steps.length === 0
-          ? { failures: [], warnings: [] }
-          : await executeKind(plan, opts.run ?? incusRunner(knobs), knobs.parallel);
-      const r: KindResult = {
-        kind,
-        check: Boolean(opts.check),
-        ...summary(plan),
-        warnings: [...plan.warnings, ...outcome.warnings],
-        commands: steps.map((s) => (s.args ? ["incus", ...s.args].join(" ") : s.desc)),
-        errors: outcome.failures.map(describeFailure),
-      };
-      return { r, outcome, wrote: !opts.check && steps.length > 0 };
+        dirty || !early || early instanceof Error
+          ? await planKind(kind, desiredByKind[kind], contextDir)
+          : early;
+      return runKind(kind, plan);
     };
     const results = await Promise.all(kindsOfStage.map(runOne));
-    for (const { r, outcome, wrote } of results) {
-      dirty ||= wrote;
-      out.kinds.push(r);
-      out.changed ||= r.changed;
-      out.changes.push(...r.changes);
-      out.orphans.push(...r.orphans);
-      out.warnings.push(...r.warnings);
-      out.commands.push(...r.commands);
-      out.errors.push(...r.errors);
-      out.failures.push(...outcome.failures);
+    for (const res of results) {
+      dirty ||= res.wrote;
+      record(res);
     }
     if (results.some(({ r }) => r.errors.length > 0)) break;
   }
   return out;
+}
+
+/**
+ * The stages of an apply that creates bridges, by domain. Projects and
+ * bridges first, side by side (as stage 1); as soon as a project and every
+ * bridge its share names exist, that project's profiles, images and
+ * firewall profile run, planned again, then its instances, all projects'
+ * instances drawing from one pool of `incus_instances_parallel`. A failed
+ * project or bridge stops the domains that need it, and only them; a
+ * domain whose profiles or images failed gets no instance. Then, when
+ * nothing failed before the instances, the removed domains and the orphans
+ * kind, as stages 3 and 4 do. Each kind's result is the sum of its parts.
+ */
+async function byDomain(a: {
+  order: ApplyKind[];
+  domainKinds: DomainKind[];
+  desiredByKind: Partial<Record<ApplyKind, unknown>>;
+  first: (k: ApplyKind) => Plan;
+  contextDir: string;
+  check: boolean;
+  runKind: RunKind;
+  record: (x: { r: KindResult; outcome: Outcome }) => void;
+}): Promise<void> {
+  const { order, desiredByKind, contextDir, runKind, record } = a;
+  // Each object stage 1 writes ("project p", "network b") is a gate: true once written.
+  const gates = new Map<string, { promise: Promise<boolean>; open: (ok: boolean) => void }>();
+  const gate = (object: string) => {
+    let g = gates.get(object);
+    if (!g) {
+      let open: (ok: boolean) => void = () => undefined;
+      const promise = new Promise<boolean>((res) => {
+        open = res;
+      });
+      g = { promise, open };
+      gates.set(object, g);
+    }
+    return g;
+  };
+  const stage1 = order.filter((k) => k === "projects" || k === "networks");
+  for (const k of stage1) for (const s of a.first(k).before) gate(objectOf(s));
+  const done = (object: string, ok: boolean) => gate(object).open(ok);
+  const firstStage = Promise.all(
+    stage1.map(async (k) => {
+      const res = await runKind(k, a.first(k), { done });
+      // A kind whose steps never ran (an earlier group failed) opens its gates closed.
+      for (const s of a.first(k).before) gate(objectOf(s)).open(res.outcome.failures.length === 0);
+      return res;
+    }),
+  );
+  const bridges = new Set(
+    [...gates.keys()].filter((o) => o.startsWith("network ")).map((o) => o.slice(8)),
+  );
+  const instancesRaw = desiredByKind.instances;
+  const limit = limiter(readKnobs(instancesRaw).parallel ?? 4);
+  type Part = { r: KindResult; outcome: Outcome };
+  const domainParts = await Promise.all(
+    domainProjects(desiredByKind).map(async (project) => {
+      const parts: Part[] = [];
+      const share = (k: DomainKind) => sliceDesired(k, desiredByKind[k], project);
+      const needs = [
+        `project ${project}`,
+        ...bridgesNamed(
+          a.domainKinds.map((k) => share(k)),
+          bridges,
+        ).map((b) => `network ${b}`),
+      ].filter((o) => gates.has(o));
+      const ok = await Promise.all(needs.map((o) => gate(o).promise));
+      if (!ok.every(Boolean)) return parts;
+      const before = a.domainKinds.filter((k) => k !== "instances" && share(k) !== null);
+      const ran = await Promise.all(
+        before.map(async (k) => runKind(k, await planKind(k, share(k), contextDir))),
+      );
+      parts.push(...ran);
+      if (ran.some(({ r }) => r.errors.length > 0)) return parts;
+      const inst = a.domainKinds.includes("instances") ? share("instances") : null;
+      if (inst !== null)
+        parts.push(
+          await runKind("instances", await planKind("instances", inst, contextDir), { limit }),
+        );
+      return parts;
+    }),
+  );
+  const stage1Results = await firstStage;
+  for (const res of stage1Results) record(res);
+  const all = domainParts.flat();
+  // Removed domains (the instances kind's `orphan_domains`) and the orphans
+  // kind, once every domain is done, when nothing failed before the instances.
+  const failedBefore =
+    stage1Results.some(({ r }) => r.errors.length > 0) ||
+    all.some(({ r }) => r.kind !== "instances" && r.errors.length > 0);
+  const od = (
+    v.parse(InstancesDesiredSchema, instancesRaw ?? { instances: [] }) as InstancesDesired
+  ).orphan_domains;
+  if (!failedBefore && a.domainKinds.includes("instances") && od) {
+    const want = parseDesired(DomainOrphansDesiredSchema, od, "orphan domains");
+    all.push(await runKind("instances", await planOrphanDomains(want)));
+  }
+  for (const kind of a.domainKinds) {
+    const parts = all.filter(({ r }) => r.kind === kind);
+    if (parts.length === 0) continue;
+    record({
+      r: mergeResults(
+        kind,
+        parts.map((p) => p.r),
+        a.check,
+      ),
+      outcome: {
+        failures: parts.flatMap((p) => p.outcome.failures),
+        warnings: parts.flatMap((p) => p.outcome.warnings),
+      },
+    });
+  }
+  if (!failedBefore && order.includes("orphans") && !all.some(({ r }) => r.errors.length > 0)) {
+    record(await runKind("orphans", await planKind("orphans", desiredByKind.orphans, contextDir)));
+  }
 }
