@@ -4,7 +4,7 @@
  * tests/bootstrap.test.ts boots it.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -15,6 +15,7 @@ import {
   mirrorFromSources,
   NETWORKD_ETH0,
   PRUNE,
+  pruneRootfs,
 } from "./debian.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "anklume-images-debian-"));
@@ -81,6 +82,23 @@ test("PRUNE drops downloaded packages, apt's caches and lists, but keeps apt's l
   expect(
     keep("var/lib/apt/lists", ["deb.debian.org_dists_bookworm_InRelease", "partial", "lock"]),
   ).toEqual(["partial", "lock"]);
+});
+
+test("pruneRootfs empties the package lists and dates them from the epoch, so that the roles' apt refreshes the index on a freshly built image", () => {
+  const root = mkdtempSync(join(tmpdir(), "anklume-prune-"));
+  try {
+    const lists = join(root, "var/lib/apt/lists");
+    mkdirSync(join(lists, "partial"), { recursive: true });
+    writeFileSync(join(lists, "deb.debian.org_dists_bookworm_InRelease"), "x");
+    writeFileSync(join(lists, "lock"), "");
+    pruneRootfs(root);
+    expect(readdirSync(lists).sort()).toEqual(["lock", "partial"]);
+    expect(statSync(lists).mtimeMs).toBe(0);
+    // A rootfs without apt is left alone.
+    pruneRootfs(join(root, "var/lib/apt/lists/partial"));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test("NETWORKD_ETH0 asks DHCPv4 on eth0 and nothing of IPv6", () => {

@@ -4,7 +4,15 @@
  * systemd and systemd-networkd doing DHCP on eth0, caches and package lists
  * removed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { $ } from "zx";
 import { tarInto, writeMeta } from "./metadata.ts";
@@ -98,6 +106,25 @@ export const PRUNE: [string, (name: string) => boolean][] = [
 ];
 
 /**
+ * Apply PRUNE to a rootfs, then date its package lists from the epoch. An
+ * emptied `var/lib/apt/lists` otherwise carries the build's time, and
+ * Ansible's `apt` with `cache_valid_time` (base_system and the other roles)
+ * took it for an index refreshed at the build: for an hour after a fresh
+ * build, no `apt-get update` ran and every install failed with "No package
+ * matching" (seen on a fresh machine, where bootstrap.sh builds the image
+ * just before the tests).
+ */
+export function pruneRootfs(root: string): void {
+  for (const [d, match] of PRUNE) {
+    const full = join(root, d);
+    if (!existsSync(full)) continue;
+    for (const name of readdirSync(full).filter(match)) rmSync(join(full, name), { force: true });
+  }
+  const lists = join(root, "var/lib/apt/lists");
+  if (existsSync(lists)) utimesSync(lists, 0, 0);
+}
+
+/**
  * debootstrap bookworm into `work/rootfs`, configure it, and pack the split
  * image into `cacheDir/debian12-{meta,rootfs}.tar.gz` (the cache a later
  * import reuses). `progress` gets the long steps. Throws with the fix when
@@ -134,11 +161,7 @@ export async function buildDebian(
   writeFileSync(join(root, "etc/machine-id"), "");
   writeFileSync(join(root, "etc/hostname"), "debian\n");
   writeFileSync(join(root, "etc/resolv.conf"), "");
-  for (const [d, match] of PRUNE) {
-    const full = join(root, d);
-    if (!existsSync(full)) continue;
-    for (const name of readdirSync(full).filter(match)) rmSync(join(full, name), { force: true });
-  }
+  pruneRootfs(root);
   const meta = join(cacheDir, "debian12-meta.tar.gz");
   const rootfs = join(cacheDir, "debian12-rootfs.tar.gz");
   await writeMeta(work, meta, {
