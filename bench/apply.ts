@@ -21,7 +21,9 @@
 //                    followed by one of the empty play (same load); the Incus
 //                    calls of the last one are counted (reads, of them the
 //                    socket GETs, and writes) through ANKLUME_INCUS_LOG, where
-//                    lib/incus/client.ts logs every call.
+//                    lib/incus/client.ts logs every call; and in how many
+//                    runs play 1 ended on its `meta` task (the speculation's
+//                    line used, no reconcile task run).
 // Ratios: first apply / launch floor and no-op / empty-play floor (goal <= 1.3).
 // Everything created (projects, bridges, instances, images, profiles) is
 // deleted at the end, on failure and on SIGINT/SIGTERM.
@@ -234,12 +236,17 @@ try {
   const noops: number[] = [];
   const empties: number[] = [];
   let noopOut = "";
+  let endedEarly = 0;
   for (let r = 0; r < NOOP_RUNS; r++) {
     writeFileSync(log, "");
     const noop = await timed(() => make(dir, applyArgs, env));
     if (noop.value.code !== 0) throw new Error(`no-op apply: ${noop.value.out}`);
     noops.push(noop.s);
     noopOut = noop.value.out;
+    // Play 1 ended on its `meta` task (the speculation's line was used, no
+    // worker forked) unless the reconcile task ran: told apart, a slow no-op
+    // says which path it took (docs/apply.md, the anomaly of some runs).
+    if (!noopOut.includes("TASK [Incus reconcile | Reconcile ")) endedEarly++;
     const e = await timed(() => sh`ansible-playbook bench-empty-play.yml`);
     if (e.value.exitCode !== 0) throw new Error(`empty play: ${e.value.stdout}${e.value.stderr}`);
     empties.push(e.s);
@@ -276,7 +283,7 @@ try {
     [
       "anklume no-op apply",
       s2(noop),
-      `${runs(noops, s2)} changed ${totalChanged(noopOut)}, Incus calls ${reads} reads (${gets} on the socket) + ${calls.length - reads} writes`,
+      `${runs(noops, s2)} changed ${totalChanged(noopOut)}, Incus calls ${reads} reads (${gets} on the socket) + ${calls.length - reads} writes; play 1 ended by its meta task in ${endedEarly} of ${noops.length}`,
     ],
     ["  no-op / empty-play floor", ratio(noop, empty), ""],
   ];
