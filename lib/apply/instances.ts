@@ -259,7 +259,7 @@ function planNew(
   const what = `${isVm ? "VM" : "container"} from ${image}`;
   if (adds.length === 0) {
     // Through the socket, one request and no process: 18 containers in
-    // 3.1 s against 4.3 s by `incus launch` (docs/apply.md, the first
+    // 2.6-3.4 s against 4.0-4.5 s by `incus launch` (docs/apply.md, the first
     // apply). The CLI's `--device` override copies the profile's eth0, which
     // this plan does not read: a static IP keeps the CLI, and so does an
     // image the project does not hold (the CLI names it as missing).

@@ -341,7 +341,7 @@ const Num = v.nullish(
     v.transform((x) => Number(x)),
   ),
 );
-const KnobsSchema = v.looseObject({
+const RunnerKnobsSchema = v.looseObject({
   parallel: Num,
   timeout: Num,
   vm_agent_retries: Num,
@@ -350,7 +350,7 @@ const KnobsSchema = v.looseObject({
 
 /** The execution knobs a desired state may carry (the instances role's): numbers or numeric strings. */
 export function readKnobs(raw: unknown): RunnerKnobs & { parallel?: number } {
-  const r = v.safeParse(KnobsSchema, raw);
+  const r = v.safeParse(RunnerKnobsSchema, raw);
   if (!r.success) return {};
   const out: RunnerKnobs & { parallel?: number } = {};
   for (const k of ["parallel", "timeout", "vm_agent_retries", "vm_agent_delay"] as const) {
@@ -626,10 +626,15 @@ async function byDomain(a: {
   const done = (object: string, ok: boolean) => gate(object).open(ok);
   const firstStage = Promise.all(
     stage1.map(async (k) => {
-      const res = await runKind(k, a.first(k), { done });
-      // A kind whose steps never ran (an earlier group failed) opens its gates closed.
-      for (const s of a.first(k).before) gate(objectOf(s)).open(res.outcome.failures.length === 0);
-      return res;
+      let ok = false;
+      try {
+        const res = await runKind(k, a.first(k), { done });
+        ok = res.outcome.failures.length === 0;
+        return res;
+      } finally {
+        // Gates `done` did not open (the kind threw) open closed: no domain waits forever.
+        for (const s of a.first(k).before) gate(objectOf(s)).open(ok);
+      }
     }),
   );
   const bridges = new Set(
