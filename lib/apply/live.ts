@@ -449,11 +449,11 @@ function kindResult(kind: ApplyKind, plan: Plan, outcome: Outcome, check: boolea
   };
 }
 
-/** One kind's result from the results of its parts (one per domain), in order. */
-function mergeResults(kind: ApplyKind, parts: KindResult[], check: boolean): KindResult {
+/** One kind's result from the results of its parts (one per domain, at least one), in order. */
+function mergeResults(kind: ApplyKind, parts: KindResult[]): KindResult {
   return {
     kind,
-    check,
+    check: parts.some((r) => r.check),
     changed: parts.some((r) => r.changed),
     changes: parts.flatMap((r) => r.changes),
     orphans: parts.flatMap((r) => r.orphans),
@@ -534,17 +534,16 @@ export async function reconcile(
   };
 
   const nets = firstPlan("networks");
-  const newBridges = new Set(
-    nets && !(nets instanceof Error)
-      ? nets.before.filter((s) => s.args?.[1] === "create").map((s) => s.args?.[2] ?? "")
-      : [],
-  );
+  const createsBridge =
+    nets !== undefined &&
+    !(nets instanceof Error) &&
+    nets.before.some((s) => s.args?.[0] === "network" && s.args[1] === "create");
   const domainKinds = order.filter((k): k is DomainKind =>
     (DOMAIN_KINDS as readonly string[]).includes(k),
   );
   if (
     !check &&
-    newBridges.size > 0 &&
+    createsBridge &&
     domainKinds.length > 0 &&
     first.every((p) => !(p instanceof Error))
   ) {
@@ -554,7 +553,6 @@ export async function reconcile(
       desiredByKind,
       first: firstPlan as (k: ApplyKind) => Plan,
       contextDir,
-      check,
       runKind,
       record,
     });
@@ -602,28 +600,23 @@ async function byDomain(a: {
   desiredByKind: Partial<Record<ApplyKind, unknown>>;
   first: (k: ApplyKind) => Plan;
   contextDir: string;
-  check: boolean;
   runKind: RunKind;
   record: (x: { r: KindResult; outcome: Outcome }) => void;
 }): Promise<void> {
   const { order, desiredByKind, contextDir, runKind, record } = a;
   // Each object stage 1 writes ("project p", "network b") is a gate: true once written.
+  const stage1 = order.filter((k) => k === "projects" || k === "networks");
   const gates = new Map<string, { promise: Promise<boolean>; open: (ok: boolean) => void }>();
-  const gate = (object: string) => {
-    let g = gates.get(object);
-    if (!g) {
+  for (const k of stage1) {
+    for (const s of a.first(k).before) {
       let open: (ok: boolean) => void = () => undefined;
       const promise = new Promise<boolean>((res) => {
         open = res;
       });
-      g = { promise, open };
-      gates.set(object, g);
+      gates.set(objectOf(s), { promise, open });
     }
-    return g;
-  };
-  const stage1 = order.filter((k) => k === "projects" || k === "networks");
-  for (const k of stage1) for (const s of a.first(k).before) gate(objectOf(s));
-  const done = (object: string, ok: boolean) => gate(object).open(ok);
+  }
+  const done = (object: string, ok: boolean) => gates.get(object)?.open(ok);
   const firstStage = Promise.all(
     stage1.map(async (k) => {
       let ok = false;
@@ -633,37 +626,35 @@ async function byDomain(a: {
         return res;
       } finally {
         // Gates `done` did not open (the kind threw) open closed: no domain waits forever.
-        for (const s of a.first(k).before) gate(objectOf(s)).open(ok);
+        for (const s of a.first(k).before) done(objectOf(s), ok);
       }
     }),
   );
   const bridges = new Set(
     [...gates.keys()].filter((o) => o.startsWith("network ")).map((o) => o.slice(8)),
   );
-  const instancesRaw = desiredByKind.instances;
-  const limit = limiter(readKnobs(instancesRaw).parallel ?? 4);
+  const limit = limiter(readKnobs(desiredByKind.instances).parallel ?? 4);
   type Part = { r: KindResult; outcome: Outcome };
   const domainParts = await Promise.all(
     domainProjects(desiredByKind).map(async (project) => {
       const parts: Part[] = [];
-      const share = (k: DomainKind) => sliceDesired(k, desiredByKind[k], project);
+      // The project's share of each kind, once (null: nothing of that kind).
+      const shares = new Map(
+        a.domainKinds.map((k) => [k, sliceDesired(k, desiredByKind[k], project)] as const),
+      );
       const needs = [
         `project ${project}`,
-        ...bridgesNamed(
-          a.domainKinds.map((k) => share(k)),
-          bridges,
-        ).map((b) => `network ${b}`),
-      ].filter((o) => gates.has(o));
-      const ok = await Promise.all(needs.map((o) => gate(o).promise));
-      if (!ok.every(Boolean)) return parts;
-      const before = a.domainKinds.filter((k) => k !== "instances" && share(k) !== null);
+        ...bridgesNamed([...shares.values()], bridges).map((b) => `network ${b}`),
+      ].flatMap((o) => gates.get(o)?.promise ?? []);
+      if (!(await Promise.all(needs)).every(Boolean)) return parts;
+      const before = [...shares].filter(([k, share]) => k !== "instances" && share !== null);
       const ran = await Promise.all(
-        before.map(async (k) => runKind(k, await planKind(k, share(k), contextDir))),
+        before.map(async ([k, share]) => runKind(k, await planKind(k, share, contextDir))),
       );
       parts.push(...ran);
       if (ran.some(({ r }) => r.errors.length > 0)) return parts;
-      const inst = a.domainKinds.includes("instances") ? share("instances") : null;
-      if (inst !== null)
+      const inst = shares.get("instances");
+      if (inst)
         parts.push(
           await runKind("instances", await planKind("instances", inst, contextDir), { limit }),
         );
@@ -678,10 +669,10 @@ async function byDomain(a: {
   const failedBefore =
     stage1Results.some(({ r }) => r.errors.length > 0) ||
     all.some(({ r }) => r.kind !== "instances" && r.errors.length > 0);
-  const od = (
-    v.parse(InstancesDesiredSchema, instancesRaw ?? { instances: [] }) as InstancesDesired
-  ).orphan_domains;
-  if (!failedBefore && a.domainKinds.includes("instances") && od) {
+  const od = a.domainKinds.includes("instances")
+    ? v.parse(InstancesDesiredSchema, desiredByKind.instances).orphan_domains
+    : null;
+  if (!failedBefore && od) {
     const want = parseDesired(DomainOrphansDesiredSchema, od, "orphan domains");
     all.push(await runKind("instances", await planOrphanDomains(want)));
   }
@@ -692,7 +683,6 @@ async function byDomain(a: {
       r: mergeResults(
         kind,
         parts.map((p) => p.r),
-        a.check,
       ),
       outcome: {
         failures: parts.flatMap((p) => p.outcome.failures),
