@@ -24,6 +24,8 @@
 //                    lib/incus/client.ts logs every call; and in how many
 //                    runs play 1 ended on its `meta` task (the speculation's
 //                    line used, no reconcile task run).
+//   speculation      `reconcile.ts speculate` alone (what the Make target
+//                    starts beside ansible-playbook), 3 runs after the no-ops.
 // Ratios: first apply / launch floor and no-op / empty-play floor (goal <= 1.3).
 // Everything created (projects, bridges, instances, images, profiles) is
 // deleted at the end, on failure and on SIGINT/SIGTERM.
@@ -35,7 +37,7 @@
 //   --parallel  the floor's job limit; also passed to anklume when given
 //               (default: incus_instances_parallel's default, lib/apply/desired.ts)
 // BENCH_PROFILE=1 prints Ansible's per-task timings of the last no-op run.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -252,6 +254,22 @@ try {
     empties.push(e.s);
   }
   if (process.env.BENCH_PROFILE === "1") console.error(noopOut.slice(noopOut.lastIndexOf("=====")));
+  // The speculation alone (what `make` starts beside ansible-playbook), timed
+  // after the no-op runs: a slow no-op whose play 1 still ended on its meta
+  // task waited for it, or not (docs/apply.md, the anomaly of some runs).
+  const specDir = join(dir, "speculation");
+  const speculations: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    mkdirSync(specDir, { recursive: true });
+    const t = await timed(
+      () => sh`bun scripts/reconcile.ts speculate --base-dir ${dir} --out ${specDir}`,
+    );
+    const quiet = existsSync(join(specDir, "quiet"));
+    rmSync(specDir, { recursive: true, force: true });
+    if (t.value.exitCode !== 0 || !quiet)
+      throw new Error(`speculation: no quiet line for the no-op (${t.value.stderr.trim()})`);
+    speculations.push(t.s);
+  }
   const calls = readFileSync(log, "utf8")
     .split("\n")
     .filter(Boolean)
@@ -286,6 +304,11 @@ try {
       `${runs(noops, s2)} changed ${totalChanged(noopOut)}, Incus calls ${reads} reads (${gets} on the socket) + ${calls.length - reads} writes; play 1 ended by its meta task in ${endedEarly} of ${noops.length}`,
     ],
     ["  no-op / empty-play floor", ratio(noop, empty), ""],
+    [
+      "speculation alone (in a no-op apply)",
+      s2(median(speculations)),
+      `${runs(speculations, s2)} reconcile.ts speculate, after the no-op runs`,
+    ],
   ];
   for (const [a, b, c] of rows) console.log(`${a.padEnd(38)} ${b.padEnd(30)} ${c}`.trimEnd());
 } catch (e) {
