@@ -25,7 +25,8 @@ const level = 100 + Math.floor(Math.random() * 900);
 const prefix = `${level}-`;
 let dir = "";
 let base = "";
-const runs: Record<string, { code: number; out: string }> = {};
+let synced: { code: number; out: string } | undefined;
+const runs: Record<string, Attempts> = {};
 const PROVISIONED = [
   "anklume-instance",
   "pro-dev",
@@ -47,6 +48,35 @@ async function freeBase(): Promise<string> {
     if (![0, 1, 2, 3, 4].some((s) => used.some((a) => a.startsWith(`${b}.${s}.`)))) return b;
   }
   throw new Error("no free 10.2xx base subnet for the example");
+}
+
+/**
+ * Incus 6.0's `incus exec` can end a fast command with status 0 but without
+ * its output when several run at once (docs/provisioning.md, *Known issue*:
+ * 6-10 of 500 `echo`s five at a time, none of 300 one at a time). Ansible
+ * then fails that task with "failed to resolve remote temporary directory
+ * ... returned empty string", and a user's remedy is to apply again. This
+ * job provisions six machines at once, so on that message, and only on it,
+ * it applies once more and says so. Every attempt's recap is kept: a change
+ * in any attempt counts as a change.
+ */
+const EXEC_RACE =
+  /failed to resolve remote temporary directory from \S+: [\s\S]*?returned empty string/;
+type Attempts = { code: number; out: string; recaps: ReturnType<typeof recap>[] };
+async function apply(args: string[], env: Record<string, string>): Promise<Attempts> {
+  const attempts = [await make(dir, args, env)];
+  const first = attempts[0] as { code: number; out: string };
+  if (first.code !== 0 && EXEC_RACE.test(first.out)) {
+    console.error(
+      "example-apply: incus exec lost a command's output (the Incus race of docs/provisioning.md); applying once more",
+    );
+    attempts.push(await make(dir, args, env));
+  }
+  return {
+    code: (attempts.at(-1) as { code: number }).code,
+    out: attempts.map((a) => a.out).join("\n"),
+    recaps: attempts.map((a) => recap(a.out)),
+  };
 }
 
 function exec(machine: string, cmd: string[]) {
@@ -72,7 +102,7 @@ describe.skipIf(!hasDebian)(
         .replace("project_name: my-workstation", `project_name: example-${u}`);
       write(join(dir, "infra.yml"), example);
       const env = { ANKLUME_CONTEXT_DIR: ctx };
-      runs.sync = await make(dir, ["sync"], env);
+      synced = await make(dir, ["sync"], env);
       const args = [
         "apply",
         `OS_IMAGE=${DEBIAN}`,
@@ -80,8 +110,8 @@ describe.skipIf(!hasDebian)(
         "SKIP_SNAPSHOT=1",
         `CONTEXT_DIR=${ctx}`,
       ];
-      runs.first = await make(dir, args, env);
-      runs.second = await make(dir, args, env);
+      runs.first = await apply(args, env);
+      runs.second = await apply(args, env);
     }, 1_500_000);
 
     afterAll(async () => {
@@ -90,17 +120,19 @@ describe.skipIf(!hasDebian)(
     }, 600_000);
 
     test("make sync accepts the example as shipped", () => {
-      expect(runs.sync?.code, runs.sync?.out).toBe(0);
+      expect(synced?.code, synced?.out).toBe(0);
     });
 
     test("the first apply succeeds end to end; the VM is skipped with its warning on a host without KVM", async () => {
       const out = runs.first?.out ?? "";
       expect(runs.first?.code, out.slice(-4000)).toBe(0);
-      const hosts = recap(out);
+      const recaps = runs.first?.recaps ?? [];
+      const hosts = recaps.at(-1) ?? {};
       for (const h of PROVISIONED) {
         expect(hosts[h], h).toBeDefined();
         expect(hosts[h]?.failed, h).toBe(0);
-        expect(hosts[h]?.changed, h).toBeGreaterThan(0);
+        const changed = recaps.reduce((n, r) => n + (r[h]?.changed ?? 0), 0);
+        expect(changed, h).toBeGreaterThan(0);
       }
       const skipped =
         /sandbox-vm:\s+VM\s+not\s+created:\s+this\s+Incus\s+host\s+cannot\s+run\s+virtual\s+machines/;
@@ -129,10 +161,11 @@ describe.skipIf(!hasDebian)(
     test("a second apply reports changed=0 for every host", () => {
       const out = runs.second?.out ?? "";
       expect(runs.second?.code, out.slice(-4000)).toBe(0);
-      const hosts = recap(out);
-      expect(Object.keys(hosts).length).toBeGreaterThanOrEqual(PROVISIONED.length);
-      for (const [h, c] of Object.entries(hosts))
-        expect(c.changed, `${h}\n${out.slice(-4000)}`).toBe(0);
+      const recaps = runs.second?.recaps ?? [];
+      expect(Object.keys(recaps.at(-1) ?? {}).length).toBeGreaterThanOrEqual(PROVISIONED.length);
+      for (const hosts of recaps)
+        for (const [h, c] of Object.entries(hosts))
+          expect(c.changed, `${h}\n${out.slice(-4000)}`).toBe(0);
     });
   },
 );
