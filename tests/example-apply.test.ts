@@ -64,8 +64,8 @@ const EXEC_RACE =
   /failed to resolve remote temporary directory from \S+: [\s\S]*?returned empty string/;
 type Attempts = { code: number; out: string; recaps: ReturnType<typeof recap>[] };
 async function apply(args: string[], env: Record<string, string>): Promise<Attempts> {
-  const attempts = [await make(dir, args, env)];
-  const first = attempts[0] as { code: number; out: string };
+  const first = await make(dir, args, env);
+  const attempts = [first];
   if (first.code !== 0 && EXEC_RACE.test(first.out)) {
     console.error(
       "example-apply: incus exec lost a command's output (the Incus race of docs/provisioning.md); applying once more",
@@ -73,7 +73,7 @@ async function apply(args: string[], env: Record<string, string>): Promise<Attem
     attempts.push(await make(dir, args, env));
   }
   return {
-    code: (attempts.at(-1) as { code: number }).code,
+    code: (attempts.at(-1) ?? first).code,
     out: attempts.map((a) => a.out).join("\n"),
     recaps: attempts.map((a) => recap(a.out)),
   };

@@ -6,6 +6,7 @@
  * `incusRunner` is the real one (incus calls through lib/incus/client.ts).
  */
 import { incusRaw, incusRun, incusSend, type ReadVia, readVia } from "../incus/client.ts";
+import { DEFAULT_PARALLEL } from "./desired.ts";
 import {
   CONTEXT_KEY,
   contextMarker,
@@ -103,7 +104,7 @@ export async function execute(
       await limit(() => serial(one.steps, one.key));
     }
   };
-  const n = Math.max(1, Math.min(opts.parallel ?? 4, queue.length));
+  const n = Math.max(1, Math.min(opts.parallel ?? DEFAULT_PARALLEL, queue.length));
   await Promise.all(Array.from({ length: n }, worker));
   await serial(plan.after);
   return out;
